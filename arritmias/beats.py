@@ -1,0 +1,204 @@
+"""Beats from annotated records: AAMI classes, fixed windows around each R peak, RR features, the splits.
+
+Windows are kept raw (mV, as wfdb reads them). The one per-window preprocessing lives in
+:mod:`arritmias.preprocess`, because a served request carries only a raw window and its RR features.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from arritmias import cache
+from arritmias.records import Recording, read_recording, require_records
+
+# AAMI EC57 beat classes from MIT-BIH symbols. Symbols not listed are non-beat annotations and are ignored.
+AAMI_CLASSES: dict[str, str] = {
+    **dict.fromkeys("NLRej", "N"),
+    **dict.fromkeys("AaJS", "S"),
+    **dict.fromkeys("VE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ", "Q"),
+}
+
+# de Chazal, O'Dwyer & Reilly 2004, IEEE TBME 51(7): inter-patient split; the four paced records are excluded.
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
+       "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212",
+       "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+PACED = ("102", "104", "107", "217")
+NAMED_SETS = {"DS1": DS1, "DS2": DS2}
+
+# RR features carried by every beat and by every served request, in this order.
+RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_ratio")
+# Bump when the arrays built here change for the same inputs: it is part of every cache key.
+DATASET_VERSION = 1
+ARRAY_FIELDS = ("windows", "rr", "aami", "symbol", "record", "sample")
+
+
+def parse_records(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Record names from ``"DS1"``, ``"DS2"``, ``"DS1+DS2"`` or a comma/space-separated list (``"100,119"``)."""
+    if not isinstance(spec, str):
+        return tuple(spec)
+    names: list[str] = []
+    for part in spec.replace(",", " ").replace("+", " ").split():
+        names.extend(NAMED_SETS.get(part.upper(), (part,)))
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class BeatSet:
+    """Beats of one or more records, row-aligned.
+
+    Attributes
+    ----------
+    windows : ndarray, shape (n, win), float32
+        Raw lead signal in mV, R peak at index ``win // 2``.
+    rr : ndarray, shape (n, 3), float32
+        ``RR_FEATURES``: previous RR (s), next RR (s), next/previous.
+    aami : ndarray, shape (n,), '<U1'
+        AAMI class: N, S, V, F or Q.
+    symbol : ndarray, shape (n,), '<U1'
+        The reference MIT-BIH symbol.
+    record : ndarray, shape (n,), '<U8'
+        Record name of each beat.
+    sample : ndarray, shape (n,), int64
+        R-peak position in samples at the dataset's ``fs``.
+    dropped_edge : dict
+        Record name -> {AAMI class: count} of beats dropped because their window runs past the start or end of
+        the signal (only records and classes that lost beats).
+    """
+
+    windows: np.ndarray
+    rr: np.ndarray
+    aami: np.ndarray
+    symbol: np.ndarray
+    record: np.ndarray
+    sample: np.ndarray
+    dropped_edge: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.aami)
+
+    def select(self, mask: np.ndarray) -> BeatSet:
+        """Rows where ``mask`` (bool, shape (n,)) holds; ``dropped_edge`` is kept as is."""
+        return BeatSet(self.windows[mask], self.rr[mask], self.aami[mask], self.symbol[mask],
+                       self.record[mask], self.sample[mask], dict(self.dropped_edge))
+
+    def counts(self) -> dict[str, int]:
+        """Beats per AAMI class, all five keys present."""
+        return {c: int(np.sum(self.aami == c)) for c in "NSVFQ"}
+
+    def dropped_counts(self) -> dict[str, int]:
+        """Beats per AAMI class dropped at record edges, all five keys present."""
+        return {c: sum(d.get(c, 0) for d in self.dropped_edge.values()) for c in "NSVFQ"}
+
+    @staticmethod
+    def concat(parts: list[BeatSet]) -> BeatSet:
+        """Join beat sets row-wise (``parts`` non-empty)."""
+        dropped: dict[str, dict[str, int]] = {}
+        for p in parts:
+            dropped.update(p.dropped_edge)
+        return BeatSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ARRAY_FIELDS), dropped)
+
+
+def rr_features(r_samples: np.ndarray, fs: float) -> np.ndarray:
+    """RR features of consecutive beats.
+
+    Parameters
+    ----------
+    r_samples : ndarray, shape (n,), int
+        R-peak positions in samples, increasing, of *all* beats of a record (every class: an S beat still ends
+        an RR interval).
+    fs : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    ndarray, shape (n, 3), float32
+        Previous RR (s), next RR (s), next/previous. The first beat has no previous interval and the last none
+        next; each borrows its one neighbour interval (ratio 1), so no beat is lost for RR reasons.
+    """
+    n = len(r_samples)
+    out = np.ones((n, 3), np.float32)
+    if n < 2:
+        out[:, :2] = np.nan
+        return out
+    rr = np.diff(r_samples).astype(np.float64) / fs
+    prev = np.concatenate([rr[:1], rr])
+    nxt = np.concatenate([rr, rr[-1:]])
+    out[:, 0], out[:, 1] = prev, nxt
+    out[:, 2] = nxt / np.maximum(prev, 1e-6)
+    return out
+
+
+def window_at(signal: np.ndarray, centres: np.ndarray, win: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``win``-sample windows of ``signal`` with each centre at index ``win // 2``.
+
+    Returns ``(windows, kept)``: windows of shape (k, win) and the bool mask (shape (n,)) of centres whose whole
+    window lies inside the signal.
+    """
+    half = win // 2
+    kept = (centres - half >= 0) & (centres - half + win <= len(signal))
+    idx = centres[kept][:, None] - half + np.arange(win)[None, :]
+    return signal[idx], kept
+
+
+def beats_from_recording(rec: Recording, win: int) -> BeatSet:
+    """All annotated beats of ``rec`` (every AAMI class) with raw windows and RR features."""
+    is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
+    samples, symbols = rec.ann_samples[is_beat], rec.ann_symbols[is_beat]
+    rr = rr_features(samples, rec.fs)
+    windows, kept = window_at(rec.signal, samples, win)
+    aami_all = np.array([AAMI_CLASSES[s] for s in symbols], dtype="<U1")
+    lost = dict(zip(*np.unique(aami_all[~kept], return_counts=True)))
+    return BeatSet(
+        windows=windows.astype(np.float32),
+        rr=rr[kept],
+        aami=aami_all[kept],
+        symbol=symbols[kept].astype("<U1"),
+        record=np.full(int(kept.sum()), rec.name, dtype="<U8"),
+        sample=samples[kept],
+        dropped_edge={rec.name: {str(c): int(n) for c, n in lost.items()}} if lost else {},
+    )
+
+
+def build_beats(
+    data_dir: Path,
+    records: str | tuple[str, ...] | list[str],
+    deriv_idx: int = 0,
+    win: int = 360,
+    fs: float = 360.0,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> BeatSet:
+    """Beats of ``records`` (names or ``"DS1"``-style spec) from ``data_dir``, lead ``deriv_idx``.
+
+    With ``cache_dir`` the arrays are cached under a key of everything that shapes them (the records' files,
+    lead, window, rate, code version) and written atomically. Records are read on two threads: wfdb's decoding
+    runs in numpy, which releases the GIL.
+    """
+    names = parse_records(records)
+    require_records(data_dir, names)
+    key = cache.make_key(files=cache.file_stamps(data_dir, names), records=names, deriv_idx=deriv_idx,
+                         win=win, fs=fs, version=DATASET_VERSION)
+    if cache_dir is not None and (hit := cache.load(cache_dir, key)) is not None:
+        arrays, meta = hit
+        return BeatSet(**arrays, dropped_edge=meta["dropped_edge"])
+    bar = tqdm(total=len(names), desc="reading records", unit="rec", disable=not progress, leave=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(lambda n: beats_from_recording(read_recording(data_dir, n, deriv_idx, fs), win), n)
+                   for n in names]
+        parts = []
+        for fut in futures:
+            parts.append(fut.result())
+            bar.update()
+    bar.close()
+    beats = BeatSet.concat(parts)
+    if cache_dir is not None:
+        cache.save(cache_dir, key, {f: getattr(beats, f) for f in ARRAY_FIELDS}, {"dropped_edge": beats.dropped_edge})
+    return beats

@@ -1,0 +1,25 @@
+"""Errors the project raises on purpose.
+
+Each carries one line that names the record, field or file and says what to do; the CLI edge prints that line
+and exits with ``exit_code`` instead of showing a traceback.
+"""
+
+
+class ArritmiasError(Exception):
+    """Base class: a problem the user can fix, reported as one line."""
+
+    exit_code = 2
+
+
+class DataError(ArritmiasError):
+    """Missing, unreadable or inconsistent input data (records, CSVs, requests)."""
+
+
+class ConfigError(ArritmiasError):
+    """A configuration value outside its valid range."""
+
+
+class CheckFailed(ArritmiasError):
+    """A check that ran to completion and found problems (verify, gate, drift): exit 1, not a usage error."""
+
+    exit_code = 1

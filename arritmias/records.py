@@ -1,0 +1,150 @@
+"""WFDB record I/O: where the records live, reading one lead by name, resampling to the model's rate.
+
+Every function that touches a record on disk goes through here, so the data-location rule and the lead choice
+are implemented once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import wfdb
+from scipy.signal import resample_poly
+
+from arritmias.errors import DataError
+
+DEFAULT_DATA_DIR = Path("mit-bih")
+DATA_DIR_ENV = "ARRITMIAS_DATA_DIR"
+# MLII is the lead every MIT-BIH analysis (and this model) is built on; it is index 0 of the stable order.
+PRIMARY_LEAD = "MLII"
+
+
+def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
+    """The one data-location rule: ``--data-dir``, else ``$ARRITMIAS_DATA_DIR``, else ``./mit-bih``."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(env) if env else DEFAULT_DATA_DIR
+
+
+def list_records(data_dir: Path) -> list[str]:
+    """Record names in ``data_dir``: its ``RECORDS`` file when present, else every ``*.hea`` (sorted)."""
+    if not data_dir.is_dir():
+        return []
+    listing = data_dir / "RECORDS"
+    if listing.is_file():
+        return [r for r in listing.read_text().split() if r]
+    return sorted(p.stem for p in data_dir.glob("*.hea"))
+
+
+def no_records_message(data_dir: Path) -> str:
+    """The one line shown when a data folder holds no records: how to download or point at a copy."""
+    return (
+        f"no MIT-BIH records in '{data_dir}': download them with `arritmias data fetch --data-dir {data_dir}`, "
+        f"or point at a local copy with --data-dir DIR or {DATA_DIR_ENV}=DIR"
+    )
+
+
+def require_records(data_dir: Path, records: list[str] | tuple[str, ...]) -> None:
+    """Raise :class:`DataError` naming the first record of ``records`` whose header is missing."""
+    if not list_records(data_dir):
+        raise DataError(no_records_message(data_dir))
+    for name in records:
+        if not (data_dir / f"{name}.hea").is_file():
+            raise DataError(f"record {name}: '{data_dir / (name + '.hea')}' not found in the data folder")
+
+
+def lead_order(sig_names: list[str]) -> list[int]:
+    """Channel indices in the stable lead order: MLII first, then the others in file order.
+
+    ``deriv_idx`` indexes this order, so ``deriv_idx=0`` is MLII even in record 114, whose file stores V5 first.
+    Records without MLII (the paced 102 and 104) keep their file order.
+    """
+    idx = list(range(len(sig_names)))
+    if PRIMARY_LEAD in sig_names:
+        first = sig_names.index(PRIMARY_LEAD)
+        idx.remove(first)
+        idx.insert(0, first)
+    return idx
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One lead of a record, at the model's sampling rate.
+
+    Attributes
+    ----------
+    name : str
+        Record name, e.g. ``"100"``.
+    signal : ndarray, shape (n_samples,), float32
+        The lead in millivolts, as wfdb reads it (no filtering), at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz after resampling.
+    lead : str
+        Lead name from the header (``"MLII"``, ``"V1"``, ...).
+    ann_samples : ndarray, shape (n_ann,), int64
+        Reference annotation positions in samples at ``fs`` (empty when the record has no annotations).
+    ann_symbols : ndarray, shape (n_ann,), str
+        Reference annotation symbols, beat and non-beat alike.
+    """
+
+    name: str
+    signal: np.ndarray
+    fs: float
+    lead: str
+    ann_samples: np.ndarray
+    ann_symbols: np.ndarray
+
+
+def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Polyphase resampling of ``signal`` (1D, any units) from ``fs_in`` to ``fs_out`` Hz.
+
+    scipy's ``resample_poly`` applies a Kaiser-windowed anti-aliasing FIR, so a 500 Hz record does not fold
+    content above 180 Hz into the 360 Hz band. Rates are rounded to whole Hz to form the integer ratio.
+    """
+    up, down = int(round(fs_out)), int(round(fs_in))
+    if up == down:
+        return signal
+    g = gcd(up, down)
+    return resample_poly(signal, up // g, down // g).astype(signal.dtype, copy=False)
+
+
+def read_recording(
+    data_dir: Path, name: str, deriv_idx: int = 0, fs: float = 360.0, annotator: str | None = "atr"
+) -> Recording:
+    """Read lead ``deriv_idx`` (stable order, 0 = MLII) of record ``name`` and its annotations, at ``fs`` Hz.
+
+    Raises :class:`DataError` with the record's name for a missing or unreadable header, signal file or
+    annotation file, or a ``deriv_idx`` the record does not have.
+    """
+    path = str(data_dir / name)
+    try:
+        header = wfdb.rdheader(path)
+    except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
+        raise DataError(f"record {name}: header '{path}.hea' unreadable ({exc})") from exc
+    order = lead_order(list(header.sig_name or []))
+    if not 0 <= deriv_idx < len(order):
+        raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(order)} lead(s)")
+    channel = order[deriv_idx]
+    try:
+        rec = wfdb.rdrecord(path, channels=[channel], physical=True, return_res=32)
+    except Exception as exc:
+        raise DataError(f"record {name}: signal file unreadable ({exc})") from exc
+    signal = rec.p_signal[:, 0].astype(np.float32)
+    if annotator is None:
+        samples, symbols = np.zeros(0, np.int64), np.zeros(0, "<U1")
+    else:
+        try:
+            ann = wfdb.rdann(path, annotator)
+        except Exception as exc:
+            raise DataError(f"record {name}: annotation file '{path}.{annotator}' unreadable ({exc})") from exc
+        samples, symbols = np.asarray(ann.sample, np.int64), np.asarray(ann.symbol)
+    fs_in = float(header.fs)
+    if round(fs_in) != round(fs):
+        signal = resample(signal, fs_in, fs)
+        samples = np.round(samples * (fs / fs_in)).astype(np.int64)
+    return Recording(name, signal, float(fs), header.sig_name[channel], samples, symbols)

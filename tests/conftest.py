@@ -1,0 +1,94 @@
+"""Shared fixtures: where the real MIT-BIH copy lives, a per-session dataset cache, and CLI runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def _mitdb_dir() -> Path:
+    env = os.environ.get("ARRITMIAS_DATA_DIR", "").strip()
+    return Path(env) if env else SHARED / "mitdb"
+
+
+@pytest.fixture(scope="session")
+def mitdb() -> Path:
+    """The real MIT-BIH copy (``$ARRITMIAS_DATA_DIR`` or ``../shared/mitdb``); a missing copy is an error."""
+    path = _mitdb_dir()
+    if not (path / "RECORDS").is_file():
+        pytest.fail(f"MIT-BIH records not found at {path}: set ARRITMIAS_DATA_DIR to a copy of mitdb")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nstdb() -> Path:
+    path = SHARED / "nstdb"
+    if not (path / "bw.hea").is_file():
+        pytest.fail(f"NSTDB noise records not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One dataset cache for the whole test session, so each record set is built once."""
+    env = os.environ.get("ARRITMIAS_CACHE_DIR", "").strip()
+    return Path(env) if env else tmp_path_factory.mktemp("cache")
+
+
+def copy_records(src: Path, dst: Path, names: list[str]) -> Path:
+    """Copy records ``names`` (all their files) into ``dst`` with a RECORDS listing; returns ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for f in src.glob(f"{name}.*"):
+            shutil.copy(f, dst / f.name)
+    (dst / "RECORDS").write_text("".join(f"{n}\n" for n in names))
+    return dst
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``arritmias ARGS`` in a fresh interpreter, as a user would; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "arritmias.cli", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=timeout, input=input)
+
+
+def synthetic_ecg(seconds: float, fs: float, hr_bpm: float = 72.0, seed: int = 0,
+                  pvc_every: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Seeded synthetic lead: Gaussian P-QRS-T complexes at ``hr_bpm`` with small RR jitter, in mV.
+
+    Every ``pvc_every``-th beat (0 = none) is a PVC: premature by 35 %, wide (QRS sigma x3), inverted T, then a
+    compensatory pause. Returns ``(signal, r_samples, symbols)`` with signal shape (round(seconds*fs),).
+    """
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * fs))
+    t = np.arange(n) / fs
+    sig = 0.02 * rng.standard_normal(n)
+    rr0 = 60.0 / hr_bpm
+    r_times, symbols = [], []
+    time = 0.5
+    k = 0
+    while time < seconds - 0.5:
+        k += 1
+        is_pvc = pvc_every > 0 and k % pvc_every == 0
+        if is_pvc:
+            time -= 0.35 * rr0
+        r_times.append(time)
+        symbols.append("V" if is_pvc else "N")
+        width = 0.03 if is_pvc else 0.01
+        sig += (1.6 if is_pvc else 1.0) * np.exp(-0.5 * ((t - time) / width) ** 2)
+        sig += (-0.3 if is_pvc else 0.25) * np.exp(-0.5 * ((t - time - 0.25) / 0.04) ** 2)
+        if not is_pvc:
+            sig += 0.1 * np.exp(-0.5 * ((t - time + 0.16) / 0.02) ** 2)
+        time += rr0 * (1.7 if is_pvc else 1.0) + 0.02 * rng.standard_normal()
+    r = np.round(np.array(r_times) * fs).astype(np.int64)
+    return sig.astype(np.float32), r, symbols
