@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(BIN)/python deteccionarritmias.py $(ARGS)
+	$(BIN)/arritmias data verify
 
 verify: $(STAMP)
 	$(BIN)/arritmias data verify

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from arritmias import cache
+from arritmias.progress import progress as progress_bar
 from arritmias.records import Recording, read_recording, require_records
 
 # AAMI EC57 beat classes from MIT-BIH symbols. Symbols not listed are non-beat annotations and are ignored.
@@ -189,7 +189,7 @@ def build_beats(
     if cache_dir is not None and (hit := cache.load(cache_dir, key)) is not None:
         arrays, meta = hit
         return BeatSet(**arrays, dropped_edge=meta["dropped_edge"])
-    bar = tqdm(total=len(names), desc="reading records", unit="rec", disable=not progress, leave=False)
+    bar = progress_bar(total=len(names), enabled=progress, desc="reading records", unit="rec")
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(lambda n: beats_from_recording(read_recording(data_dir, n, deriv_idx, fs), win), n)
                    for n in names]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
-from tqdm import tqdm
 
 from arritmias.beats import AAMI_CLASSES
 from arritmias.errors import DataError
+from arritmias.progress import progress as progress_bar
 from arritmias.records import list_records, no_records_message
 
 # Bytes per sample frame of each signal-file format used by MIT-BIH and its companions (format 212 packs two
@@ -89,19 +89,23 @@ def check_record(data_dir: Path, name: str, sums: dict[str, str]) -> RecordCheck
     except Exception as exc:
         check.problems.append(f"{name}.hea: header unreadable ({type(exc).__name__}: {exc})")
         return check
+    files_ok = True
     for dat in dict.fromkeys(header.file_name or []):
         dat_path = data_dir / dat
         if not dat_path.is_file():
             check.problems.append(f"{dat}: signal file missing")
+            files_ok = False
             continue
         try:
             expected = _expected_dat_bytes(header, dat)
         except ValueError as exc:
             check.problems.append(f"{dat}: {exc}")
+            files_ok = False
             continue
         if dat_path.stat().st_size != expected:
             check.problems.append(f"{dat}: {dat_path.stat().st_size} bytes, header implies {expected} (truncated?)")
-    if check.ok and header.checksum is not None:
+            files_ok = False
+    if files_ok and header.checksum is not None:
         rec = wfdb.rdrecord(str(path), physical=False)
         sums16 = (rec.d_signal.astype(np.int64).sum(axis=0) + 32768) % 65536 - 32768
         for sig, got, want in zip(header.sig_name, sums16, header.checksum):
@@ -124,8 +128,8 @@ def verify(data_dir: Path, progress: bool = True) -> list[RecordCheck]:
         raise DataError(no_records_message(data_dir))
     sums_path = data_dir / SUMS_FILE
     sums = parse_sums(sums_path.read_text()) if sums_path.is_file() else {}
-    return [check_record(data_dir, n, sums) for n in tqdm(names, desc="verifying", unit="rec",
-                                                          disable=not progress, leave=False)]
+    return [check_record(data_dir, n, sums) for n in progress_bar(names, enabled=progress, desc="verifying",
+                                                                  unit="rec")]
 
 
 def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = True) -> list[RecordCheck]:
