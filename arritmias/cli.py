@@ -73,6 +73,166 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard"}  # --no-augment, --no-ruleguard
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, help text from the field's why-comment, default shown."""
+    from arritmias.config import field_defaults, field_help
+
+    helps = field_help()
+    group = p.add_argument_group("training parameters (each is logged to MLflow as a param)")
+    for name, default in field_defaults().items():
+        if isinstance(default, bool):
+            group.add_argument(f"--{BOOL_FLAGS.get(name, name).replace('_', '-')}", dest=name,
+                               action=argparse.BooleanOptionalAction, default=default,
+                               help=f"{helps[name]} (default: on)" if default else helps[name])
+            continue
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
+                           type=str if isinstance(default, tuple) else type(default),
+                           metavar="LIST" if isinstance(default, tuple) else type(default).__name__.upper(),
+                           help=f"{helps[name]} (default: {shown})")
+
+
+def add_gate_options(p: argparse.ArgumentParser) -> None:
+    from arritmias.registry import GATE_DEFAULTS
+
+    for metric, default in GATE_DEFAULTS.items():
+        flag = "--min-" + metric.removeprefix("test_").replace("_", "-").lower()
+        p.add_argument(flag, dest=f"gate_{metric}", type=float, default=default, metavar="X",
+                       help=f"lowest acceptable {metric} (default: {default})")
+
+
+def gate_thresholds(args: argparse.Namespace) -> dict[str, float]:
+    from arritmias.registry import GATE_DEFAULTS
+
+    return {m: getattr(args, f"gate_{m}") for m in GATE_DEFAULTS}
+
+
+def parse_tags(values: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ArritmiasError(f"--tag '{item}': expected key=value")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def ensure_records(data_dir: Path) -> None:
+    """No records: offer the download on a terminal, else fail with the one-line how-to."""
+    from arritmias.records import list_records, no_records_message
+
+    if list_records(data_dir):
+        return
+    if not sys.stdin.isatty():
+        raise ArritmiasError(no_records_message(data_dir))
+    answer = input(f"No MIT-BIH records in '{data_dir}'. Download them from PhysioNet now (~100 MB)? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes", "s", "si", "sí"):
+        raise ArritmiasError(no_records_message(data_dir))
+    from arritmias.integrity import fetch
+
+    bad = [c.record for c in fetch(data_dir) if not c.ok]
+    if bad:
+        raise CheckFailed(f"downloaded records failed verification: {', '.join(bad)}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from arritmias.config import TrainConfig, field_defaults
+    from arritmias.training import train
+
+    cfg = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
+    tags = parse_tags(args.tag)
+    data_dir = resolve_data_dir(args.data_dir)
+    ensure_records(data_dir)
+    result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                   noise_dir=args.noise_dir, tracking=args.tracking_uri, experiment=args.experiment, tags=tags,
+                   register=not args.no_register, gate_thresholds=gate_thresholds(args))
+    m = result.metrics
+    print(f"run {result.run_name} ({result.run_id})")
+    print(f"DS2 N vs V: accuracy {m['test_accuracy']:.4f}  V precision {m['test_precision_V']:.4f}  "
+          f"V recall {m['test_recall_V']:.4f}  V F1 {m['test_f1_V']:.4f}  PR-AUC {m['test_pr_auc']:.4f}")
+    print(f"  TP {int(m['test_TP'])}  FP {int(m['test_FP'])}  FN {int(m['test_FN'])}  TN {int(m['test_TN'])}  "
+          f"threshold {m['threshold']:.4f} (chosen on validation)  RuleGuard "
+          f"{'kept' if m['ruleguard_kept'] else 'dropped'}  {m['train_time_s']:.0f} s")
+    print(result.gate.summary())
+    if result.registered_version is not None:
+        print(f"registered as ECG_Arritmias_NvsV version "
+              f"{result.registered_version}; promote it with `arritmias promote --version "
+              f"{result.registered_version}`")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    run_id = args.run_id or registry.latest_run_id(args.experiment)
+    result = registry.gate_run(run_id, gate_thresholds(args))
+    print(f"run {run_id}: {result.summary()}")
+    if not result.passed:
+        raise CheckFailed(f"run {run_id} fails the gate: " + "; ".join(result.failures))
+    if args.register:
+        version = registry.register(run_id, result)
+        print(f"registered as ECG_Arritmias_NvsV version {version}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    uri = registry.promote(args.version, args.alias)
+    print(f"ECG_Arritmias_NvsV version {args.version} is now @{args.alias}: load it as {uri}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    table = registry.compare(args.top, args.filter or "", args.experiment)
+    if table.empty:
+        print("no finished runs match")
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.float_format",
+                           "{:.4f}".format):
+        print(table.to_string(index=False))
+    return 0
+
+
+def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, "
+                   "else sqlite:///mlflow.db)")
+    if experiment:
+        p.add_argument("--experiment", default="deteccion_arritmias_ecg", help="MLflow experiment "
+                       "(default: deteccion_arritmias_ecg)")
+
+
+def add_train_parser(sub) -> argparse.ArgumentParser:
+    train = sub.add_parser(
+        "train", help="train the detector and log the run to MLflow",
+        description="Train the CNN+RR detector on DS1, choose threshold and RuleGuard on held-out DS1 patients, "
+                    "report on DS2, log params, curves, metrics and the servable model to MLflow, and register "
+                    "the model as ECG_Arritmias_NvsV when it passes the gate.", epilog=EPILOG_DATA)
+    _add_data_dir(train)
+    train.add_argument("--cache-dir", metavar="DIR", help="dataset cache (default: $ARRITMIAS_CACHE_DIR or "
+                       "./.cache/arritmias)")
+    train.add_argument("--noise-dir", metavar="DIR", help="folder with NSTDB bw/ma noise records for "
+                       "augmentation (default: $ARRITMIAS_NOISE_DIR, else an nstdb folder beside the data)")
+    _add_tracking(train)
+    train.add_argument("--tag", action="append", metavar="KEY=VALUE", help="MLflow run tag (repeatable)")
+    train.add_argument("--no-register", action="store_true", help="do not register the model even if it "
+                       "passes the gate")
+    add_gate_options(train)
+    add_config_options(train)
+    train.set_defaults(func=cmd_train)
+    return train
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arritmias",
@@ -105,12 +265,44 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(verify)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_data_verify)
+
+    add_train_parser(sub)
+
+    gate = sub.add_parser("gate", help="check a run's DS2 metrics against the release thresholds",
+                          description="Exit 1 naming each metric below its threshold; 0 when the run passes. "
+                                      "--register then registers the run's model.")
+    gate.add_argument("--run-id", help="run to check (default: the latest finished run)")
+    gate.add_argument("--register", action="store_true", help="register the model when the gate passes")
+    _add_tracking(gate)
+    add_gate_options(gate)
+    gate.set_defaults(func=cmd_gate)
+
+    promote = sub.add_parser("promote", help="point the production alias at a registered version",
+                             description="Set an alias (default: production) of ECG_Arritmias_NvsV to a version, "
+                                         "so that models:/ECG_Arritmias_NvsV@production loads it. Aliases "
+                                         "replace MLflow's deprecated stages.")
+    promote.add_argument("--version", type=int, required=True, help="registered model version")
+    promote.add_argument("--alias", default="production", help="alias to set (default: production)")
+    _add_tracking(promote, experiment=False)
+    promote.set_defaults(func=cmd_promote)
+
+    compare = sub.add_parser("compare", help="table of the best runs",
+                             description="The top runs of the experiment ordered by DS2 V F1, with their key "
+                                         "metrics and params.")
+    compare.add_argument("--top", type=int, default=10, help="runs to show (default: 10)")
+    compare.add_argument("--filter", metavar="EXPR", help="MLflow search filter, e.g. "
+                         "\"metrics.test_f1_V > 0.9\" or \"params.use_augment = 'True'\"")
+    _add_tracking(compare)
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point of the ``arritmias`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if prog:
+        parser.prog = prog
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except ArritmiasError as exc:

@@ -12,11 +12,25 @@ HEADER = (
 )
 
 
-def render(pyproject: Path) -> str:
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:
+    """The runtime dependencies declared in ``pyproject`` (also the pip requirements of the logged model).
+
+    An installed copy without pyproject.toml beside it falls back to the installed distribution's metadata.
+    """
+    if pyproject.is_file():
+        return list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+    from importlib import metadata
+
+    return [r for r in metadata.requires("arritmias") or [] if "extra ==" not in r]
+
+
+def render(pyproject: Path = PYPROJECT) -> str:
     """Return the requirements file text for the runtime dependencies of ``pyproject``."""
-    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    return HEADER + "".join(f"{d}\n" for d in deps)
+    return HEADER + "".join(f"{d}\n" for d in runtime_requirements(pyproject))
 
 
 if __name__ == "__main__":
-    print(render(Path(__file__).resolve().parent.parent / "pyproject.toml"), end="")
+    print(render(), end="")

@@ -1,0 +1,104 @@
+"""Training-time augmentation of raw beat windows (mV), with real noise from the MIT-BIH Noise Stress Test DB.
+
+Each transform imitates a between-patient or between-recording difference the test patients will show:
+electrode gain (amplitude scale), respiration and movement (baseline wander), QRS-detector jitter (shift), and
+muscle / motion noise (NSTDB ``bw`` and ``ma`` records when available, else synthetic noise).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arritmias.config import TrainConfig
+from arritmias.records import read_recording
+
+NOISE_DIR_ENV = "ARRITMIAS_NOISE_DIR"
+NOISE_RECORDS = ("bw", "ma")  # baseline wander and muscle artefact; 'em' (electrode motion) is not shipped
+
+
+def find_noise_dir(data_dir: Path | None = None, cli_value: str | None = None) -> Path | None:
+    """``--noise-dir``, else ``$ARRITMIAS_NOISE_DIR``, else an ``nstdb`` folder beside the data folder, else None."""
+    candidates = [cli_value, os.environ.get(NOISE_DIR_ENV, "").strip() or None]
+    if data_dir is not None:
+        candidates.append(str(Path(data_dir).resolve().parent / "nstdb"))
+    for c in candidates:
+        if c and all((Path(c) / f"{r}.hea").is_file() for r in NOISE_RECORDS):
+            return Path(c)
+    return None
+
+
+@dataclass(frozen=True)
+class NoiseBank:
+    """Noise channels to draw segments from: shape (n_channels, n_samples), mV at the model's ``fs``."""
+
+    channels: np.ndarray
+    source: str  # "nstdb" or "synthetic"
+
+
+def load_noise(noise_dir: Path | None, fs: float, seed: int = 0) -> NoiseBank:
+    """Both channels of NSTDB ``bw`` and ``ma`` when ``noise_dir`` has them, else 10 min of synthetic noise."""
+    if noise_dir is not None:
+        chans = []
+        for name in NOISE_RECORDS:
+            for idx in (0, 1):
+                chans.append(read_recording(noise_dir, name, deriv_idx=idx, fs=fs, annotator=None).signal)
+        n = min(len(c) for c in chans)
+        return NoiseBank(np.stack([c[:n] for c in chans]).astype(np.float32), "nstdb")
+    rng = np.random.default_rng(seed)
+    n = int(600 * fs)
+    white = rng.standard_normal((2, n))
+    # Muscle-like: white noise; wander-like: integrated noise, high-passed by removing a moving mean (~2 s).
+    walk = np.cumsum(rng.standard_normal((2, n)), axis=1)
+    k = int(2 * fs)
+    kernel = np.ones(k) / k
+    walk = walk - np.stack([np.convolve(w, kernel, mode="same") for w in walk])
+    return NoiseBank(np.concatenate([white, walk / walk.std()]).astype(np.float32), "synthetic")
+
+
+def add_noise(windows: np.ndarray, noise: np.ndarray, snr_db: np.ndarray | float) -> np.ndarray:
+    """Add ``noise`` (same shape as ``windows``, (n, win)) scaled to ``snr_db`` per window.
+
+    SNR follows the WFDB toolkit's ``nst``: signal power S = (peak-to-peak amplitude)^2 / 8 (the power of a
+    sine of that amplitude), noise power N = variance of the zero-mean noise, SNR = 10 log10(S / N).
+    """
+    s_power = np.ptp(windows, axis=1, keepdims=True) ** 2 / 8
+    noise = noise - noise.mean(axis=1, keepdims=True)
+    n_power = noise.var(axis=1, keepdims=True) + 1e-12
+    snr = np.asarray(snr_db, dtype=np.float32).reshape(-1, 1)
+    gain = np.sqrt(s_power / (n_power * 10 ** (snr / 10)))
+    return (windows + gain * noise).astype(np.float32)
+
+
+def noise_segments(bank: NoiseBank, n: int, win: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random ``win``-sample segments of random noise channels, shape (n, win)."""
+    ch = rng.integers(0, bank.channels.shape[0], n)
+    start = rng.integers(0, bank.channels.shape[1] - win, n)
+    return bank.channels[ch[:, None], start[:, None] + np.arange(win)[None, :]]
+
+
+def augment_windows(windows: np.ndarray, cfg: TrainConfig, bank: NoiseBank, rng: np.random.Generator) -> np.ndarray:
+    """Randomly transformed copies of raw windows (n, win) in mV; the input is not modified."""
+    n, win = windows.shape
+    x = windows * rng.uniform(1 - cfg.aug_scale, 1 + cfg.aug_scale, (n, 1)).astype(np.float32)
+    if cfg.aug_shift:
+        # Shift each window by up to aug_shift samples, repeating the edge sample (no wrap-around).
+        shifts = rng.integers(-cfg.aug_shift, cfg.aug_shift + 1, n)
+        idx = np.clip(np.arange(win)[None, :] - shifts[:, None], 0, win - 1)
+        x = np.take_along_axis(x, idx, axis=1)
+    if cfg.aug_wander_mv:
+        # A slow sinusoid (0.05-0.5 Hz) of random phase: over 1 s it is an offset plus a slope or a gentle bow.
+        t = np.arange(win, dtype=np.float32)[None, :] / cfg.fs
+        freq = rng.uniform(0.05, 0.5, (n, 1))
+        phase = rng.uniform(0, 2 * np.pi, (n, 1))
+        amp = rng.uniform(0, cfg.aug_wander_mv, (n, 1))
+        x = x + (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
+    noisy = rng.random(n) < cfg.aug_noise_prob
+    if noisy.any():
+        k = int(noisy.sum())
+        snr = rng.uniform(*cfg.aug_snr_db, k)
+        x[noisy] = add_noise(x[noisy], noise_segments(bank, k, win, rng), snr)
+    return x.astype(np.float32)

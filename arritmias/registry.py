@@ -1,0 +1,137 @@
+"""MLflow tracking store and model registry: where runs go, the metric gate, registration, aliases, comparison.
+
+MLflow 3 deprecates registry *stages*; older guides load ``models:/ECG_Arritmias_NvsV/Production``. Here the
+``production`` *alias* replaces the stage, and the model loads as ``models:/ECG_Arritmias_NvsV@production``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from arritmias.errors import ArritmiasError, CheckFailed, DataError
+
+EXPERIMENT = "deteccion_arritmias_ecg"
+MODEL_NAME = "ECG_Arritmias_NvsV"
+PRODUCTION_ALIAS = "production"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The release gate of the workflow: a model below any of these is not registered.
+GATE_DEFAULTS = {"test_accuracy": 0.80, "test_precision_V": 0.75, "test_recall_V": 0.75}
+
+
+def tracking_uri(cli_value: str | None = None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else MLflow's own sqlite store ``./mlflow.db``."""
+    return cli_value or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or DEFAULT_TRACKING_URI
+
+
+def use_tracking(cli_value: str | None = None) -> str:
+    """Point MLflow at the tracking store (see :func:`tracking_uri`); returns the URI."""
+    import mlflow
+
+    uri = tracking_uri(cli_value)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    failures: list[str]
+    metrics: dict[str, float]
+
+    def summary(self) -> str:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items())
+        return f"gate passed ({shown})" if self.passed else "gate FAILED: " + "; ".join(self.failures)
+
+
+def gate(metrics: dict[str, float], thresholds: dict[str, float] | None = None) -> GateResult:
+    """Compare ``metrics`` to minimum ``thresholds`` (default ``GATE_DEFAULTS``); a missing metric fails."""
+    thresholds = thresholds or GATE_DEFAULTS
+    failures, seen = [], {}
+    for name, minimum in thresholds.items():
+        value = metrics.get(name)
+        if value is None:
+            failures.append(f"{name} missing from the run")
+            continue
+        seen[name] = float(value)
+        if value < minimum:
+            failures.append(f"{name}={value:.4f} < {minimum}")
+    return GateResult(not failures, failures, seen)
+
+
+def _client():
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def latest_run_id(experiment: str = EXPERIMENT) -> str:
+    """The most recent finished run of ``experiment``."""
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if runs.empty:
+        raise DataError(f"no finished run in experiment '{experiment}' at {tracking_uri()}: train one first")
+    return str(runs.iloc[0]["run_id"])
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(_client().get_run(run_id).data.metrics)
+    except MlflowException as exc:
+        raise DataError(f"run {run_id} not found in {tracking_uri()} ({exc.error_code})") from None
+
+
+def gate_run(run_id: str, thresholds: dict[str, float] | None = None) -> GateResult:
+    return gate(run_metrics(run_id), thresholds)
+
+
+def register(run_id: str, result: GateResult) -> int:
+    """Register the run's ``model/`` artifact as a new version of ``MODEL_NAME``; only for a passed gate."""
+    import mlflow
+
+    if not result.passed:
+        raise CheckFailed(f"run {run_id} not registered: {result.summary()}")
+    mv = mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME,
+                               tags={f"gate.{k}": f"{v:.4f}" for k, v in result.metrics.items()})
+    return int(mv.version)
+
+
+def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
+    """Point ``alias`` at ``version``; returns the model URI that now loads it."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    try:
+        client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException:
+        raise DataError(f"{MODEL_NAME} has no version {version} in {tracking_uri()}") from None
+    client.set_registered_model_alias(MODEL_NAME, alias, str(version))
+    return f"models:/{MODEL_NAME}@{alias}"
+
+
+COMPARE_COLUMNS = ("metrics.test_f1_V", "metrics.test_precision_V", "metrics.test_recall_V",
+                   "metrics.test_accuracy", "metrics.test_pr_auc", "metrics.threshold",
+                   "params.use_augment", "params.use_ruleguard", "metrics.train_time_s")
+
+
+def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT):
+    """The ``top`` finished runs by test V F1 as a DataFrame (run_id, run name, the key metrics and params)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    query = "attributes.status = 'FINISHED'" + (f" and {filter_string}" if filter_string else "")
+    try:
+        runs = mlflow.search_runs(experiment_names=[experiment], filter_string=query,
+                                  order_by=["metrics.test_f1_V DESC"], max_results=top)
+    except MlflowException as exc:
+        raise ArritmiasError(f"bad --filter '{filter_string}': {exc.message.splitlines()[0]}") from None
+    if runs.empty:
+        return runs
+    cols = ["run_id", "tags.mlflow.runName"] + [c for c in COMPARE_COLUMNS if c in runs.columns]
+    out = runs[cols].rename(columns=lambda c: c.split(".", 1)[-1].replace("mlflow.runName", "run_name"))
+    return out

@@ -1,0 +1,188 @@
+"""Shrunk end-to-end trainings into a real temporary sqlite MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from arritmias import registry
+from arritmias.beats import build_beats
+from arritmias.config import TrainConfig
+from arritmias.detector import Detector
+from arritmias.training import train
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+# Two records, one epoch: 208 trains, 119 validates (both rich in PVCs), 233 (DS2) tests.
+SHRUNK = TrainConfig(train_records=("208", "119"), val_records=("119",), test_records=("233",), epochs_max=1)
+LENIENT_GATE = {"test_accuracy": 0.0, "test_precision_V": 0.0, "test_recall_V": 0.0}
+
+PARAMS = ["deriv_idx", "fs", "win", "use_augment", "use_ruleguard", "focal_gamma", "focal_alpha", "batch_size",
+          "epochs_max", "target_prec", "target_rec", "split", "train_records", "val_records", "test_records",
+          "fit_records", "seed", "code_version"]
+EPOCH_METRICS = ["train_loss", "train_accuracy", "train_pr_auc", "val_loss", "val_accuracy", "val_pr_auc"]
+METRICS = EPOCH_METRICS + [
+    "train_samples_total", "test_samples_total", "train_V_balanced", "train_N_balanced", "balance_ratio",
+    "test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V", "test_precision_N", "test_recall_N",
+    "test_f1_N", "test_TN", "test_FP", "test_FN", "test_TP", "test_pr_auc", "train_time_s", "threshold"]
+ARTIFACTS = ["model/MLmodel", "models/model_v7.keras", "metadata/meta_v7.json", "metrics/history_v7.csv",
+             "training_curves.png", "confusion_matrix.png", "pr_curve.png"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{path / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def trained(store, mitdb, cache_dir):
+    result = train(SHRUNK, data_dir=mitdb, cache_dir=cache_dir, tracking=store, tags={"purpose": "test"},
+                   gate_thresholds=LENIENT_GATE, progress=False)
+    return result
+
+
+def _artifact_paths(client, run_id, path=""):
+    out = []
+    for item in client.list_artifacts(run_id, path):
+        out.extend(_artifact_paths(client, run_id, item.path) if item.is_dir else [item.path])
+    return out
+
+
+def test_run_logs_every_param_metric_and_artifact(trained, store):
+    registry.use_tracking(store)
+    client = mlflow.MlflowClient()
+    run = client.get_run(trained.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith("CNN_v7_") and len(run.info.run_name) == len("CNN_v7_YYYYMMDD_HHMMSS")
+    assert client.get_experiment(run.info.experiment_id).name == "deteccion_arritmias_ecg"
+    assert set(PARAMS) <= set(run.data.params)
+    assert run.data.params["test_records"] == "233" and run.data.params["val_records"] == "119"
+    assert set(METRICS) <= set(run.data.metrics), set(METRICS) - set(run.data.metrics)
+    for name in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(trained.run_id, name)] == [1]
+    assert run.data.tags["purpose"] == "test"
+    assert set(ARTIFACTS) <= set(_artifact_paths(client, trained.run_id))
+    m = run.data.metrics
+    assert m["test_TP"] + m["test_FN"] == pytest.approx(831 - 0, abs=2)  # record 233's V beats
+    assert 0 <= m["threshold"] <= 1
+    meta = json.loads(Path(client.download_artifacts(trained.run_id, "metadata/meta_v7.json")).read_text())
+    assert meta["records"]["test"] == ["233"] and "233.dat" in meta["data_sha256"]
+
+
+def test_registered_when_gate_passes(trained, store):
+    registry.use_tracking(store)
+    assert trained.gate.passed and trained.registered_version == 1
+    version = mlflow.MlflowClient().get_model_version("ECG_Arritmias_NvsV", "1")
+    assert version.run_id == trained.run_id
+
+
+def test_logged_model_predicts_same_in_fresh_process(trained, store, mitdb, cache_dir, tmp_path):
+    beats = build_beats(mitdb, ["233"], cache_dir=cache_dir, progress=False)
+    beats = beats.select(np.isin(beats.aami, ("N", "V")))
+    pick = np.r_[np.flatnonzero(beats.aami == "V")[:20], np.flatnonzero(beats.aami == "N")[:20]]
+    np.savez(tmp_path / "beats.npz", windows=beats.windows[pick], rr=beats.rr[pick])
+    script = (
+        "import sys, json, numpy as np, pandas as pd, mlflow\n"
+        f"mlflow.set_tracking_uri({store!r})\n"
+        f"m = mlflow.pyfunc.load_model('runs:/{trained.run_id}/model')\n"
+        f"d = np.load({str(tmp_path / 'beats.npz')!r})\n"
+        "df = pd.DataFrame({'sig': list(d['windows'].astype(float)), 'rr': list(d['rr'].astype(float))})\n"
+        "out = m.predict(df)\n"
+        "print(json.dumps({'prob': out['prob_v'].tolist(), 'label': out['label'].tolist()}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    local = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="model/artifacts/detector",
+                                                dst_path=str(tmp_path / "det"))
+    detector = Detector.load(Path(local))
+    expected = detector.decide(beats.windows[pick], beats.rr[pick])
+    np.testing.assert_allclose(served["prob"], expected.prob, atol=1e-5)
+    assert served["label"] == expected.labels().tolist()
+    # The model learned something in one epoch: PVCs score higher than normal beats on average.
+    assert np.mean(served["prob"][:20]) > np.mean(served["prob"][20:])
+
+
+def test_gate_cli_pass_and_fail(trained, store):
+    ok = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-accuracy", "0",
+                 "--min-precision-v", "0", "--min-recall-v", "0")
+    assert ok.returncode == 0, ok.stderr
+    assert "gate passed" in ok.stdout
+    bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-recall-v", "1.01")
+    assert bad.returncode == 1
+    assert "test_recall_V=" in bad.stderr and "< 1.01" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gate_function_names_each_failing_metric():
+    result = registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.5, "test_recall_V": 0.8})
+    assert not result.passed and result.failures == ["test_precision_V=0.5000 < 0.75"]
+    assert registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.9, "test_recall_V": 0.9}).passed
+    assert "test_recall_V missing" in registry.gate({"test_accuracy": 1, "test_precision_V": 1}).failures[0]
+
+
+def test_promote_sets_production_alias_and_loads(trained, store):
+    proc = run_cli("promote", "--version", "1", "--tracking-uri", store)
+    assert proc.returncode == 0, proc.stderr
+    assert "models:/ECG_Arritmias_NvsV@production" in proc.stdout
+    registry.use_tracking(store)
+    mv = mlflow.MlflowClient().get_model_version_by_alias("ECG_Arritmias_NvsV", "production")
+    assert int(mv.version) == 1
+    missing = run_cli("promote", "--version", "99", "--tracking-uri", store)
+    assert missing.returncode == 2 and "no version 99" in missing.stderr
+
+
+def test_compare_prints_table(trained, store):
+    proc = run_cli("compare", "--top", "5", "--tracking-uri", store, "--filter", "metrics.test_f1_V >= 0")
+    assert proc.returncode == 0, proc.stderr
+    assert trained.run_id in proc.stdout and "test_f1_V" in proc.stdout
+    bad = run_cli("compare", "--tracking-uri", store, "--filter", "metrics.nope >>> 1")
+    assert bad.returncode == 2 and "bad --filter" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_same_seed_same_metrics(trained, store, mitdb, cache_dir):
+    again = train(SHRUNK, data_dir=mitdb, cache_dir=cache_dir, tracking=store, register=False, progress=False)
+    for name in ("test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V"):
+        assert abs(again.metrics[name] - trained.metrics[name]) <= 0.01, name
+
+
+def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "ARRITMIAS_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deteccionarritmias.py"), "--data-dir", str(mitdb), "--tracking-uri", store,
+         "--train-records", "208,119", "--val-records", "119", "--test-records", "233", "--epochs-max", "200",
+         "--patience", "200", "--min-accuracy", "0", "--min-precision-v", "0", "--min-recall-v", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    registry.use_tracking(store)
+    deadline = time.time() + 240
+    run_id = None
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(2)
+        try:
+            runs = mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])
+        except Exception:
+            continue
+        if not runs.empty and runs.iloc[0].get("metrics.val_pr_auc") is not None \
+                and not np.isnan(runs.iloc[0]["metrics.val_pr_auc"]):
+            run_id = runs.iloc[0]["run_id"]
+            break
+    assert run_id is not None and proc.poll() is None, "training did not reach its first epoch"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    run = mlflow.MlflowClient().get_run(run_id)
+    assert run.info.status == "FAILED"
+    assert "KeyboardInterrupt" in run.data.tags["error"]
+    assert mlflow.MlflowClient().search_model_versions("name='ECG_Arritmias_NvsV'") == []
