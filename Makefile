@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: $(STAMP)
-	$(BIN)/arritmias data verify
+	$(BIN)/python deteccionarritmias.py $(ARGS)
 
 verify: $(STAMP)
 	$(BIN)/arritmias data verify
@@ -34,6 +34,7 @@ requirements: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dataset.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

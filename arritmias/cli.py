@@ -204,6 +204,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.serving import serve_command
+
+    uri = registry.use_tracking(args.tracking_uri)
+    cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
+    print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it)", flush=True)
+    print("  " + " ".join(cmd), flush=True)
+    import os
+    import subprocess
+
+    try:
+        return subprocess.call(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    except KeyboardInterrupt:
+        return 0
+
+
 def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, "
                    "else sqlite:///mlflow.db)")
@@ -294,6 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "\"metrics.test_f1_V > 0.9\" or \"params.use_augment = 'True'\"")
     _add_tracking(compare)
     compare.set_defaults(func=cmd_compare)
+
+    serve = sub.add_parser("serve", help="serve a registered model over HTTP with MLflow",
+                           description="Start `mlflow models serve --env-manager local` for the model and print "
+                                       "its URL. POST /invocations takes {\"instances\": [{\"sig\": [360 numbers, "
+                                       "mV], \"rr\": [prev_s, next_s, next/prev]}]}.")
+    serve.add_argument("--model-uri", default="models:/ECG_Arritmias_NvsV@production",
+                       help="model to serve (default: models:/ECG_Arritmias_NvsV@production)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5001, help="port (default: 5001)")
+    serve.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
+    _add_tracking(serve, experiment=False)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -23,44 +23,62 @@ from arritmias.errors import DataError
 
 MAX_BATCH = 100_000  # beats per request: ~150 MB of JSON; larger archives go through `arritmias analyze`
 DETECTOR_ARTIFACT = "detector"
+REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R peak at index 180], '
+               '"rr": [previous RR s, next RR s, next/previous]}]}; dataframe_records and inputs work too')
+RESPONSE_DOC = '{"predictions": [{"prob_v": P(V), "label": "N" or "V", "ruleguard_changed": bool}]}'
 
 
 def parse_request(model_input, win: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows (n, win) float32 and RR (n, 3) float32 from a DataFrame / list of dicts / dict of lists.
+    """Windows (n, win) float32 and RR (n, 3) float32 from what MLflow hands the model.
 
-    Raises :class:`DataError` naming the row and field for anything that is not a finite number where one is
-    expected, a window of the wrong length, an empty or oversized batch.
+    ``dataframe_records`` arrives as a DataFrame with list cells, ``instances`` / ``inputs`` as a dict of arrays
+    (or lists when rows differ in length); a list of beat dicts works too. Raises :class:`DataError` naming the
+    field and beat for anything that is not a finite number where one is expected, a window of the wrong
+    length, an empty or oversized batch.
     """
     if isinstance(model_input, pd.DataFrame):
-        frame = model_input
+        columns = {c: list(model_input[c]) for c in model_input.columns}
     elif isinstance(model_input, dict):
-        frame = pd.DataFrame(model_input if all(isinstance(v, (list, tuple, np.ndarray)) for v in model_input.values())
-                             else [model_input])
-    elif isinstance(model_input, list):
-        frame = pd.DataFrame(model_input)
+        columns = dict(model_input)
+    elif isinstance(model_input, list) and not model_input:
+        raise DataError("empty batch: send at least one beat")
+    elif isinstance(model_input, list) and all(isinstance(r, dict) for r in model_input):
+        columns = {k: [r.get(k) for r in model_input] for k in ("sig", "rr") if any(k in r for r in model_input)}
     else:
-        raise DataError(f"input must be a table of beats with fields 'sig' and 'rr', got {type(model_input).__name__}")
-    missing = [c for c in ("sig", "rr") if c not in frame.columns]
+        raise DataError(f"input must be beats with fields 'sig' and 'rr', got {type(model_input).__name__}")
+    missing = [c for c in ("sig", "rr") if c not in columns]
     if missing:
         raise DataError(f"missing field(s) {missing}: each beat needs 'sig' ({win} numbers, mV) and 'rr' "
                         "(3 numbers: previous RR s, next RR s, next/previous)")
-    n = len(frame)
-    if n == 0:
-        raise DataError("empty batch: send at least one beat")
-    if n > MAX_BATCH:
-        raise DataError(f"batch of {n} beats exceeds the limit of {MAX_BATCH}; split it into smaller requests")
-    windows = _numeric_rows(frame["sig"], "sig", win)
-    rr = _numeric_rows(frame["rr"], "rr", 3)
+    windows = _numeric_rows(columns["sig"], "sig", win)
+    rr = _numeric_rows(columns["rr"], "rr", 3)
+    if len(windows) != len(rr):
+        raise DataError(f"'sig' has {len(windows)} beats but 'rr' has {len(rr)}")
     if np.any(rr[:, :2] <= 0):
         row = int(np.nonzero(np.any(rr[:, :2] <= 0, axis=1))[0][0])
         raise DataError(f"rr of beat {row}: RR intervals must be positive seconds")
     return windows, rr
 
 
-def _numeric_rows(column: pd.Series, name: str, length: int) -> np.ndarray:
-    out = np.empty((len(column), length), np.float32)
-    for i, value in enumerate(column):
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+def _numeric_rows(values, name: str, length: int) -> np.ndarray:
+    """(n, length) float32 from a 2D array, a list of rows, or one row; errors name the field and beat."""
+    arr = values if isinstance(values, np.ndarray) else None
+    if arr is not None and arr.dtype != object and arr.ndim == 1:
+        arr = arr[None, :]  # a single beat sent without the batch dimension
+    if arr is not None and arr.dtype != object and arr.ndim == 2:
+        rows = arr
+    elif isinstance(values, (list, tuple, np.ndarray)):
+        rows = list(values)
+    else:
+        raise DataError(f"{name}: expected a list of {length} numbers per beat, got {type(values).__name__}")
+    n = len(rows)
+    if n == 0:
+        raise DataError("empty batch: send at least one beat")
+    if n > MAX_BATCH:
+        raise DataError(f"batch of {n} beats exceeds the limit of {MAX_BATCH}; split it into smaller requests")
+    out = np.empty((n, length), np.float32)
+    for i, value in enumerate(rows):
+        if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
             raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {type(value).__name__}")
         if len(value) != length:
             raise DataError(f"{name} of beat {i}: expected {length} numbers, got {len(value)}")
@@ -72,6 +90,22 @@ def _numeric_rows(column: pd.Series, name: str, length: int) -> np.ndarray:
             raise DataError(f"{name} of beat {i}: NaN or infinite values")
         out[i] = row
     return out
+
+
+def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
+    """The ``mlflow models serve`` command line for ``model_uri``; raises DataError if the port is taken."""
+    import shutil
+    import socket
+    import sys
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise DataError(f"port {port} on {host} is already in use: choose another with --port") from None
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    return [mlflow_bin, "models", "serve", "-m", model_uri, "-h", host, "-p", str(port), "-w", str(workers),
+            "--env-manager", "local"]
 
 
 def decisions_frame(decisions) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ def _sigterm_as_interrupt():
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    if threading_main():
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
         previous = signal.signal(signal.SIGTERM, handler)
         try:
             yield
@@ -212,34 +213,29 @@ def _sigterm_as_interrupt():
         yield
 
 
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
-    """Save the Detector as an MLflow pyfunc model (models from code, package shipped in code_paths)."""
+    """Save the Detector as an MLflow pyfunc model in ``folder/model`` (models from code, package in code_paths)."""
     import mlflow
-    import pandas as pd
-    from mlflow.models import infer_signature
 
     from arritmias import serving
     from arritmias.requirements import runtime_requirements
 
-    det_dir = detector.save(folder / "detector")
     package = Path(__file__).resolve().parent
-    frame = pd.DataFrame({"sig": [example["sig"]], "rr": [example["rr"]]})
-    output = serving.decisions_frame(detector.decide(np.array([example["sig"]]), np.array([example["rr"]])))
-    mlflow.pyfunc.save_model(
-        path=str(folder / "model"),
-        python_model=str(package / "pyfunc_model.py"),
-        artifacts={serving.DETECTOR_ARTIFACT: str(det_dir)},
-        code_paths=[str(package)],
-        signature=infer_signature(frame, output),
-        input_example=frame,
-        pip_requirements=runtime_requirements(),
-    )
+    with tempfile.TemporaryDirectory() as tmp:  # MLflow copies it into model/artifacts/: not logged twice
+        det_dir = detector.save(Path(tmp) / "detector")
+        mlflow.pyfunc.save_model(
+            path=str(folder / "model"),
+            python_model=str(package / "pyfunc_model.py"),
+            artifacts={serving.DETECTOR_ARTIFACT: str(det_dir)},
+            code_paths=[str(package)],
+            # No signature: MLflow's schema enforcement answers bad requests with a dump of the data instead of
+            # a message naming the field; serving.parse_request validates every request instead.
+            signature=False,
+            metadata={"request": serving.REQUEST_DOC, "response": serving.RESPONSE_DOC},
+            pip_requirements=runtime_requirements(),
+        )
+    # A ready-to-send request with one real DS2 beat: curl -d @request_example.json .../invocations
+    (folder / "model" / "request_example.json").write_text(json.dumps({"instances": [example]}))
 
 
 def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path | None = None,

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from arritmias.config import TrainConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
@@ -42,6 +44,35 @@ def cache_dir(tmp_path_factory) -> Path:
     """One dataset cache for the whole test session, so each record set is built once."""
     env = os.environ.get("ARRITMIAS_CACHE_DIR", "").strip()
     return Path(env) if env else tmp_path_factory.mktemp("cache")
+
+
+# Two records, one epoch: 208 trains, 119 validates (both rich in PVCs), 233 (DS2) tests.
+SHRUNK = TrainConfig(train_records=("208", "119"), val_records=("119",), test_records=("233",), epochs_max=1)
+LENIENT_GATE = {"test_accuracy": 0.0, "test_precision_V": 0.0, "test_recall_V": 0.0}
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> str:
+    """A real sqlite MLflow tracking store for the session."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def trained(store, mitdb, cache_dir):
+    """One shrunk training into ``store``, registered as version 1 (a lenient gate, so it always registers)."""
+    from arritmias.training import train
+
+    return train(SHRUNK, data_dir=mitdb, cache_dir=cache_dir, tracking=store, tags={"purpose": "test"},
+                 gate_thresholds=LENIENT_GATE, progress=False)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def copy_records(src: Path, dst: Path, names: list[str]) -> Path:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import socket
 import threading
 
 import pytest
 
 from arritmias.integrity import verify
-from tests.conftest import copy_records, run_cli
+from tests.conftest import copy_records, free_port, run_cli
 
 RECORDS = ["100", "119"]
 
@@ -95,12 +94,6 @@ def test_help_for_every_subcommand():
         assert proc.returncode == 0 and "usage: arritmias" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def physionet_mirror(mitdb, tmp_path):
     """A loopback HTTP server laid out like PhysioNet (``content/mitdb/`` and ``files/mitdb/1.0.0/``)."""
@@ -138,7 +131,7 @@ def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, tmp_path):
 def test_fetch_unreachable_is_one_line_and_writes_nothing(tmp_path):
     dest = tmp_path / "mit-bih"
     proc = run_cli("data", "fetch", "--data-dir", str(dest), "--records", "100",
-                   env={"ARRITMIAS_PHYSIONET_URL": f"http://127.0.0.1:{_free_port()}"}, timeout=120)
+                   env={"ARRITMIAS_PHYSIONET_URL": f"http://127.0.0.1:{free_port()}"}, timeout=120)
     assert proc.returncode == 2
     _assert_one_line_error(proc, "could not download MIT-BIH", "--data-dir DIR or ARRITMIAS_DATA_DIR=DIR")
     assert list(dest.iterdir()) == [] and not list(tmp_path.glob(".mit-bih.fetch.*"))

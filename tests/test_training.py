@@ -16,16 +16,12 @@ import pytest
 
 from arritmias import registry
 from arritmias.beats import build_beats
-from arritmias.config import TrainConfig
 from arritmias.detector import Detector
 from arritmias.training import train
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, SHRUNK, run_cli
 
 pytestmark = pytest.mark.slow
 
-# Two records, one epoch: 208 trains, 119 validates (both rich in PVCs), 233 (DS2) tests.
-SHRUNK = TrainConfig(train_records=("208", "119"), val_records=("119",), test_records=("233",), epochs_max=1)
-LENIENT_GATE = {"test_accuracy": 0.0, "test_precision_V": 0.0, "test_recall_V": 0.0}
 
 PARAMS = ["deriv_idx", "fs", "win", "use_augment", "use_ruleguard", "focal_gamma", "focal_alpha", "batch_size",
           "epochs_max", "target_prec", "target_rec", "split", "train_records", "val_records", "test_records",
@@ -37,19 +33,6 @@ METRICS = EPOCH_METRICS + [
     "test_f1_N", "test_TN", "test_FP", "test_FN", "test_TP", "test_pr_auc", "train_time_s", "threshold"]
 ARTIFACTS = ["model/MLmodel", "models/model_v7.keras", "metadata/meta_v7.json", "metrics/history_v7.csv",
              "training_curves.png", "confusion_matrix.png", "pr_curve.png"]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mlflow")
-    return f"sqlite:///{path / 'mlflow.db'}"
-
-
-@pytest.fixture(scope="module")
-def trained(store, mitdb, cache_dir):
-    result = train(SHRUNK, data_dir=mitdb, cache_dir=cache_dir, tracking=store, tags={"purpose": "test"},
-                   gate_thresholds=LENIENT_GATE, progress=False)
-    return result
 
 
 def _artifact_paths(client, run_id, path=""):

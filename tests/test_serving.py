@@ -1,0 +1,131 @@
+"""The real `mlflow models serve` process answering real MIT-BIH beats and bad requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import requests
+
+from arritmias import registry
+from arritmias.beats import build_beats
+from arritmias.detector import Detector
+from arritmias.serving import MAX_BATCH, parse_request
+from arritmias.errors import DataError
+from tests.conftest import ROOT, free_port, run_cli
+
+pytestmark = pytest.mark.slow
+MODEL_URI = "models:/ECG_Arritmias_NvsV@production"
+
+
+@pytest.fixture(scope="module")
+def beats(mitdb, cache_dir):
+    b = build_beats(mitdb, ["233"], cache_dir=cache_dir, progress=False)
+    pick = np.r_[np.flatnonzero(b.aami == "V")[:10], np.flatnonzero(b.aami == "N")[:10]]
+    return b.windows[pick].astype(float), b.rr[pick].astype(float)
+
+
+@pytest.fixture(scope="module")
+def server(trained, store, tmp_path_factory):
+    """`arritmias serve` (a thin wrapper over `mlflow models serve`) on a free loopback port."""
+    registry.use_tracking(store)
+    registry.promote(trained.registered_version)
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "arritmias.cli", "serve", "--port", str(port),
+                                 "--tracking-uri", store], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ}, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {log.read_text()[-3000:]}")
+        time.sleep(1)
+    else:
+        pytest.fail(f"server did not answer /ping: {log.read_text()[-3000:]}")
+    yield url
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def detector(trained, store, tmp_path_factory):
+    registry.use_tracking(store)
+    path = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="model/artifacts/detector",
+                                               dst_path=str(tmp_path_factory.mktemp("det")))
+    return Detector.load(Path(path))
+
+
+def _post(url, body, raw=False):
+    return requests.post(f"{url}/invocations", data=body if raw else json.dumps(body),
+                         headers={"Content-Type": "application/json"}, timeout=30)
+
+
+def test_three_request_forms_match_in_process(server, beats, detector):
+    windows, rr = beats
+    expected = detector.decide(windows, rr)
+    bodies = {
+        "instances": {"instances": [{"sig": w.tolist(), "rr": r.tolist()} for w, r in zip(windows, rr)]},
+        "dataframe_records": {"dataframe_records": [{"sig": w.tolist(), "rr": r.tolist()} for w, r in zip(windows, rr)]},
+        "inputs": {"inputs": {"sig": windows.tolist(), "rr": rr.tolist()}},
+    }
+    for form, body in bodies.items():
+        resp = _post(server, body)
+        assert resp.status_code == 200, (form, resp.text[:500])
+        preds = resp.json()["predictions"]
+        assert len(preds) == len(windows)
+        np.testing.assert_allclose([p["prob_v"] for p in preds], expected.prob, atol=1e-5, err_msg=form)
+        assert [p["label"] for p in preds] == expected.labels().tolist()
+        assert [p["ruleguard_changed"] for p in preds] == expected.ruleguard_changed.tolist()
+
+
+BAD = {
+    "short window": ({"instances": [{"sig": [0.1] * 100, "rr": [0.8, 0.8, 1.0]}]}, "sig of beat 0: expected 360"),
+    "NaN": ('{"instances": [{"sig": [NaN' + ", 0.1" * 359 + '], "rr": [0.8, 0.8, 1.0]}]}', "NaN or infinite"),
+    "infinite": ('{"instances": [{"sig": [Infinity' + ", 0.1" * 359 + '], "rr": [0.8, 0.8, 1.0]}]}',
+                 "NaN or infinite"),
+    "missing rr": ({"instances": [{"sig": [0.1] * 360}]}, "missing field(s) ['rr']"),
+    "non-numeric rr": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": ["a", "b", "c"]}]},
+                       "rr of beat 0: values must be numbers"),
+    "scalar rr": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": 0.8}]}, "rr of beat 0: expected a list"),
+    "empty batch": ({"instances": []}, "empty batch"),
+    "not json": ("this is not json", "valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_requests_get_4xx_naming_the_field(server, case):
+    body, needle = BAD[case]
+    resp = _post(server, body, raw=isinstance(body, str))
+    assert 400 <= resp.status_code < 500, resp.text[:300]
+    message = resp.json()["message"]
+    assert needle in message
+    assert "prob_v" not in resp.text
+    # The server keeps serving afterwards.
+    ok = _post(server, {"instances": [{"sig": [0.0] * 360, "rr": [0.8, 0.8, 1.0]}]})
+    assert ok.status_code == 200 and ok.json()["predictions"][0]["label"] in ("N", "V")
+
+
+def test_oversized_batch_names_the_limit():
+    rows = {"sig": np.zeros((MAX_BATCH + 1, 360)), "rr": np.full((MAX_BATCH + 1, 3), 0.8)}
+    with pytest.raises(DataError, match=f"limit of {MAX_BATCH}"):
+        parse_request(rows, 360)
+
+
+def test_serve_refuses_a_taken_port(server, store):
+    port = server.rsplit(":", 1)[1]
+    proc = run_cli("serve", "--port", port, "--tracking-uri", store, timeout=60)
+    assert proc.returncode == 2 and f"port {port}" in proc.stderr and "Traceback" not in proc.stderr
