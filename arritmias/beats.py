@@ -148,17 +148,28 @@ def window_at(signal: np.ndarray, centres: np.ndarray, win: int) -> tuple[np.nda
     return signal[idx], kept
 
 
+def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int):
+    """Windows and RR features of the beats at ``r_samples`` — the one way training, analysis and evaluation
+    turn R peaks into model inputs.
+
+    Returns ``(windows, rr, kept)``: windows (k, win) float32 mV and rr (k, 3) float32 of the beats whose whole
+    window lies inside ``signal``, and the bool mask (shape (n,)) of those beats. RR features use every peak.
+    """
+    rr = rr_features(r_samples, fs)
+    windows, kept = window_at(signal, r_samples, win)
+    return windows.astype(np.float32), rr[kept], kept
+
+
 def beats_from_recording(rec: Recording, win: int) -> BeatSet:
     """All annotated beats of ``rec`` (every AAMI class) with raw windows and RR features."""
     is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
     samples, symbols = rec.ann_samples[is_beat], rec.ann_symbols[is_beat]
-    rr = rr_features(samples, rec.fs)
-    windows, kept = window_at(rec.signal, samples, win)
+    windows, rr, kept = beat_inputs(rec.signal, samples, rec.fs, win)
     aami_all = np.array([AAMI_CLASSES[s] for s in symbols], dtype="<U1")
     lost = dict(zip(*np.unique(aami_all[~kept], return_counts=True)))
     return BeatSet(
-        windows=windows.astype(np.float32),
-        rr=rr[kept],
+        windows=windows,
+        rr=rr,
         aami=aami_all[kept],
         symbol=symbols[kept].astype("<U1"),
         record=np.full(int(kept.sum()), rec.name, dtype="<U8"),

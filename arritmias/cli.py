@@ -15,6 +15,7 @@ from arritmias import __version__
 from arritmias.errors import ArritmiasError, CheckFailed
 from arritmias.records import DATA_DIR_ENV, resolve_data_dir
 
+MODEL_URI_DEFAULT = "models:/ECG_Arritmias_NvsV@production"
 EPILOG_DATA = f"Data folder: --data-dir, else ${DATA_DIR_ENV}, else ./mit-bih."
 
 
@@ -221,6 +222,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.analysis import analyze_signal, read_signal
+    from arritmias.detector import Detector
+    from arritmias.report import write_outputs
+
+    registry.use_tracking(args.tracking_uri)
+    signal = read_signal(args.record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
+    detector = Detector.from_model_uri(args.model_uri)
+    analysis = analyze_signal(signal, detector)
+    paths = write_outputs(analysis, Path(args.out))
+    s = analysis.summary
+    print(f"{s['record']}: {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
+          f"{s['couplets']} couplets, {len(s['runs_of_3_or_more'])} runs of >= 3, "
+          f"{len(s['bigeminy_episodes'])} bigeminy and {len(s['trigeminy_episodes'])} trigeminy episodes")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.beats import parse_records
+    from arritmias.detector import Detector
+    from arritmias.ec57 import evaluate, format_table
+    from arritmias.records import require_records
+
+    registry.use_tracking(args.tracking_uri)
+    data_dir = resolve_data_dir(args.data_dir)
+    records = parse_records(args.records)
+    require_records(data_dir, records)
+    detector = Detector.from_model_uri(args.model_uri)
+    out = Path(args.out)
+    modes = ("reference", "detected") if args.mode == "both" else (args.mode,)
+    for mode in modes:
+        result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode)
+        path = out / f"ec57_{mode}.json"
+        path.write_text(json.dumps(result.to_dict(), indent=2))
+        print(format_table(result))
+        print(f"  written: {path} and one {out / mode}/<record>.pvc annotation file per record\n")
+    return 0
+
+
 def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, "
                    "else sqlite:///mlflow.db)")
@@ -316,13 +360,44 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Start `mlflow models serve --env-manager local` for the model and print "
                                        "its URL. POST /invocations takes {\"instances\": [{\"sig\": [360 numbers, "
                                        "mV], \"rr\": [prev_s, next_s, next/prev]}]}.")
-    serve.add_argument("--model-uri", default="models:/ECG_Arritmias_NvsV@production",
-                       help="model to serve (default: models:/ECG_Arritmias_NvsV@production)")
+    serve.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model to serve (default: {MODEL_URI_DEFAULT})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5001, help="port (default: 5001)")
     serve.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
+
+    analyze = sub.add_parser("analyze", help="find the PVCs of a whole recording (no annotations needed)",
+                             description="Detect QRS complexes (NeuroKit2), classify every beat with the model, "
+                                         "and write a WFDB annotation file (<record>.pvc), a JSON summary (PVC "
+                                         "count and burden, couplets, runs, bigeminy/trigeminy) and an HTML "
+                                         "report with ECG strips. Any sampling rate: the lead is resampled.")
+    analyze.add_argument("record", help="WFDB record (path without extension, or its .hea) or a CSV of one lead "
+                         "in mV")
+    analyze.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model (default: {MODEL_URI_DEFAULT})")
+    analyze.add_argument("--out", default="outputs", help="output folder (default: ./outputs)")
+    analyze.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV input")
+    analyze.add_argument("--column", help="CSV column holding the lead (when the CSV has several)")
+    analyze.add_argument("--deriv-idx", type=int, default=0, help="WFDB lead, MLII first (default: 0)")
+    _add_tracking(analyze, experiment=False)
+    analyze.set_defaults(func=cmd_analyze)
+
+    evaluate = sub.add_parser("evaluate", help="score a model beat by beat against reference annotations (EC57)",
+                              description="ANSI/AAMI EC57 evaluation as the WFDB toolkit's bxb does it: 150 ms "
+                                          "match window, first 5 minutes excluded, every reference beat class "
+                                          "present. Prints per-record Nn/Nv/Vn/Vv counts and gross/average VEB and "
+                                          "QRS Se/+P; writes JSON and each record's annotation file for bxb.",
+                              epilog=EPILOG_DATA)
+    evaluate.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model (default: {MODEL_URI_DEFAULT})")
+    evaluate.add_argument("--records", default="DS2", help="records: DS2 (default), DS1, or names like 100,119")
+    evaluate.add_argument("--mode", choices=("reference", "detected", "both"), default="both",
+                          help="classify at the reference beats, end to end with own QRS detection, or both "
+                               "(default)")
+    evaluate.add_argument("--include-first-5min", action="store_true", help="do not exclude the first 5 minutes")
+    evaluate.add_argument("--out", default="outputs/ec57", help="output folder (default: ./outputs/ec57)")
+    _add_data_dir(evaluate)
+    _add_tracking(evaluate, experiment=False)
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -86,6 +86,20 @@ class Detector:
         return folder
 
     @classmethod
+    def from_model_uri(cls, uri: str) -> Detector:
+        """The Detector inside a logged pyfunc model (``runs:/ID/model``, ``models:/NAME@alias``, a path)."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return mlflow.pyfunc.load_model(uri).unwrap_python_model().detector
+        except (MlflowException, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot load model '{uri}': {first}") from None
+        except AttributeError:
+            raise DataError(f"'{uri}' is not an arritmias model") from None
+
+    @classmethod
     def load(cls, folder: Path) -> Detector:
         import keras
 

@@ -1,0 +1,172 @@
+"""Beat-by-beat evaluation in the manner of ANSI/AAMI EC57, as the WFDB toolkit's ``bxb`` implements it.
+
+A test beat matches a reference beat when they lie within 150 ms (closest pairs first, each beat used once).
+By default the first 5 minutes of each record are excluded (bxb's default start, the detector's learning
+period). Reference beats of every AAMI class take part, so an N or S beat called V is a false positive.
+Following EC57, a fusion (F) or unclassifiable (Q) beat called V is not counted against VEB +P.
+
+Counts per record, rows = reference, columns = test label: ``Nn Nv Sn Sv Vn Vv Fn Fv Qn Qv``, plus ``Vo`` (a
+reference V beat no test beat matched), ``No`` (any other missed reference beat), ``On``/``Ov`` (test beats
+matching no reference beat). Then
+
+* VEB Se = Vv / (Vv + Vn + Vo),  VEB +P = Vv / (Vv + Nv + Sv + Ov);
+* QRS Se = matched reference beats / reference beats, QRS +P = matched test beats / test beats;
+* gross figures pool the counts of all records; average figures are the mean of the per-record figures over
+  records where they are defined (denominator > 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MATCH_WINDOW_S = 0.15
+EXCLUDE_FIRST_S = 300.0
+CLASSES = "NSVFQ"
+
+
+def match_beats(ref: np.ndarray, test: np.ndarray, fs: float, window_s: float = MATCH_WINDOW_S) -> np.ndarray:
+    """For each reference beat, the index of its matched test beat or -1; shape (len(ref),).
+
+    Candidate pairs within ``window_s`` are accepted closest first, so each beat is matched at most once.
+    """
+    out = np.full(len(ref), -1, np.int64)
+    if len(ref) == 0 or len(test) == 0:
+        return out
+    w = int(round(window_s * fs))
+    pos = np.searchsorted(test, ref)
+    pairs = []
+    for offset in (-2, -1, 0, 1):
+        j = np.clip(pos + offset, 0, len(test) - 1)
+        d = np.abs(test[j] - ref)
+        ok = d <= w
+        pairs.extend(zip(d[ok], np.flatnonzero(ok), j[ok]))
+    used = np.zeros(len(test), bool)
+    for _, i, j in sorted(pairs):
+        if out[i] < 0 and not used[j]:
+            out[i], used[j] = j, True
+    return out
+
+
+def record_counts(ref_samples: np.ndarray, ref_classes: np.ndarray, test_samples: np.ndarray,
+                  test_is_v: np.ndarray, fs: float, start_s: float = EXCLUDE_FIRST_S) -> dict[str, int]:
+    """bxb-style counts of one record (see module docstring); beats before ``start_s`` are left out."""
+    r_keep = ref_samples >= start_s * fs
+    t_keep = test_samples >= start_s * fs
+    ref_samples, ref_classes = ref_samples[r_keep], ref_classes[r_keep]
+    test_samples, test_is_v = test_samples[t_keep], test_is_v[t_keep]
+    match = match_beats(ref_samples, test_samples, fs)
+    counts = {f"{c}{t}": 0 for c in CLASSES for t in "nv"}
+    counts.update({"Vo": 0, "No": 0, "On": 0, "Ov": 0})
+    matched = match >= 0
+    for c in CLASSES:
+        rows = (ref_classes == c) & matched
+        v = test_is_v[match[rows]]
+        counts[f"{c}v"] += int(v.sum())
+        counts[f"{c}n"] += int((~v).sum())
+    counts["Vo"] = int(np.sum((ref_classes == "V") & ~matched))
+    counts["No"] = int(np.sum((ref_classes != "V") & ~matched))
+    extra = np.ones(len(test_samples), bool)
+    extra[match[matched]] = False
+    counts["Ov"] = int(np.sum(extra & test_is_v))
+    counts["On"] = int(np.sum(extra & ~test_is_v))
+    return counts
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def figures(c: dict[str, int]) -> dict[str, float | None]:
+    """VEB and QRS sensitivity / positive predictivity from counts (None where undefined)."""
+    ref_total = sum(c[f"{k}{t}"] for k in CLASSES for t in "nv") + c["Vo"] + c["No"]
+    matched = ref_total - c["Vo"] - c["No"]
+    test_total = matched + c["On"] + c["Ov"]
+    return {
+        "veb_se": _ratio(c["Vv"], c["Vv"] + c["Vn"] + c["Vo"]),
+        "veb_ppv": _ratio(c["Vv"], c["Vv"] + c["Nv"] + c["Sv"] + c["Ov"]),
+        "qrs_se": _ratio(matched, ref_total),
+        "qrs_ppv": _ratio(matched, test_total),
+    }
+
+
+@dataclass(frozen=True)
+class Ec57Result:
+    mode: str  # "reference" (classified at reference beats) or "detected" (own QRS detection)
+    per_record: dict[str, dict]  # record -> counts and figures
+    gross: dict[str, float | None]
+    average: dict[str, float | None]
+    totals: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "gross": self.gross, "average": self.average, "totals": self.totals,
+                "per_record": self.per_record}
+
+
+def summarize(mode: str, per_record_counts: dict[str, dict[str, int]]) -> Ec57Result:
+    per_record = {r: {**c, **figures(c)} for r, c in per_record_counts.items()}
+    keys = next(iter(per_record_counts.values())).keys() if per_record_counts else []
+    totals = {k: int(sum(c[k] for c in per_record_counts.values())) for k in keys}
+    gross = figures(totals) if totals else {}
+    average = {}
+    for k in ("veb_se", "veb_ppv", "qrs_se", "qrs_ppv"):
+        vals = [f[k] for f in per_record.values() if f[k] is not None]
+        average[k] = float(np.mean(vals)) if vals else None
+    return Ec57Result(mode, per_record, gross, average, totals)
+
+
+def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "reference",
+             include_start: bool = False, ann_dir: Path | None = None, progress: bool = True) -> Ec57Result:
+    """Score ``detector`` on ``records`` in ``mode`` ("reference" or "detected"); optionally write annotations.
+
+    ``reference`` classifies the beats at the reference positions (classification alone); ``detected`` runs the
+    whole analysis (NeuroKit2 QRS detection, windowing, classification) and matches its beats to the reference.
+    """
+    from arritmias.analysis import Analysis, Signal, analyze_signal
+    from arritmias.beats import AAMI_CLASSES, beat_inputs
+    from arritmias.progress import progress as progress_bar
+    from arritmias.records import read_recording
+    from arritmias.report import write_annotations
+
+    if mode not in ("reference", "detected"):
+        raise ValueError(f"mode must be 'reference' or 'detected', not {mode!r}")
+    start = 0.0 if include_start else EXCLUDE_FIRST_S
+    counts = {}
+    for name in progress_bar(records, enabled=progress, desc=f"EC57 ({mode})", unit="rec"):
+        rec = read_recording(data_dir, name, fs=detector.fs)
+        is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
+        ref_samples = rec.ann_samples[is_beat]
+        ref_classes = np.array([AAMI_CLASSES[s] for s in rec.ann_symbols[is_beat]])
+        if mode == "reference":
+            windows, rr, kept = beat_inputs(rec.signal, ref_samples, rec.fs, detector.win)
+            decisions = detector.decide(windows, rr)
+            test_samples = ref_samples[kept]
+            analysis = Analysis(name, rec.fs, rec.fs, test_samples, decisions, rec.signal, {})
+        else:
+            analysis = analyze_signal(Signal(name, rec.signal, rec.fs, rec.lead, str(data_dir / name)), detector)
+            test_samples, decisions = analysis.samples, analysis.decisions
+        counts[name] = record_counts(ref_samples, ref_classes, test_samples, decisions.is_v, rec.fs, start)
+        if ann_dir is not None:
+            ann_dir.mkdir(parents=True, exist_ok=True)
+            write_annotations(analysis, ann_dir)
+    return summarize(mode, counts)
+
+
+def format_table(result: Ec57Result) -> str:
+    """Per-record counts and figures, then gross and average lines, as bxb prints them (percent)."""
+    def pct(v):
+        return "    -" if v is None else f"{100 * v:5.1f}"
+
+    head = f"{'record':<7}{'Nn':>6}{'Nv':>5}{'Sv':>5}{'Vn':>5}{'Vv':>6}{'Vo':>4}{'Ov':>4}  VEB Se  +P   QRS Se  +P"
+    lines = [f"EC57 beat-by-beat, mode={result.mode}", head]
+    for r, f in result.per_record.items():
+        lines.append(f"{r:<7}{f['Nn']:>6}{f['Nv']:>5}{f['Sv']:>5}{f['Vn']:>5}{f['Vv']:>6}{f['Vo']:>4}{f['Ov']:>4}"
+                     f"  {pct(f['veb_se'])} {pct(f['veb_ppv'])}  {pct(f['qrs_se'])} {pct(f['qrs_ppv'])}")
+    t = result.totals
+    lines.append(f"{'sum':<7}{t['Nn']:>6}{t['Nv']:>5}{t['Sv']:>5}{t['Vn']:>5}{t['Vv']:>6}{t['Vo']:>4}{t['Ov']:>4}")
+    for label, figs in (("gross", result.gross), ("average", result.average)):
+        lines.append(f"{label:<7} VEB Se {pct(figs['veb_se'])} %  +P {pct(figs['veb_ppv'])} %   "
+                     f"QRS Se {pct(figs['qrs_se'])} %  +P {pct(figs['qrs_ppv'])} %")
+    return "\n".join(lines)

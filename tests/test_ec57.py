@@ -1,0 +1,62 @@
+"""EC57 beat-by-beat counting on hand-built cases whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arritmias.ec57 import figures, match_beats, record_counts, summarize
+
+FS = 360.0
+
+
+def test_matching_uses_150_ms_and_each_beat_once():
+    ref = np.array([1000, 2000, 3000, 4000])
+    test = np.array([1054, 1990, 2010, 3055, 5000])  # 54 samples = 150 ms: in; 55 = 152.8 ms: out
+    match = match_beats(ref, test, FS)
+    assert match.tolist() == [0, 1, -1, -1]  # 2000 takes the closer 1990; 2010 stays unmatched
+
+
+def test_counts_and_figures_on_a_known_record():
+    start = int(300 * FS)
+    # Reference: 6 N, 1 S, 3 V, 1 F after the 5-minute mark, plus beats inside the first 5 minutes.
+    ref = np.array([100, 200] + [start + 1000 * k for k in range(11)])
+    cls = np.array(list("NV") + list("NNNNNNSVVVF"))
+    test_samples = ref[2:].copy()
+    test_samples[9] += 30  # still matched (83 ms)
+    test_v = np.array([False] * 5 + [True] + [True, True, True, False, True])  # N5 called V, S called V,
+    test_samples = np.delete(test_samples, 8)  # reference V at index 8 of the kept list is missed by the test
+    test_v = np.delete(test_v, 8)
+    test_samples = np.r_[test_samples, start + 10_500]  # one extra test beat, called V
+    test_v = np.r_[test_v, True]
+    c = record_counts(ref, cls, test_samples, test_v, FS)
+    assert c["Nn"] == 5 and c["Nv"] == 1
+    assert c["Sv"] == 1 and c["Sn"] == 0
+    assert c["Vv"] == 1 and c["Vn"] == 1 and c["Vo"] == 1
+    assert c["Fv"] == 1 and c["Ov"] == 1 and c["On"] == 0 and c["No"] == 0
+    f = figures(c)
+    assert f["veb_se"] == pytest.approx(1 / 3)  # Vv / (Vv + Vn + Vo)
+    assert f["veb_ppv"] == pytest.approx(1 / 4)  # Vv / (Vv + Nv + Sv + Ov); Fv is not a false positive
+    assert f["qrs_se"] == pytest.approx(10 / 11)
+    assert f["qrs_ppv"] == pytest.approx(10 / 11)
+
+
+def test_first_five_minutes_can_be_included():
+    ref = np.array([100, 200, 400])
+    cls = np.array(list("VVN"))
+    test = np.array([100, 200, 400])
+    is_v = np.array([True, False, False])
+    assert record_counts(ref, cls, test, is_v, FS)["Vv"] == 0
+    c = record_counts(ref, cls, test, is_v, FS, start_s=0)
+    assert (c["Vv"], c["Vn"], c["Nn"]) == (1, 1, 1)
+
+
+def test_gross_pools_counts_and_average_skips_undefined_records():
+    a = {"Nn": 10, "Nv": 0, "Sn": 0, "Sv": 0, "Vn": 0, "Vv": 10, "Fn": 0, "Fv": 0, "Qn": 0, "Qv": 0,
+         "Vo": 0, "No": 0, "On": 0, "Ov": 0}
+    b = {**a, "Vv": 0, "Vn": 0, "Nv": 5}  # no V beats: Se undefined, +P = 0
+    result = summarize("reference", {"a": a, "b": b})
+    assert result.gross["veb_se"] == pytest.approx(1.0)
+    assert result.gross["veb_ppv"] == pytest.approx(10 / 15)
+    assert result.average["veb_se"] == pytest.approx(1.0)  # b has no Se and is skipped
+    assert result.average["veb_ppv"] == pytest.approx(0.5)
