@@ -1,0 +1,183 @@
+"""Benchmark: serving latency and load, batch throughput of the pyfunc model, whole-record analysis time.
+
+Targets (issue 4): single-beat requests over loopback p50 <= 25 ms and p99 <= 100 ms; 60 s from 16 concurrent
+clients with zero errors; batch prediction through the pyfunc model (preprocessing included) >= 50,000 beats/s;
+a 30-minute MIT-BIH record analysed end to end in <= 2 s.
+
+    python benchmarks/bench_serving.py [--model-uri URI] [--load-seconds 60] [--data-dir DIR]
+
+Without --model-uri it trains a model of the default architecture for 2 epochs into a temporary store (speed
+depends on the architecture, not on how long it trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from arritmias import registry  # noqa: E402
+from arritmias.analysis import analyze_signal, read_signal  # noqa: E402
+from arritmias.beats import build_beats  # noqa: E402
+from arritmias.cache import default_cache_dir  # noqa: E402
+from arritmias.config import TrainConfig  # noqa: E402
+from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.serving import serve_command  # noqa: E402
+from benchmarks.common import timed, write_results  # noqa: E402
+
+TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyze_s": 2.0}
+
+
+def quick_model(data_dir: Path, store: str) -> str:
+    from arritmias.training import train
+
+    result = train(TrainConfig(epochs_max=2), data_dir=data_dir, tracking=store, register=False, progress=False)
+    return f"runs:/{result.run_id}/model"
+
+
+def start_server(model_uri: str, store: str, port: int) -> subprocess.Popen:
+    cmd = serve_command(model_uri, "127.0.0.1", port)
+    proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": store}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).ok:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("model server did not start")
+
+
+def latency(url: str, body: str, n: int) -> list[float]:
+    s = requests.Session()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = s.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+        out.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return out
+
+
+def load(url: str, bodies: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` threads posting single-beat requests for ``seconds``; bounded in time, stops by itself."""
+    stop = time.time() + seconds
+    lat, errors, lock = [], [0], threading.Lock()
+
+    def client(i):
+        s = requests.Session()
+        k = i
+        while time.time() < stop:
+            t0 = time.perf_counter()
+            try:
+                r = s.post(url, data=bodies[k % len(bodies)], headers={"Content-Type": "application/json"},
+                           timeout=10)
+                ok = r.status_code == 200
+            except requests.RequestException:
+                ok = False
+            with lock:
+                lat.append((time.perf_counter() - t0) * 1000)
+                errors[0] += 0 if ok else 1
+            k += clients
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"clients": clients, "seconds": seconds, "requests": len(lat), "errors": errors[0],
+            "requests_per_s": round(len(lat) / seconds, 1), "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-uri")
+    parser.add_argument("--tracking-uri")
+    parser.add_argument("--load-seconds", type=float, default=60.0)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    data_dir = resolve_data_dir(args.data_dir)
+    import mlflow
+
+    from arritmias.detector import Detector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = registry.use_tracking(args.tracking_uri or f"sqlite:///{tmp}/mlflow.db")
+        uri = args.model_uri or quick_model(data_dir, store)
+        beats = build_beats(data_dir, "DS2", cache_dir=default_cache_dir(), progress=False)
+        nv = beats.select(np.isin(beats.aami, ("N", "V")))
+
+        model = mlflow.pyfunc.load_model(uri)
+        batch = {"sig": nv.windows[:50_000], "rr": nv.rr[:50_000]}
+        model.predict(batch)
+        batch_s, batch_runs, _ = timed(lambda: model.predict(batch), 3)
+        detector = Detector.from_model_uri(uri)
+        x, rr = batch["sig"], batch["rr"]
+        from arritmias.preprocess import preprocess_rr, preprocess_windows
+
+        prep_s, _, _ = timed(lambda: (preprocess_windows(x), preprocess_rr(rr)), 3)
+
+        analyze_runs = []
+        for rec in ("100", "119", "208"):
+            signal = read_signal(data_dir / rec)
+            analyze_runs.append(timed(lambda: analyze_signal(signal, detector), 3)[0])
+
+        port = 5000 + os.getpid() % 1000
+        server = start_server(uri, store, port)
+        try:
+            url = f"http://127.0.0.1:{port}/invocations"
+            bodies = [json.dumps({"instances": [{"sig": w.astype(float).tolist(), "rr": r.astype(float).tolist()}]})
+                      for w, r in zip(nv.windows[:200], nv.rr[:200])]
+            latency(url, bodies[0], 20)  # warm-up
+            lat = latency(url, bodies[1], 500)
+            loaded = load(url, bodies, 16, args.load_seconds)
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+
+    figures = {
+        "model_uri": uri if args.model_uri else "default architecture, 2 epochs (temporary)",
+        "params": int(detector.model.count_params()),
+        "single_beat_latency": {"requests": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 2),
+                                "p99_ms": round(float(np.percentile(lat, 99)), 2)},
+        "load_16_clients": loaded,
+        "batch_beats_per_s": round(50_000 / batch_s), "batch_runs_s": [round(t, 3) for t in batch_runs],
+        "preprocessing_beats_per_s": round(50_000 / prep_s),
+        "analyze_30min_record_s": round(statistics.median(analyze_runs), 3),
+        "analyze_runs_s": [round(t, 3) for t in analyze_runs],
+        "targets": TARGETS,
+    }
+    figures["targets_met"] = {
+        "p50_ms": figures["single_beat_latency"]["p50_ms"] <= TARGETS["p50_ms"],
+        "p99_ms": figures["single_beat_latency"]["p99_ms"] <= TARGETS["p99_ms"],
+        "load_zero_errors": loaded["errors"] == 0,
+        "batch_beats_per_s": figures["batch_beats_per_s"] >= TARGETS["batch_beats_per_s"],
+        "analyze_s": figures["analyze_30min_record_s"] <= TARGETS["analyze_s"],
+    }
+    path = write_results("serving", figures)
+    sl = figures["single_beat_latency"]
+    print(f"single-beat requests: p50 {sl['p50_ms']} ms, p99 {sl['p99_ms']} ms (targets 25 / 100 ms)")
+    print(f"16 clients x {args.load_seconds:.0f} s: {loaded['requests']} requests, {loaded['errors']} errors, "
+          f"{loaded['requests_per_s']} req/s, p50 {loaded['p50_ms']} ms, p99 {loaded['p99_ms']} ms")
+    print(f"pyfunc batch predict: {figures['batch_beats_per_s']} beats/s (target 50,000); preprocessing alone "
+          f"{figures['preprocessing_beats_per_s']} beats/s")
+    print(f"analyze a 30-min record (model loaded): {figures['analyze_30min_record_s']} s (target 2 s)")
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    main()
