@@ -265,6 +265,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.beats import parse_records
+    from arritmias.features import records_features
+
+    detector = None
+    if args.model_uri:
+        from arritmias.detector import Detector
+
+        registry.use_tracking(args.tracking_uri)
+        detector = Detector.from_model_uri(args.model_uri)
+    data_dir = resolve_data_dir(args.data_dir)
+    paths = [Path(r) if Path(r).suffix.lower() == ".csv" or "/" in r else data_dir / r
+             for r in parse_records(args.records)]
+    frame = records_features(paths, fs_csv=args.fs, detector=detector)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(out)
+    print(f"{len(frame)} beats from {len(paths)} recording(s) -> {out}")
+    return 0
+
+
 def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, "
                    "else sqlite:///mlflow.db)")
@@ -398,6 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(evaluate)
     _add_tracking(evaluate, experiment=False)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    features = sub.add_parser("features", help="write per-beat monitoring features as CSV",
+                              description="Detect beats (NeuroKit2) and write their rhythm, morphology and "
+                                          "signal-quality features (and, with --model-uri, the model's output) as "
+                                          "CSV, the input of monitoring/drift_detector.py. E.g. --records DS1 --out "
+                                          "reference_features.csv; --records rec1,rec2.csv --fs 250 --out "
+                                          "production_features.csv.", epilog=EPILOG_DATA)
+    features.add_argument("--records", required=True, help="DS1, DS2, record names, WFDB paths or lead CSVs")
+    features.add_argument("--out", required=True, help="CSV file to write")
+    features.add_argument("--fs", type=float, help="sampling rate (Hz) of lead CSVs")
+    features.add_argument("--model-uri", help="add the model's prob_v and pred_v columns")
+    _add_data_dir(features)
+    _add_tracking(features, experiment=False)
+    features.set_defaults(func=cmd_features)
     return parser
 
 
