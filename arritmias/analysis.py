@@ -10,7 +10,6 @@ that training evaluates.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

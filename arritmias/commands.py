@@ -1,0 +1,249 @@
+"""Handlers of the ``arritmias`` subcommands: each parses nothing, calls one plain function, prints its result.
+
+``cli.py`` builds the parser and maps subcommands here; errors raised as ``ArritmiasError`` become one line and
+an exit code there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from arritmias.errors import ArritmiasError, CheckFailed
+from arritmias.records import resolve_data_dir
+
+def format_verify_table(checks) -> str:
+    """Fixed-width table: one row per record with its AAMI beat counts and status, then totals."""
+    lines = [f"{'record':<8}{'N':>7}{'S':>6}{'V':>6}{'F':>5}{'Q':>5}  status"]
+    totals = dict.fromkeys("NSVFQ", 0)
+    for c in checks:
+        for k in totals:
+            totals[k] += c.counts.get(k, 0)
+        cells = "".join(f"{c.counts.get(k, 0) if c.counts else '-':>{w}}" for k, w in zip("NSVFQ", (7, 6, 6, 5, 5)))
+        lines.append(f"{c.record:<8}{cells}  {'ok' if c.ok else 'BAD'}")
+    lines.append(f"{'total':<8}" + "".join(f"{totals[k]:>{w}}" for k, w in zip("NSVFQ", (7, 6, 6, 5, 5)))
+                 + f"  {sum(c.ok for c in checks)}/{len(checks)} ok")
+    return "\n".join(lines)
+
+
+def cmd_data_verify(args: argparse.Namespace) -> int:
+    from arritmias.integrity import verify
+
+    data_dir = resolve_data_dir(args.data_dir)
+    checks = verify(data_dir, progress=not args.json)
+    bad = [c for c in checks if not c.ok]
+    if args.json:
+        print(json.dumps({"data_dir": str(data_dir), "ok": not bad,
+                          "records": [{"record": c.record, "counts": c.counts, "problems": c.problems}
+                                      for c in checks]}, indent=2))
+    else:
+        print(format_verify_table(checks))
+    for c in bad:
+        for problem in c.problems:
+            print(f"record {c.record}: {problem}", file=sys.stderr)
+    if bad:
+        raise CheckFailed(f"{len(bad)} of {len(checks)} records in '{data_dir}' failed verification: "
+                          + ", ".join(c.record for c in bad))
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from arritmias.beats import parse_records
+    from arritmias.integrity import fetch
+
+    data_dir = resolve_data_dir(args.data_dir)
+    records = list(parse_records(args.records)) if args.records else None
+    print(f"downloading MIT-BIH {'records ' + ' '.join(records) if records else '(48 records, ~100 MB)'} "
+          f"from PhysioNet into {data_dir} ...", file=sys.stderr)
+    checks = fetch(data_dir, records)
+    print(format_verify_table(checks))
+    bad = [c.record for c in checks if not c.ok]
+    if bad:
+        raise CheckFailed(f"downloaded records failed verification: {', '.join(bad)}")
+    return 0
+
+
+def gate_thresholds(args: argparse.Namespace) -> dict[str, float]:
+    from arritmias.registry import GATE_DEFAULTS
+
+    return {m: getattr(args, f"gate_{m}") for m in GATE_DEFAULTS}
+
+
+def parse_tags(values: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ArritmiasError(f"--tag '{item}': expected key=value")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def ensure_records(data_dir: Path) -> None:
+    """No records: offer the download on a terminal, else fail with the one-line how-to."""
+    from arritmias.records import list_records, no_records_message
+
+    if list_records(data_dir):
+        return
+    if not sys.stdin.isatty():
+        raise ArritmiasError(no_records_message(data_dir))
+    answer = input(f"No MIT-BIH records in '{data_dir}'. Download them from PhysioNet now (~100 MB)? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes", "s", "si", "sí"):
+        raise ArritmiasError(no_records_message(data_dir))
+    from arritmias.integrity import fetch
+
+    bad = [c.record for c in fetch(data_dir) if not c.ok]
+    if bad:
+        raise CheckFailed(f"downloaded records failed verification: {', '.join(bad)}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from arritmias.config import TrainConfig, field_defaults
+    from arritmias.training import train
+
+    cfg = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
+    tags = parse_tags(args.tag)
+    data_dir = resolve_data_dir(args.data_dir)
+    ensure_records(data_dir)
+    result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                   noise_dir=args.noise_dir, tracking=args.tracking_uri, experiment=args.experiment, tags=tags,
+                   register=not args.no_register, gate_thresholds=gate_thresholds(args))
+    m = result.metrics
+    print(f"run {result.run_name} ({result.run_id})")
+    print(f"DS2 N vs V: accuracy {m['test_accuracy']:.4f}  V precision {m['test_precision_V']:.4f}  "
+          f"V recall {m['test_recall_V']:.4f}  V F1 {m['test_f1_V']:.4f}  PR-AUC {m['test_pr_auc']:.4f}")
+    print(f"  TP {int(m['test_TP'])}  FP {int(m['test_FP'])}  FN {int(m['test_FN'])}  TN {int(m['test_TN'])}  "
+          f"threshold {m['threshold']:.4f} (chosen on validation)  RuleGuard "
+          f"{'kept' if m['ruleguard_kept'] else 'dropped'}  {m['train_time_s']:.0f} s")
+    print(result.gate.summary())
+    if result.registered_version is not None:
+        print(f"registered as ECG_Arritmias_NvsV version "
+              f"{result.registered_version}; promote it with `arritmias promote --version "
+              f"{result.registered_version}`")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    run_id = args.run_id or registry.latest_run_id(args.experiment)
+    result = registry.gate_run(run_id, gate_thresholds(args))
+    print(f"run {run_id}: {result.summary()}")
+    if not result.passed:
+        raise CheckFailed(f"run {run_id} fails the gate: " + "; ".join(result.failures))
+    if args.register:
+        version = registry.register(run_id, result)
+        print(f"registered as ECG_Arritmias_NvsV version {version}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    uri = registry.promote(args.version, args.alias)
+    print(f"ECG_Arritmias_NvsV version {args.version} is now @{args.alias}: load it as {uri}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    table = registry.compare(args.top, args.filter or "", args.experiment)
+    if table.empty:
+        print("no finished runs match")
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.float_format",
+                           "{:.4f}".format):
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.serving import serve_command
+
+    uri = registry.use_tracking(args.tracking_uri)
+    cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
+    print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it)", flush=True)
+    print("  " + " ".join(cmd), flush=True)
+    import os
+    import subprocess
+
+    try:
+        return subprocess.call(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.analysis import analyze_signal, read_signal
+    from arritmias.detector import Detector
+    from arritmias.report import write_outputs
+
+    registry.use_tracking(args.tracking_uri)
+    signal = read_signal(args.record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
+    detector = Detector.from_model_uri(args.model_uri)
+    analysis = analyze_signal(signal, detector)
+    paths = write_outputs(analysis, Path(args.out))
+    s = analysis.summary
+    print(f"{s['record']}: {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
+          f"{s['couplets']} couplets, {len(s['runs_of_3_or_more'])} runs of >= 3, "
+          f"{len(s['bigeminy_episodes'])} bigeminy and {len(s['trigeminy_episodes'])} trigeminy episodes")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.beats import parse_records
+    from arritmias.detector import Detector
+    from arritmias.ec57 import evaluate, format_table
+    from arritmias.records import require_records
+
+    registry.use_tracking(args.tracking_uri)
+    data_dir = resolve_data_dir(args.data_dir)
+    records = parse_records(args.records)
+    require_records(data_dir, records)
+    detector = Detector.from_model_uri(args.model_uri)
+    out = Path(args.out)
+    modes = ("reference", "detected") if args.mode == "both" else (args.mode,)
+    for mode in modes:
+        result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode)
+        path = out / f"ec57_{mode}.json"
+        path.write_text(json.dumps(result.to_dict(), indent=2))
+        print(format_table(result))
+        print(f"  written: {path} and one {out / mode}/<record>.pvc annotation file per record\n")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.beats import parse_records
+    from arritmias.features import records_features
+
+    detector = None
+    if args.model_uri:
+        from arritmias.detector import Detector
+
+        registry.use_tracking(args.tracking_uri)
+        detector = Detector.from_model_uri(args.model_uri)
+    data_dir = resolve_data_dir(args.data_dir)
+    paths = [Path(r) if Path(r).suffix.lower() == ".csv" or "/" in r else data_dir / r
+             for r in parse_records(args.records)]
+    frame = records_features(paths, fs_csv=args.fs, detector=detector)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(out)
+    print(f"{len(frame)} beats from {len(paths)} recording(s) -> {out}")
+    return 0
