@@ -11,7 +11,7 @@ import sys
 
 from arritmias import __version__
 from arritmias.commands import (cmd_analyze, cmd_compare, cmd_data_fetch, cmd_data_verify, cmd_evaluate,
-                                cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train)
+                                cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError
 from arritmias.records import DATA_DIR_ENV
 
@@ -77,6 +77,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     train.add_argument("--tag", action="append", metavar="KEY=VALUE", help="MLflow run tag (repeatable)")
     train.add_argument("--no-register", action="store_true", help="do not register the model even if it "
                        "passes the gate")
+    train.add_argument("--params-from-study", metavar="NAME", help="train with the best parameters of an "
+                       "`arritmias tune` study (they override the options below)")
+    train.add_argument("--study-storage", default="sqlite:///optuna.db", metavar="URL",
+                       help="Optuna storage of that study (default: sqlite:///optuna.db)")
     add_gate_options(train)
     add_config_options(train)
     train.set_defaults(func=cmd_train)
@@ -129,10 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     promote = sub.add_parser("promote", help="point the production alias at a registered version",
                              description="Set an alias (default: production) of ECG_Arritmias_NvsV to a version, "
-                                         "so that models:/ECG_Arritmias_NvsV@production loads it. Aliases "
-                                         "replace MLflow's deprecated stages.")
-    promote.add_argument("--version", type=int, required=True, help="registered model version")
-    promote.add_argument("--alias", default="production", help="alias to set (default: production)")
+                                         "so that models:/ECG_Arritmias_NvsV@production loads it (aliases "
+                                         "replace MLflow's deprecated stages); the outgoing one becomes @previous. "
+                                         "--challenger N promotes only when N's V F1 is not lower than the "
+                                         "champion's and McNemar's test does not show it significantly worse "
+                                         "on the same annotated records (exit 1 when refused). --rollback gives "
+                                         "@production back to @previous.", epilog=EPILOG_DATA)
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, help="registered model version to promote")
+    which.add_argument("--challenger", type=int, metavar="N", help="version to promote only if it holds up")
+    which.add_argument("--rollback", action="store_true", help="restore the @previous version")
+    promote.add_argument("--alias", default="production", help="alias to set with --version (default: production)")
+    promote.add_argument("--against", default="production", help="alias of the champion (default: production)")
+    promote.add_argument("--records", metavar="LIST", help="annotated records both models are scored on "
+                         "(default: DS2; in production, freshly labelled recordings)")
+    _add_data_dir(promote)
     _add_tracking(promote, experiment=False)
     promote.set_defaults(func=cmd_promote)
 
@@ -201,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(features)
     _add_tracking(features, experiment=False)
     features.set_defaults(func=cmd_features)
+
+    tune = sub.add_parser("tune", help="search hyperparameters with Optuna (validation patients only)",
+                          description="Optuna search over learning rate, filters, kernels, dropout, focal loss, "
+                                      "balancing and augmentation. Objective: best validation PR-AUC on the held-out "
+                                      "DS1 patients; DS2 is never used. Every trial is a nested MLflow run under one "
+                                      "parent run that logs the best parameters and the importance and history "
+                                      "plots. Several workers join one study through a shared --storage.",
+                          epilog=EPILOG_DATA)
+    tune.add_argument("--trials", type=int, default=20, help="trials to run in this process (default: 20)")
+    tune.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    tune.add_argument("--storage", default="sqlite:///optuna.db", metavar="URL",
+                      help="Optuna storage: sqlite:///file.db (default sqlite:///optuna.db), postgresql://..., or "
+                           "journal:///shared/path.log")
+    tune.add_argument("--study", default="arritmias", help="study name (default: arritmias)")
+    tune.add_argument("--cache-dir", metavar="DIR", help="dataset cache (default: ./.cache/arritmias)")
+    _add_data_dir(tune)
+    _add_tracking(tune, experiment=False)
+    add_config_options(tune)
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

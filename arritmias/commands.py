@@ -103,8 +103,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from arritmias.config import TrainConfig, field_defaults
     from arritmias.training import train
 
-    cfg = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
+    values = {name: getattr(args, name) for name in field_defaults()}
+    if args.params_from_study:
+        from arritmias.tuning import best_params
+
+        values.update(best_params(args.params_from_study, args.study_storage))
+    cfg = TrainConfig(**values)
     tags = parse_tags(args.tag)
+    if args.params_from_study:
+        tags.setdefault("params_from_study", args.params_from_study)
     data_dir = resolve_data_dir(args.data_dir)
     ensure_records(data_dir)
     result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
@@ -141,11 +148,43 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from arritmias import registry
+    from arritmias import promotion, registry
+    from arritmias.beats import parse_records
 
     registry.use_tracking(args.tracking_uri)
+    if args.rollback:
+        restored, demoted = promotion.rollback()
+        print(f"rolled back: version {restored} is @production again, version {demoted} is @previous")
+        return 0
+    if args.challenger is not None:
+        records = parse_records(args.records) if args.records else None
+        c = promotion.challenge(args.challenger, args.against, records, args.data_dir)
+        for name, version, m in (("challenger", c.challenger, c.challenger_metrics),
+                                 ("champion", c.champion, c.champion_metrics)):
+            print(f"{name:<10} v{version}: V F1 {m['f1_V']:.4f}  precision {m['precision_V']:.4f}  "
+                  f"recall {m['recall_V']:.4f}  accuracy {m['accuracy']:.4f}")
+        print(f"beats only the challenger got right: {c.challenger_only_right}; only the champion: "
+              f"{c.champion_only_right}; McNemar p (challenger worse) = {c.p_value:.4g}")
+        if not c.accepted:
+            raise CheckFailed(f"challenger v{c.challenger} refused: {c.reason}")
+        print(f"challenger v{c.challenger} promoted to @{args.against} ({c.reason}); v{c.champion} is @previous")
+        return 0
     uri = registry.promote(args.version, args.alias)
     print(f"ECG_Arritmias_NvsV version {args.version} is now @{args.alias}: load it as {uri}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from arritmias.config import TrainConfig, field_defaults
+    from arritmias.tuning import tune
+
+    base = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
+    result = tune(base, args.trials, args.timeout, args.storage, args.study, args.data_dir,
+                  Path(args.cache_dir) if args.cache_dir else None, args.tracking_uri)
+    print(f"study {result.study_name}: {result.n_trials} trials, best validation PR-AUC {result.best_value:.4f}")
+    print("best parameters: " + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    print(f"parent MLflow run {result.parent_run_id}; train with them: arritmias train --params-from-study "
+          f"{result.study_name} --study-storage {args.storage}")
     return 0
 
 

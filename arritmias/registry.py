@@ -110,6 +110,13 @@ def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
         client.get_model_version(MODEL_NAME, str(version))
     except MlflowException:
         raise DataError(f"{MODEL_NAME} has no version {version} in {tracking_uri()}") from None
+    if alias == PRODUCTION_ALIAS:  # keep the outgoing champion reachable for `promote --rollback`
+        try:
+            old = client.get_model_version_by_alias(MODEL_NAME, alias).version
+            if str(old) != str(version):
+                client.set_registered_model_alias(MODEL_NAME, "previous", str(old))
+        except MlflowException:
+            pass
     client.set_registered_model_alias(MODEL_NAME, alias, str(version))
     return f"models:/{MODEL_NAME}@{alias}"
 

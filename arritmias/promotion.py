@@ -1,0 +1,123 @@
+"""Champion / challenger promotion with McNemar's test, and rollback.
+
+Both models classify the same annotated beats (N and V, at the reference positions). The challenger takes the
+``production`` alias only when its V F1 is not lower than the champion's and McNemar's exact test on the beats
+where exactly one of them is right does not show it significantly worse (one-sided p < ``ALPHA``). The old
+champion keeps the alias ``previous``; :func:`rollback` swaps them back. Each decision is an MLflow run in the
+``promotion_ecg`` experiment with both metric sets and the p-value.
+
+The records default to DS2, as the team's workflow asks; a promotion decided on DS2 makes the promoted model's
+DS2 figures an optimistic estimate from then on, so production use should name freshly labelled recordings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arritmias.errors import DataError
+
+ALPHA = 0.05
+PREVIOUS_ALIAS = "previous"
+PROMOTION_EXPERIMENT = "promotion_ecg"
+
+
+@dataclass(frozen=True)
+class Challenge:
+    challenger: int
+    champion: int
+    accepted: bool
+    reason: str
+    p_value: float
+    challenger_metrics: dict
+    champion_metrics: dict
+    challenger_only_right: int
+    champion_only_right: int
+
+
+def mcnemar_worse_p(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray) -> tuple[float, int, int]:
+    """One-sided exact McNemar p-value that the challenger is worse, with the two discordant counts."""
+    from scipy.stats import binomtest
+
+    chal_right, champ_right = challenger == y, champion == y
+    b = int(np.sum(chal_right & ~champ_right))
+    c = int(np.sum(champ_right & ~chal_right))
+    p = binomtest(c, b + c, 0.5, alternative="greater").pvalue if b + c else 1.0
+    return float(p), b, c
+
+
+def _reference_beats(data_dir: Path, records: tuple[str, ...]):
+    from arritmias.beats import build_beats
+    from arritmias.cache import default_cache_dir
+    from arritmias.training import n_v
+
+    return n_v(build_beats(data_dir, records, cache_dir=default_cache_dir(), progress=False))
+
+
+def challenge(challenger: int, against: str = "production", records: tuple[str, ...] | None = None,
+              data_dir=None, apply: bool = True) -> Challenge:
+    """Score ``challenger`` (a version of the registered model) against the version behind alias ``against``."""
+    import mlflow
+
+    from arritmias.beats import DS2
+    from arritmias.detector import Detector
+    from arritmias.evaluation import binary_metrics
+    from arritmias.records import resolve_data_dir
+    from arritmias.registry import MODEL_NAME, PRODUCTION_ALIAS, _client
+
+    client = _client()
+    try:
+        champion = int(client.get_model_version_by_alias(MODEL_NAME, against).version)
+    except mlflow.exceptions.MlflowException:
+        raise DataError(f"{MODEL_NAME} has no alias @{against}: promote a first version with "
+                        "`arritmias promote --version N`") from None
+    if champion == challenger:
+        raise DataError(f"version {challenger} is already @{against}")
+    beats = _reference_beats(resolve_data_dir(data_dir), tuple(records or DS2))
+    y = beats.aami == "V"
+    preds = {}
+    for version in (challenger, champion):
+        det = Detector.from_model_uri(f"models:/{MODEL_NAME}/{version}")
+        preds[version] = det.decide(beats.windows, beats.rr).is_v
+    m_chal, m_champ = binary_metrics(y, preds[challenger]), binary_metrics(y, preds[champion])
+    p, b, c = mcnemar_worse_p(y, preds[challenger], preds[champion])
+    if m_chal["f1_V"] < m_champ["f1_V"]:
+        accepted, reason = False, f"V F1 {m_chal['f1_V']:.4f} < champion's {m_champ['f1_V']:.4f}"
+    elif p < ALPHA:
+        accepted, reason = False, f"McNemar: significantly worse (p={p:.4g})"
+    else:
+        accepted, reason = True, f"V F1 {m_chal['f1_V']:.4f} >= {m_champ['f1_V']:.4f}, McNemar p={p:.4g}"
+    result = Challenge(challenger, champion, accepted, reason, p, m_chal, m_champ, b, c)
+    mlflow.set_experiment(PROMOTION_EXPERIMENT)
+    with mlflow.start_run(run_name=f"challenge_v{challenger}_vs_v{champion}"):
+        mlflow.log_params({"challenger_version": challenger, "champion_version": champion, "against": against,
+                           "records": ",".join(records or DS2), "alpha": ALPHA})
+        mlflow.log_metrics({"accepted": float(accepted), "mcnemar_p_worse": p, "challenger_only_right": b,
+                            "champion_only_right": c,
+                            **{f"challenger_{k}": v for k, v in m_chal.items()},
+                            **{f"champion_{k}": v for k, v in m_champ.items()}})
+        mlflow.set_tag("decision", reason)
+    if accepted and apply:
+        client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(champion))
+        client.set_registered_model_alias(MODEL_NAME, PRODUCTION_ALIAS if against == "production" else against,
+                                          str(challenger))
+    return result
+
+
+def rollback() -> tuple[int, int]:
+    """Give ``production`` back to the ``previous`` version (and ``previous`` to the one rolled back)."""
+    import mlflow
+
+    from arritmias.registry import MODEL_NAME, PRODUCTION_ALIAS, _client
+
+    client = _client()
+    try:
+        current = client.get_model_version_by_alias(MODEL_NAME, PRODUCTION_ALIAS).version
+        previous = client.get_model_version_by_alias(MODEL_NAME, PREVIOUS_ALIAS).version
+    except mlflow.exceptions.MlflowException:
+        raise DataError(f"{MODEL_NAME} has no @{PREVIOUS_ALIAS} version to roll back to") from None
+    client.set_registered_model_alias(MODEL_NAME, PRODUCTION_ALIAS, previous)
+    client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, current)
+    return int(previous), int(current)
