@@ -8,6 +8,9 @@ port="${MLFLOW_PORT:-5000}"
 store="${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}"
 py=".venv/bin/python"
 [ -x "$py" ] || py="$(command -v python3)"
+# MLflow starts its web server by name: the interpreter's bin folder must come first on PATH.
+PATH="$(dirname "$py"):$PATH"
+export PATH
 if ! "$py" -c "import mlflow" 2>/dev/null; then
   echo "start_mlflow: mlflow is not installed: run 'make install' first" >&2
   exit 2

@@ -205,18 +205,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import subprocess
+
     from arritmias import registry
-    from arritmias.serving import serve_command
+    from arritmias.serving import serve_command, serve_env
 
     uri = registry.use_tracking(args.tracking_uri)
     cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
     print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it)", flush=True)
     print("  " + " ".join(cmd), flush=True)
-    import os
-    import subprocess
-
     try:
-        return subprocess.call(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+        return subprocess.call(cmd, env=serve_env(uri))
     except KeyboardInterrupt:
         return 0
 

@@ -103,9 +103,22 @@ def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> lis
             sock.bind((host, port))
         except OSError:
             raise DataError(f"port {port} on {host} is already in use: choose another with --port") from None
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    if not Path(mlflow_bin).is_file():
+        mlflow_bin = shutil.which("mlflow") or "mlflow"
     return [mlflow_bin, "models", "serve", "-m", model_uri, "-h", host, "-p", str(port), "-w", str(workers),
             "--env-manager", "local"]
+
+
+def serve_env(tracking_uri: str) -> dict[str, str]:
+    """Environment for the server: the tracking store, and this interpreter's bin folder first on PATH, since
+    ``mlflow models serve`` starts ``uvicorn`` by name (a virtual environment used without activation would
+    otherwise not find it)."""
+    import os
+    import sys
+
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking_uri}
 
 
 def decisions_frame(decisions) -> pd.DataFrame:

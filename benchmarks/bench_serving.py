@@ -33,7 +33,7 @@ from arritmias.beats import build_beats  # noqa: E402
 from arritmias.cache import default_cache_dir  # noqa: E402
 from arritmias.config import TrainConfig  # noqa: E402
 from arritmias.records import resolve_data_dir  # noqa: E402
-from arritmias.serving import serve_command  # noqa: E402
+from arritmias.serving import serve_command, serve_env  # noqa: E402
 from benchmarks.common import timed, write_results  # noqa: E402
 
 TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyze_s": 2.0}
@@ -46,19 +46,21 @@ def quick_model(data_dir: Path, store: str) -> str:
     return f"runs:/{result.run_id}/model"
 
 
-def start_server(model_uri: str, store: str, port: int) -> subprocess.Popen:
+def start_server(model_uri: str, store: str, port: int, log: Path) -> subprocess.Popen:
     cmd = serve_command(model_uri, "127.0.0.1", port)
-    proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": store}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, env=serve_env(store), stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
         try:
             if requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).ok:
                 return proc
         except requests.ConnectionError:
             time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("model server did not start")
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+    raise RuntimeError(f"model server did not start: {log.read_text()[-2000:]}")
 
 
 def latency(url: str, body: str, n: int) -> list[float]:
@@ -137,7 +139,7 @@ def main() -> None:
             analyze_runs.append(timed(lambda: analyze_signal(signal, detector), 3)[0])
 
         port = 5000 + os.getpid() % 1000
-        server = start_server(uri, store, port)
+        server = start_server(uri, store, port, Path(tmp) / "serve.log")
         try:
             url = f"http://127.0.0.1:{port}/invocations"
             bodies = [json.dumps({"instances": [{"sig": w.astype(float).tolist(), "rr": r.astype(float).tolist()}]})
