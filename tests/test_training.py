@@ -142,13 +142,14 @@ def test_same_seed_same_metrics(trained, store, mitdb, cache_dir):
 
 def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry.use_tracking(store)
+    mlflow.MlflowClient().search_experiments()  # create the tables first: two processes creating them race
     env = {**os.environ, "ARRITMIAS_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "deteccionarritmias.py"), "--data-dir", str(mitdb), "--tracking-uri", store,
          "--train-records", "208,119", "--val-records", "119", "--test-records", "233", "--epochs-max", "200",
          "--patience", "200", "--min-accuracy", "0", "--min-precision-v", "0", "--min-recall-v", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    registry.use_tracking(store)
     deadline = time.time() + 240
     run_id = None
     while time.time() < deadline and proc.poll() is None:
@@ -161,7 +162,10 @@ def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_
                 and not np.isnan(runs.iloc[0]["metrics.val_pr_auc"]):
             run_id = runs.iloc[0]["run_id"]
             break
-    assert run_id is not None and proc.poll() is None, "training did not reach its first epoch"
+    if run_id is None or proc.poll() is not None:
+        proc.kill()
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"training did not reach its first epoch (exit {proc.returncode}): {err[-3000:]}")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode != 0
