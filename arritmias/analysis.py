@@ -18,7 +18,7 @@ import numpy as np
 from arritmias.beats import beat_inputs
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
-from arritmias.records import PRIMARY_LEAD, lead_order, resample
+from arritmias.records import PRIMARY_LEAD, read_recording, resample
 
 MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful burden
 FLAT_MV = 0.02  # a lead whose spread is below 20 uV carries no ECG (lead off, disconnected)
@@ -44,20 +44,8 @@ def read_signal(path: str | Path, fs: float | None = None, column: str | None = 
     base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
     if not base.with_suffix(".hea").is_file():
         raise DataError(f"'{path}': no WFDB header '{base.with_suffix('.hea')}' and not a .csv file")
-    import wfdb
-
-    try:
-        header = wfdb.rdheader(str(base))
-        order = lead_order(list(header.sig_name))
-        if deriv_idx >= len(order):
-            raise DataError(f"record {base.name}: deriv_idx={deriv_idx} but it has {len(order)} lead(s)")
-        rec = wfdb.rdrecord(str(base), channels=[order[deriv_idx]])
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"record {base.name}: unreadable ({type(exc).__name__}: {exc})") from None
-    lead = rec.sig_name[0]
-    return Signal(base.name, rec.p_signal[:, 0].astype(np.float32), float(rec.fs), lead, str(base))
+    rec = read_recording(base.parent, base.name, deriv_idx, fs=None, annotator=None)
+    return Signal(base.name, rec.signal, rec.fs, rec.lead, str(base))
 
 
 def _read_csv(path: Path, fs: float | None, column: str | None) -> Signal:

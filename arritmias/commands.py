@@ -266,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_features(args: argparse.Namespace) -> int:
     from arritmias import registry
     from arritmias.beats import parse_records
-    from arritmias.features import records_features
+    from arritmias.features import record_paths, records_features
 
     detector = None
     if args.model_uri:
@@ -275,8 +275,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         registry.use_tracking(args.tracking_uri)
         detector = Detector.from_model_uri(args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
-    paths = [Path(r) if Path(r).suffix.lower() == ".csv" or "/" in r else data_dir / r
-             for r in parse_records(args.records)]
+    paths = record_paths(parse_records(args.records), data_dir)
     frame = records_features(paths, fs_csv=args.fs, detector=detector)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 
 from arritmias import ruleguard
 from arritmias.errors import DataError
-from arritmias.preprocess import preprocess_rr, preprocess_windows
+from arritmias.preprocess import model_inputs
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "detector.json"
@@ -74,12 +74,12 @@ class Detector:
             raise DataError(f"windows must have shape (n, {self.win}), got {windows.shape}")
         if len(windows) == 0:
             return np.zeros(0, np.float32)
-        beat, rr_in = preprocess_windows(windows), preprocess_rr(rr)
+        inputs = model_inputs(windows, rr)
         infer = self._compiled()
         out = np.empty(len(windows), np.float32)
         for start in range(0, len(windows), batch_size):
             stop = start + batch_size
-            out[start:stop] = infer(beat[start:stop], rr_in[start:stop]).numpy()[:, 0]
+            out[start:stop] = infer(inputs["beat"][start:stop], inputs["rr"][start:stop]).numpy()[:, 0]
         return out
 
     def decide(self, windows: np.ndarray, rr: np.ndarray, prob: np.ndarray | None = None) -> Decisions:

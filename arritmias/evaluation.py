@@ -31,6 +31,21 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return out
 
 
+def mcnemar_greater(y_true: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
+    """One-sided exact McNemar test that decisions ``a`` are right more often than decisions ``b``.
+
+    Only the beats where exactly one of them is right count: ``a_only`` and ``b_only``. Returns
+    ``(p, a_only, b_only)`` with p = P(Binomial(a_only + b_only, 0.5) >= a_only), 1.0 when they never disagree.
+    """
+    from scipy.stats import binomtest
+
+    y = np.asarray(y_true, bool)
+    a_right, b_right = np.asarray(a, bool) == y, np.asarray(b, bool) == y
+    a_only, b_only = int(np.sum(a_right & ~b_right)), int(np.sum(b_right & ~a_right))
+    p = binomtest(a_only, a_only + b_only, 0.5, alternative="greater").pvalue if a_only + b_only else 1.0
+    return float(p), a_only, b_only
+
+
 def pr_curve(y_true: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(precision, recall, thresholds): one point per distinct score, thresholds descending."""
     y = np.asarray(y_true, bool)

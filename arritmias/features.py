@@ -7,6 +7,7 @@ production data alike, so detector jitter is the same on both sides and cannot l
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,12 @@ def signal_features(sig: Signal, fs: float = 360.0, win: int = 360, detector=Non
     frame.insert(0, "time_s", peaks[kept] / fs)
     frame.insert(0, "record", sig.name)
     return frame
+
+
+def record_paths(names, data_dir: Path) -> list[Path]:
+    """A name like ``100`` is a record in ``data_dir``; a lead CSV or anything with a folder is a path as given."""
+    return [Path(n) if Path(n).suffix.lower() == ".csv" or "/" in n or os.sep in n else data_dir / n
+            for n in names]
 
 
 def records_features(paths: list[str | Path], fs_csv: float | None = None, detector=None,

@@ -38,6 +38,11 @@ def preprocess_windows(windows: np.ndarray) -> np.ndarray:
     return (centred / scale)[..., None]
 
 
+def model_inputs(windows: np.ndarray, rr: np.ndarray) -> dict[str, np.ndarray]:
+    """The network's two inputs: ``beat`` (n, win, 1) and ``rr`` (n, 3), from raw windows and request RR."""
+    return {"beat": preprocess_windows(windows), "rr": preprocess_rr(rr)}
+
+
 def preprocess_rr(rr: np.ndarray) -> np.ndarray:
     """Model inputs from the RR features.
 

@@ -38,14 +38,12 @@ class Challenge:
 
 
 def mcnemar_worse_p(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray) -> tuple[float, int, int]:
-    """One-sided exact McNemar p-value that the challenger is worse, with the two discordant counts."""
-    from scipy.stats import binomtest
+    """One-sided exact McNemar p-value that the challenger is worse, with the beats only the challenger got right
+    and those only the champion got right."""
+    from arritmias.evaluation import mcnemar_greater
 
-    chal_right, champ_right = challenger == y, champion == y
-    b = int(np.sum(chal_right & ~champ_right))
-    c = int(np.sum(champ_right & ~chal_right))
-    p = binomtest(c, b + c, 0.5, alternative="greater").pvalue if b + c else 1.0
-    return float(p), b, c
+    p, champion_only, challenger_only = mcnemar_greater(y, champion, challenger)
+    return p, challenger_only, champion_only
 
 
 def _reference_beats(data_dir: Path, records: tuple[str, ...]):

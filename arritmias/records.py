@@ -114,9 +114,10 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
 
 
 def read_recording(
-    data_dir: Path, name: str, deriv_idx: int = 0, fs: float = 360.0, annotator: str | None = "atr"
+    data_dir: Path, name: str, deriv_idx: int = 0, fs: float | None = 360.0, annotator: str | None = "atr"
 ) -> Recording:
-    """Read lead ``deriv_idx`` (stable order, 0 = MLII) of record ``name`` and its annotations, at ``fs`` Hz.
+    """Read lead ``deriv_idx`` (stable order, 0 = MLII) of record ``name`` and its annotations, at ``fs`` Hz
+    (``fs=None``: the record's own rate).
 
     Raises :class:`DataError` with the record's name for a missing or unreadable header, signal file or
     annotation file, or a ``deriv_idx`` the record does not have.
@@ -144,6 +145,7 @@ def read_recording(
             raise DataError(f"record {name}: annotation file '{path}.{annotator}' unreadable ({exc})") from exc
         samples, symbols = np.asarray(ann.sample, np.int64), np.asarray(ann.symbol)
     fs_in = float(header.fs)
+    fs = fs_in if fs is None else fs
     if round(fs_in) != round(fs):
         signal = resample(signal, fs_in, fs)
         samples = np.round(samples * (fs / fs_in)).astype(np.int64)

@@ -35,9 +35,9 @@ from arritmias.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.detector import Detector
 from arritmias.errors import DataError
-from arritmias.evaluation import (average_precision, binary_metrics, choose_threshold, plot_confusion,
-                                  plot_history, plot_pr)
-from arritmias.preprocess import preprocess_rr, preprocess_windows
+from arritmias.evaluation import (average_precision, binary_metrics, choose_threshold, mcnemar_greater,
+                                  plot_confusion, plot_history, plot_pr)
+from arritmias.preprocess import model_inputs
 from arritmias.progress import progress as progress_bar
 from arritmias.records import resolve_data_dir
 from arritmias.ruleguard import RuleGuard
@@ -90,10 +90,6 @@ def _data_checksums(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
 def n_v(beats: BeatSet) -> BeatSet:
     """Only the N and V beats (the binary task's rows)."""
     return beats.select(np.isin(beats.aami, ("N", "V")))
-
-
-def model_inputs(windows: np.ndarray, rr: np.ndarray) -> dict[str, np.ndarray]:
-    return {"beat": preprocess_windows(windows), "rr": preprocess_rr(rr)}
 
 
 def balanced_indices(is_v: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -168,8 +164,6 @@ def choose_rules(cfg: TrainConfig, detector: Detector, val_set: BeatSet, prob: n
     rule that flips decisions at random would otherwise survive about half the time on a noisy F1 difference.
     Sets ``detector.guard``; returns what was measured, for MLflow.
     """
-    from scipy.stats import binomtest
-
     y = val_set.aami == "V"
     detector.guard = None
     plain = detector.decide(val_set.windows, val_set.rr, prob).is_v
@@ -180,12 +174,10 @@ def choose_rules(cfg: TrainConfig, detector: Detector, val_set: BeatSet, prob: n
     for rule in ("veto", "rescue"):
         detector.guard = RuleGuard(veto=rule == "veto", rescue=rule == "rescue", fs=cfg.fs)
         ruled = detector.decide(val_set.windows, val_set.rr, prob).is_v
-        changed = ruled != plain
-        fixed, broken = int(np.sum(changed & (ruled == y))), int(np.sum(changed & (plain == y)))
-        p = binomtest(fixed, fixed + broken, 0.5, alternative="greater").pvalue if fixed + broken else 1.0
+        p, fixed, broken = mcnemar_greater(y, ruled, plain)
         keep[rule] = bool(fixed > broken and p < RULE_KEEP_P)
         info.update({f"ruleguard_{rule}_fixed_val": fixed, f"ruleguard_{rule}_broken_val": broken,
-                     f"ruleguard_{rule}_p_val": float(p), f"ruleguard_{rule}_kept": float(keep[rule]),
+                     f"ruleguard_{rule}_p_val": p, f"ruleguard_{rule}_kept": float(keep[rule]),
                      f"val_f1_V_with_{rule}": binary_metrics(y, ruled)["f1_V"]})
     detector.guard = RuleGuard(**keep, fs=cfg.fs)
     if detector.guard.active():
@@ -263,8 +255,9 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
         try:
             t0 = time.perf_counter()
             noise = find_noise_dir(data_dir, noise_dir)
+            version_of_code = code_version()
             mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "fit_records": ",".join(cfg.fit_records),
-                               "code_version": code_version(), "noise_source": "nstdb" if noise else "synthetic"})
+                               "code_version": version_of_code, "noise_source": "nstdb" if noise else "synthetic"})
             fit_set, val_set, test_set = beats(cfg.fit_records), beats(cfg.val_records), beats(cfg.test_records)
             for name, part in (("fit", fit_set), ("validation", val_set)):
                 if not np.any(part.aami == "V"):
@@ -304,14 +297,15 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                 "best_epoch": float(max(history, key=lambda h: h["val_pr_auc"])["epoch"]), **rules,
             })
             mlflow.log_metrics(metrics)
-            mlflow.set_tags({"threshold_rule": choice.rule, "ruleguard": "+".join(r for r in ("veto", "rescue") if detector.guard and getattr(detector.guard, r)) or "dropped"})
+            rules_kept = [r for r in ("veto", "rescue") if detector.guard and getattr(detector.guard, r)]
+            mlflow.set_tags({"threshold_rule": choice.rule, "ruleguard": "+".join(rules_kept) or "dropped"})
 
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp)
                 (out / "models").mkdir()
                 model.save(out / "models" / f"model_{ARTIFACT_TAG}.keras")
                 (out / "metadata").mkdir()
-                meta = {"config": cfg.to_params(), "run_name": run_name, "code_version": code_version(),
+                meta = {"config": cfg.to_params(), "run_name": run_name, "code_version": version_of_code,
                         "records": {"fit": cfg.fit_records, "val": cfg.val_records, "test": cfg.test_records},
                         "detector": detector.spec(), "threshold_rule": choice.rule,
                         "packages": _package_versions(), "python": sys.version.split()[0],
@@ -328,9 +322,9 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                          "test (DS2)": (y_test, decisions.prob)}, out / "pr_curve.png",
                         {"validation operating point": (choice.val_recall, choice.val_precision),
                          "test operating point": (test["recall_V"], test["precision_V"])})
-                sample = test_set.select(np.arange(len(test_set)) == int(np.argmax(y_test)))
-                _log_pyfunc(detector, out, {"sig": sample.windows[0].astype(float).tolist(),
-                                            "rr": sample.rr[0].astype(float).tolist()})
+                i = int(np.argmax(y_test))  # the first DS2 PVC: a request worth sending
+                _log_pyfunc(detector, out, {"sig": test_set.windows[i].astype(float).tolist(),
+                                            "rr": test_set.rr[i].astype(float).tolist()})
                 mlflow.log_artifacts(str(out))
 
             result = registry.gate(metrics, gate_thresholds)

@@ -129,9 +129,9 @@ def main() -> None:
         batch_s, batch_runs, _ = timed(lambda: model.predict(batch), 3)
         detector = Detector.from_model_uri(uri)
         x, rr = batch["sig"], batch["rr"]
-        from arritmias.preprocess import preprocess_rr, preprocess_windows
+        from arritmias.preprocess import model_inputs
 
-        prep_s, _, _ = timed(lambda: (preprocess_windows(x), preprocess_rr(rr)), 3)
+        prep_s, _, _ = timed(lambda: model_inputs(x, rr), 3)
 
         analyze_runs = []
         for rec in ("100", "119", "208"):

@@ -188,7 +188,7 @@ def log_to_mlflow(results: dict, args: dict, tracking_uri: str) -> str:
 
 def _load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model) -> pd.DataFrame:
     from arritmias.beats import parse_records
-    from arritmias.features import records_features
+    from arritmias.features import record_paths, records_features
     from arritmias.records import resolve_data_dir
 
     if csv:
@@ -196,9 +196,8 @@ def _load_side(csv: str | None, records: str | None, data_dir: str | None, fs: f
             return pd.read_csv(csv)
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read '{csv}': {exc}") from None
-    names = parse_records(records)
-    paths = [n if Path(n).suffix.lower() == ".csv" or os.sep in n else resolve_data_dir(data_dir) / n for n in names]
-    return records_features(paths, fs_csv=fs, detector=model)
+    return records_features(record_paths(parse_records(records), resolve_data_dir(data_dir)), fs_csv=fs,
+                            detector=model)
 
 
 def build_parser() -> argparse.ArgumentParser:
