@@ -127,32 +127,60 @@ def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Analysis:
-    """Classified beats of one recording: R peaks ``samples`` (at ``fs``), and the Detector's ``decisions``."""
+    """Classified beats of one recording: R peaks ``samples`` (at ``fs``), the Detector's ``decisions``, and the
+    resampled lead ``signal`` (None where it was not kept: batch scoring writes no strips)."""
 
     name: str
     fs: float
     fs_in: float
     samples: np.ndarray
     decisions: Decisions
-    signal: np.ndarray
+    signal: np.ndarray | None
     summary: dict
+
+
+@dataclass(frozen=True)
+class FoundBeats:
+    """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs``, R peaks ``samples`` (k,)
+    at ``fs``, model inputs ``windows`` (k, win) and ``rr`` (k, 3), and how many peaks sat too near the edges."""
+
+    signal: np.ndarray
+    fs: float
+    samples: np.ndarray
+    windows: np.ndarray
+    rr: np.ndarray
+    at_edges: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.signal) / self.fs
+
+
+def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
+    """Check ``sig``, resample it to ``fs`` Hz, detect its QRS complexes and cut ``win``-sample windows."""
+    x = check_signal(sig)
+    x = resample(x, sig.fs, fs)
+    peaks = detect_qrs(x, fs)
+    if len(peaks) < 3:
+        raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
+                        "is this an ECG lead?")
+    windows, rr, kept = beat_inputs(x, peaks, fs, win)
+    return FoundBeats(x, fs, peaks[kept], windows, rr, int((~kept).sum()))
+
+
+def origin(sig: Signal, found: FoundBeats) -> dict:
+    """Where a summary's beats came from; :func:`summarize` plus this is the summary ``analyze`` and
+    ``batch-score`` write."""
+    return {"record": sig.name, "lead": sig.lead, "source": sig.source, "fs_in_hz": sig.fs,
+            "beats_at_edges_not_classified": found.at_edges}
 
 
 def analyze_signal(sig: Signal, detector: Detector) -> Analysis:
     """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns."""
-    x = check_signal(sig)
-    x = resample(x, sig.fs, detector.fs)
-    peaks = detect_qrs(x, detector.fs)
-    if len(peaks) < 3:
-        raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / detector.fs:.0f} s; "
-                        "is this an ECG lead?")
-    windows, rr, kept = beat_inputs(x, peaks, detector.fs, detector.win)
-    decisions = detector.decide(windows, rr)
-    samples = peaks[kept]
-    summary = summarize(decisions.is_v, samples, detector.fs, len(x) / detector.fs)
-    summary.update({"record": sig.name, "lead": sig.lead, "source": sig.source, "fs_in_hz": sig.fs,
-                    "beats_at_edges_not_classified": int((~kept).sum())})
-    return Analysis(sig.name, detector.fs, sig.fs, samples, decisions, x, summary)
+    found = find_beats(sig, detector.fs, detector.win)
+    decisions = detector.decide(found.windows, found.rr)
+    summary = summarize(decisions.is_v, found.samples, found.fs, found.duration_s) | origin(sig, found)
+    return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
 
 
 def _runs(is_v: np.ndarray) -> list[tuple[int, int]]:

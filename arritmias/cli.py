@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from arritmias import __version__
-from arritmias.commands import (cmd_analyze, cmd_compare, cmd_data_fetch, cmd_data_verify, cmd_evaluate,
-                                cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train, cmd_tune)
+from arritmias.commands import (cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch, cmd_data_verify,
+                                cmd_evaluate, cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError
 from arritmias.records import DATA_DIR_ENV
 
@@ -185,6 +185,28 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--deriv-idx", type=int, default=0, help="WFDB lead, MLII first (default: 0)")
     _add_tracking(analyze, experiment=False)
     analyze.set_defaults(func=cmd_analyze)
+
+    batch = sub.add_parser("batch-score", help="score many recordings (a Holter archive) on Ray",
+                           description="Score every WFDB record named by INPUT (record paths, folders searched "
+                                       "recursively, or glob patterns) with Ray Data: reading and QRS detection "
+                                       "as parallel tasks, classification in --workers actors that load the "
+                                       "model once. Per recording it writes <record>.pvc and "
+                                       "<record>_summary.json (as `analyze`) and beats/<record>.parquet (the "
+                                       "beats/ folder reads as one table); batch_results.csv lists every input "
+                                       "with its status. Unreadable recordings become error rows (exit 1); "
+                                       "re-running skips recordings already written, so a killed job resumes.")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record, folder of records, or glob "
+                       "(quote it: 'archive/**/*.hea')")
+    batch.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model (default: {MODEL_URI_DEFAULT})")
+    batch.add_argument("--out", default="batch_outputs", help="output folder (default: ./batch_outputs)")
+    batch.add_argument("--address", help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a "
+                       "local Ray on this machine")
+    batch.add_argument("--workers", type=int, default=1, help="classifier actors, one CPU each (default: 1); "
+                       "reading uses the other CPUs")
+    batch.add_argument("--no-resume", dest="resume", action="store_false",
+                       help="rescore recordings whose outputs already exist")
+    _add_tracking(batch, experiment=False)
+    batch.set_defaults(func=cmd_batch_score)
 
     evaluate = sub.add_parser("evaluate", help="score a model beat by beat against reference annotations (EC57)",
                               description="ANSI/AAMI EC57 evaluation as the WFDB toolkit's bxb does it: 150 ms "

@@ -240,6 +240,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch_score(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.batch import batch_score
+
+    registry.use_tracking(args.tracking_uri)
+    result = batch_score(args.inputs, args.model_uri, Path(args.out), args.address, args.workers, args.resume)
+    rate = result.beats / result.seconds if result.seconds else 0.0
+    print(f"{result.scored} recordings scored ({result.beats} beats, {rate:.0f} beats/s), {result.skipped} "
+          f"already done, {len(result.errors)} failed; per-recording status: {result.results_path}")
+    for name, error in result.errors:
+        print(f"  {name}: {error}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from arritmias import registry
     from arritmias.beats import parse_records

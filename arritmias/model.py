@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banners are noise for users
-
-import keras  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+from keras import layers, ops
 
 from arritmias.config import TrainConfig  # noqa: E402
 

@@ -21,16 +21,37 @@ from arritmias.analysis import Analysis
 
 ANNOTATOR = "pvc"  # annotation file extension: <record>.pvc, read with wfdb.rdann(path, "pvc") or bxb -t pvc
 STRIP_SECONDS = 10.0
+BEATS_DIR = "beats"  # batch-score: one Parquet part per recording; the folder reads as one table
+
+
+def input_samples(a: Analysis) -> np.ndarray:
+    """R peaks of ``a`` as sample indices at the input's own sampling rate (int64, shape (n,))."""
+    return np.round(a.samples * (a.fs_in / a.fs)).astype(np.int64)
 
 
 def write_annotations(a: Analysis, folder: Path) -> Path:
     """``<name>.pvc``: one N or V beat annotation per classified beat, at the input's own sampling rate."""
     import wfdb
 
-    samples = np.round(a.samples * (a.fs_in / a.fs)).astype(np.int64)
-    symbols = a.decisions.labels().tolist()
-    wfdb.wrann(a.name, ANNOTATOR, samples, symbols, fs=a.fs_in, write_dir=str(folder))
+    wfdb.wrann(a.name, ANNOTATOR, input_samples(a), a.decisions.labels().tolist(), fs=a.fs_in,
+               write_dir=str(folder))
     return folder / f"{a.name}.{ANNOTATOR}"
+
+
+def beats_table(a: Analysis):
+    """One row per classified beat: record, beat index, sample (input rate), time_s, prob_v, label,
+    ruleguard_changed — a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "record": a.name,
+        "beat": np.arange(len(a.samples), dtype=np.int64),
+        "sample": input_samples(a),
+        "time_s": a.samples / a.fs,
+        "prob_v": a.decisions.prob.astype(np.float32),
+        "label": a.decisions.labels(),
+        "ruleguard_changed": a.decisions.ruleguard_changed.astype(bool),
+    })
 
 
 def strip_figure(a: Analysis, max_strips: int = 4) -> bytes:
@@ -98,18 +119,38 @@ def render_html(a: Analysis, png: bytes) -> str:
 Annotations: <code>{html.escape(a.name)}.{ANNOTATOR}</code>.</p></body></html>"""
 
 
-def write_outputs(a: Analysis, out_dir: Path) -> dict[str, Path]:
-    """Write ``<name>.pvc``, ``<name>_summary.json`` and ``<name>_report.html`` into ``out_dir`` atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def output_paths(name: str, out_dir: Path, report: bool = True, beats: bool = False) -> dict[str, Path]:
+    """Where :func:`write_outputs` puts a recording's files; the summary is written last, so a recording whose
+    files all exist was written completely."""
+    paths = {"annotations": out_dir / f"{name}.{ANNOTATOR}"}
+    if beats:
+        paths["beats"] = out_dir / BEATS_DIR / f"{name}.parquet"
+    if report:
+        paths["report"] = out_dir / f"{name}_report.html"
+    paths["summary"] = out_dir / f"{name}_summary.json"
+    return paths
+
+
+def write_outputs(a: Analysis, out_dir: Path, report: bool = True, beats: bool = False) -> dict[str, Path]:
+    """Write ``<name>.pvc``, ``<name>_summary.json``, and ``<name>_report.html`` (``report``) and
+    ``beats/<name>.parquet`` (``beats``) into ``out_dir`` atomically: each file is written into a temporary folder
+    and moved in when all are written, the summary last."""
+    paths = output_paths(a.name, out_dir, report, beats)
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{a.name}."))
     try:
-        ann = write_annotations(a, tmp)
-        (tmp / f"{a.name}_summary.json").write_text(json.dumps(a.summary, indent=2))
-        (tmp / f"{a.name}_report.html").write_text(render_html(a, strip_figure(a)))
-        files = {"annotations": ann, "summary": tmp / f"{a.name}_summary.json",
-                 "report": tmp / f"{a.name}_report.html"}
-        for f in files.values():
-            os.replace(f, out_dir / f.name)
-        return {kind: out_dir / f.name for kind, f in files.items()}
+        written = {"annotations": write_annotations(a, tmp)}
+        if beats:
+            written["beats"] = tmp / "beats.parquet"
+            beats_table(a).to_parquet(written["beats"], index=False)
+        if report:
+            written["report"] = tmp / "report.html"
+            written["report"].write_text(render_html(a, strip_figure(a)))
+        written["summary"] = tmp / "summary.json"
+        written["summary"].write_text(json.dumps(a.summary, indent=2))
+        for kind, path in paths.items():
+            os.replace(written[kind], path)
+        return paths
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,287 @@
+"""Batch scoring of many recordings on Ray Data: a Holter archive in one command, on one machine or a cluster.
+
+The pipeline, per recording (one row each):
+
+1. **Read and find beats** — reading, signal checks, resampling, NeuroKit2 QRS detection and windowing
+   (:func:`arritmias.analysis.find_beats`, exactly what ``arritmias analyze`` runs) as parallel Ray tasks, one
+   CPU each. A recording that cannot be read or analysed becomes an error row naming it; the others go on.
+2. **Classify** — a pool of ``workers`` Ray actors; each loads the Detector once (shipped from the driver as
+   bytes, so workers need no access to the tracking server) and scores several recordings' beats in one call.
+3. **Write** — on the driver: ``<name>.pvc`` and ``<name>_summary.json`` (the same files as ``analyze``) and
+   ``beats/<name>.parquet`` (one part per recording; the ``beats/`` folder reads as one table), written
+   atomically with the summary last (:func:`arritmias.report.write_outputs`). Writing on the driver means
+   ``--out`` only has to exist where the command runs; the inputs must be readable from every Ray node.
+
+A recording whose three files exist is skipped, so re-running a killed job resumes it. ``batch_manifest.json``
+records the model; resuming into a folder scored by another model is refused. ``batch_results.csv`` lists every
+input of the last run with its status (scored, skipped, error) and error message.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arritmias.errors import DataError
+
+MANIFEST = "batch_manifest.json"
+RESULTS = "batch_results.csv"
+# A reading task holds a lead, NeuroKit2's filtered copies and the windows: a few hundred MB for a 24-h Holter
+# lead at 360 Hz. Reserving 1 GiB keeps Ray from starting more readers than memory holds.
+READ_MEMORY = 2**30
+RECORDINGS_PER_CALL = 8  # a 30-min record has ~2,000 beats: several per actor call make batches of ~10^4 beats
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One input: the WFDB record ``path`` (without extension) and its output ``name``."""
+
+    name: str
+    path: str
+
+
+def find_recordings(inputs: list[str]) -> list[Recording]:
+    """WFDB records named by ``inputs``: record paths (with or without ``.hea``), folders (searched recursively
+    for ``.hea`` headers) or glob patterns. Duplicates are dropped; two different records with one name, or an
+    input that names no record, are refused (DataError)."""
+    found: dict[str, Recording] = {}
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            headers = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
+            headers = [h if h.suffix == ".hea" else h.with_suffix(".hea") for h in headers]
+        elif Path(item).is_dir():
+            headers = sorted(Path(item).rglob("*.hea"))
+        else:
+            path = Path(item)
+            headers = [path if path.suffix == ".hea" else path.with_name(path.name + ".hea")]
+            if path.suffix in (".dat", ".atr"):
+                headers = [path.with_suffix(".hea")]
+        headers = [h for h in headers if h.is_file()]
+        if not headers:
+            raise DataError(f"'{item}' names no WFDB record (no .hea header found)")
+        for header in headers:
+            rec = Recording(header.stem, str(header.with_suffix("").resolve()))
+            if rec.name in found and found[rec.name].path != rec.path:
+                raise DataError(f"two records are named '{rec.name}' ({found[rec.name].path} and {rec.path}); "
+                                "their outputs would collide: score them into different --out folders")
+            found[rec.name] = rec
+    return list(found.values())
+
+
+def is_complete(name: str, out_dir: Path) -> bool:
+    """Whether all of a recording's batch outputs exist (the summary is moved in last)."""
+    from arritmias.report import output_paths
+
+    return all(p.is_file() for p in output_paths(name, out_dir, report=False, beats=True).values())
+
+
+def pack_detector(detector) -> bytes:
+    """The Detector as a tar archive in memory: what the driver ships to the classifier actors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        detector.save(Path(tmp))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(tmp, arcname="detector")
+        return buf.getvalue()
+
+
+def unpack_detector(blob: bytes):
+    from arritmias.detector import Detector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            tar.extractall(tmp, filter="data")
+        return Detector.load(Path(tmp) / "detector")
+
+
+def find_beats_row(row: dict, fs: float, win: int) -> dict:
+    """Ray task: one recording's beats ready to classify, or its error. Arrays: windows (k, win), rr (k, 3),
+    samples (k,) at ``fs``."""
+    from arritmias.analysis import find_beats, origin, read_signal
+
+    try:
+        sig = read_signal(row["path"])
+        found = find_beats(sig, fs, win)
+        meta = origin(sig, found) | {"duration_s": found.duration_s}
+        return {"name": row["name"], "path": row["path"], "error": "", "meta": json.dumps(meta),
+                "windows": found.windows, "rr": found.rr, "samples": found.samples}
+    except Exception as exc:  # noqa: BLE001  one bad recording must not stop the archive
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        return {"name": row["name"], "path": row["path"], "error": f"{type(exc).__name__}: {message}",
+                "meta": "{}", "windows": np.zeros((0, win), np.float32), "rr": np.zeros((0, 3), np.float32),
+                "samples": np.zeros(0, np.int64)}
+
+
+class Classifier:
+    """Ray actor: loads the Detector once, then classifies the beats of several recordings per call."""
+
+    def __init__(self, model_ref: list, threads: int = 1):
+        import ray
+        import tensorflow as tf
+
+        # One actor per CPU: TensorFlow's own thread pools would oversubscribe the cores the other actors use.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        self.detector = unpack_detector(ray.get(model_ref[0]))
+
+    def __call__(self, batch: dict) -> dict:
+        windows, rr = list(batch["windows"]), list(batch["rr"])
+        counts = [len(w) for w in windows]
+        decisions = self.detector.decide(np.concatenate(windows).reshape(-1, self.detector.win),
+                                         np.concatenate(rr).reshape(-1, 3).astype(np.float32))
+        bounds = np.cumsum([0] + counts)
+
+        def split(values):
+            parts = np.empty(len(counts), dtype=object)
+            parts[:] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            return parts
+
+        return {"name": batch["name"], "path": batch["path"], "error": batch["error"], "meta": batch["meta"],
+                "samples": batch["samples"], "prob": split(decisions.prob), "is_v": split(decisions.is_v),
+                "changed": split(decisions.ruleguard_changed)}
+
+
+def to_analysis(row: dict, fs: float):
+    """An :class:`arritmias.analysis.Analysis` (without the signal) from a classified row."""
+    from arritmias.analysis import Analysis, summarize
+    from arritmias.detector import Decisions
+
+    meta = json.loads(row["meta"])
+    samples = np.asarray(row["samples"], np.int64)
+    decisions = Decisions(np.asarray(row["prob"], np.float32), np.asarray(row["is_v"], bool),
+                          np.asarray(row["changed"], bool))
+    duration = meta.pop("duration_s")
+    summary = summarize(decisions.is_v, samples, fs, duration) | meta
+    return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    scored: int
+    skipped: int
+    errors: list[tuple[str, str]]
+    beats: int
+    seconds: float
+    results_path: Path
+
+
+def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
+    """Refuse to mix two models' outputs in one folder; write the manifest for a new folder."""
+    path = out_dir / MANIFEST
+    if path.is_file():
+        previous = json.loads(path.read_text()).get("model_uri")
+        if previous != model_uri and resume:
+            raise DataError(f"'{out_dir}' holds outputs of model '{previous}', not '{model_uri}': score into "
+                            "another --out folder, or pass --no-resume to rescore everything")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{MANIFEST}.tmp")
+    tmp.write_text(json.dumps({"model_uri": model_uri}, indent=2))
+    os.replace(tmp, path)
+
+
+def start_ray(address: str | None, workers: int) -> None:
+    """Join the cluster at ``address``, or start a local Ray with one logical CPU per core this process may use,
+    and at least one more than ``workers`` so reading can run beside the classifiers."""
+    import logging
+
+    import ray
+
+    # Ray's C++ core logs warnings about its own internals (actor restart policies) on the driver's stderr; the
+    # session log files under /tmp/ray keep them.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    kwargs = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
+              "configure_logging": True}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        cores = len(os.sched_getaffinity(0))
+        ray.init(num_cpus=max(cores, workers + 1), **kwargs)
+    for name in ("ray", "ray.data"):  # Ray Data logs every execution at INFO on the driver
+        logging.getLogger(name).setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # our own bar counts recordings and beats
+    context.print_on_execution_start = False
+
+
+def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str | None = None, workers: int = 1,
+                resume: bool = True, progress: bool = True) -> BatchResult:
+    """Score every recording named by ``inputs`` into ``out_dir`` (see the module docstring)."""
+    import ray
+    import ray.data
+    from tqdm import tqdm
+
+    from arritmias.detector import Detector
+    from arritmias.report import write_outputs
+
+    if workers < 1:
+        raise DataError(f"--workers must be at least 1, got {workers}")
+    recordings = find_recordings(inputs)
+    detector = Detector.from_model_uri(model_uri)
+    check_manifest(out_dir, model_uri, resume)
+    todo = [r for r in recordings if not (resume and is_complete(r.name, out_dir))]
+    for rec in todo:  # temporary folders a killed run left behind (write_outputs names them .<record>.*)
+        for leftover in out_dir.glob(f".{glob.escape(rec.name)}.*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+    statuses = {r.name: ("skipped", 0, 0, "") for r in recordings}
+    errors, beats, t0 = [], 0, time.perf_counter()
+    if todo:
+        start_ray(address, workers)
+        try:
+            ds = ray.data.from_items([{"name": r.name, "path": r.path} for r in todo],
+                                     override_num_blocks=len(todo))
+            # The memory reservation also keeps Ray from fusing reading into the actors (the stages must scale
+            # separately: reading is per recording, classification per batch of beats).
+            ds = ds.map(find_beats_row, fn_kwargs={"fs": detector.fs, "win": detector.win}, num_cpus=1,
+                        memory=READ_MEMORY)
+            # The model travels once through Ray's object store; a reference inside a list is not resolved by
+            # Ray, so each actor fetches the bytes itself (and Ray keeps no copy for actor restarts).
+            model_ref = ray.put(pack_detector(detector))
+            ds = ds.map_batches(Classifier, fn_constructor_args=([model_ref],),
+                                batch_size=RECORDINGS_PER_CALL, batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+            bar = tqdm(total=len(todo), unit="rec", desc="batch-score", disable=not progress)
+            for row in ds.iter_rows():
+                if row["error"]:
+                    errors.append((row["name"], row["error"]))
+                    statuses[row["name"]] = ("error", 0, 0, row["error"])
+                else:
+                    analysis = to_analysis(row, detector.fs)
+                    write_outputs(analysis, out_dir, report=False, beats=True)
+                    n = len(analysis.samples)
+                    beats += n
+                    statuses[row["name"]] = ("scored", n, analysis.summary["pvc_count"], "")
+                bar.update(1)
+                bar.set_postfix(beats=beats, beats_per_s=f"{beats / (time.perf_counter() - t0):.0f}",
+                                errors=len(errors))
+            bar.close()
+        finally:
+            ray.shutdown()  # a local Ray stops; a cluster is only disconnected from
+    results = write_results(out_dir, recordings, statuses)
+    scored = sum(1 for s in statuses.values() if s[0] == "scored")
+    return BatchResult(scored, len(recordings) - scored - len(errors), errors, beats,
+                       time.perf_counter() - t0, results)
+
+
+def write_results(out_dir: Path, recordings: list[Recording], statuses: dict) -> Path:
+    """``batch_results.csv``: record, path, status, beats, pvc_count, error — one row per input."""
+    path = out_dir / RESULTS
+    tmp = path.with_name(f".{RESULTS}.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["record", "path", "status", "beats", "pvc_count", "error"])
+        for r in recordings:
+            writer.writerow([r.name, r.path, *statuses[r.name]])
+    os.replace(tmp, path)
+    return path

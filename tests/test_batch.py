@@ -1,0 +1,95 @@
+"""Batch scoring on a real local Ray: outputs equal ``analyze``'s, a corrupt record is an error row, runs resume."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arritmias.batch import batch_score, check_manifest, find_recordings
+from arritmias.errors import DataError
+from tests.conftest import copy_records, run_cli
+
+
+def test_find_recordings_accepts_paths_folders_and_globs(mitdb, tmp_path):
+    names = [r.name for r in find_recordings([str(mitdb / "100"), str(mitdb / "101.hea"), str(mitdb / "10[0-2].hea")])]
+    assert names == ["100", "101", "102"]  # duplicates dropped, order kept
+    nested = copy_records(mitdb, tmp_path / "archive" / "day1", ["100", "103"])
+    assert [r.name for r in find_recordings([str(nested.parent.parent)])] == ["100", "103"]
+
+
+def test_find_recordings_refuses_missing_inputs_and_name_clashes(mitdb, tmp_path):
+    with pytest.raises(DataError, match="names no WFDB record"):
+        find_recordings([str(tmp_path / "nothing*")])
+    with pytest.raises(DataError, match="names no WFDB record"):
+        find_recordings([str(tmp_path / "999")])
+    other = copy_records(mitdb, tmp_path / "other", ["100"])
+    with pytest.raises(DataError, match="two records are named '100'"):
+        find_recordings([str(mitdb / "100"), str(other / "100")])
+
+
+def test_outputs_of_another_model_are_not_mixed(tmp_path):
+    check_manifest(tmp_path, "models:/X/1", resume=True)
+    check_manifest(tmp_path, "models:/X/1", resume=True)
+    with pytest.raises(DataError, match="holds outputs of model 'models:/X/1'"):
+        check_manifest(tmp_path, "models:/X/2", resume=True)
+    check_manifest(tmp_path, "models:/X/2", resume=False)  # --no-resume rescores everything
+    assert json.loads((tmp_path / "batch_manifest.json").read_text())["model_uri"] == "models:/X/2"
+
+
+def _analyze(record_path, model_uri, out):
+    """What ``arritmias analyze`` does for one record (cmd_analyze's calls)."""
+    from arritmias.analysis import analyze_signal, read_signal
+    from arritmias.detector import Detector
+    from arritmias.report import write_outputs
+
+    write_outputs(analyze_signal(read_signal(record_path), Detector.from_model_uri(model_uri)), out)
+
+
+@pytest.mark.slow
+def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trained, store, mitdb, tmp_path):
+    import mlflow
+
+    mlflow.set_tracking_uri(store)
+    uri = f"runs:/{trained.run_id}/model"
+    archive = copy_records(mitdb, tmp_path / "archive", ["100", "119", "233", "101"])
+    (archive / "101.dat").write_bytes((archive / "101.dat").read_bytes()[:5000])  # truncated signal file
+    out = tmp_path / "out"
+
+    result = batch_score([str(archive)], uri, out, workers=2, progress=False)
+
+    assert result.scored == 3 and result.skipped == 0
+    assert [name for name, _ in result.errors] == ["101"] and "signal file" in result.errors[0][1]
+    rows = {r["record"]: r for r in csv.DictReader(result.results_path.open())}
+    assert {k: r["status"] for k, r in rows.items()} == {"100": "scored", "119": "scored", "233": "scored",
+                                                          "101": "error"}
+    beats = pd.read_parquet(out / "beats")  # the folder reads as one table
+    assert sorted(beats["record"].unique()) == ["100", "119", "233"]
+
+    reference = tmp_path / "analyze"
+    for name in ("100", "119", "233"):
+        _analyze(archive / name, uri, reference)
+        assert json.loads((out / f"{name}_summary.json").read_text()) == \
+            json.loads((reference / f"{name}_summary.json").read_text())
+        assert filecmp.cmp(out / f"{name}.pvc", reference / f"{name}.pvc", shallow=False)
+        part = beats[beats["record"] == name]
+        summary = json.loads((out / f"{name}_summary.json").read_text())
+        assert len(part) == summary["beats"] and (part["label"] == "V").sum() == summary["pvc_count"]
+        assert int(rows[name]["beats"]) == summary["beats"]
+    assert (beats["prob_v"].between(0, 1)).all() and np.all(np.diff(beats[beats.record == "233"]["sample"]) > 0)
+
+    # A job killed while writing 233: its summary (moved in last) is missing and a temporary folder is left.
+    (out / "233_summary.json").unlink()
+    (out / ".233.leftover").mkdir()
+    kept = (out / "100.pvc").stat().st_mtime_ns
+    proc = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store)
+    assert proc.returncode == 1, proc.stderr[-2000:]  # 101 is still corrupt
+    assert "1 recordings scored" in proc.stdout and "2 already done, 1 failed" in proc.stdout
+    assert "101" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "233_summary.json").is_file() and not (out / ".233.leftover").exists()
+    assert (out / "100.pvc").stat().st_mtime_ns == kept
+    assert filecmp.cmp(out / "233.pvc", reference / "233.pvc", shallow=False)
