@@ -1,10 +1,11 @@
 # Start the MLflow UI over this project's tracking store on 127.0.0.1:5000 (Windows PowerShell).
-# $env:MLFLOW_PORT changes the port; $env:MLFLOW_TRACKING_URI the store (default sqlite:///mlflow.db).
+# $env:MLFLOW_PORT changes the port; $env:MLFLOW_BACKEND_STORE_URI (else $env:MLFLOW_TRACKING_URI) the store
+# (default sqlite:///mlflow.db); $env:MLFLOW_ARTIFACTS_DESTINATION where a team server keeps artifacts.
 $ErrorActionPreference = "Stop"
 Set-Location -Path $PSScriptRoot
 $hostAddr = "127.0.0.1"
 $port = if ($env:MLFLOW_PORT) { [int]$env:MLFLOW_PORT } else { 5000 }
-$store = if ($env:MLFLOW_TRACKING_URI) { $env:MLFLOW_TRACKING_URI } else { "sqlite:///mlflow.db" }
+$store = if ($env:MLFLOW_BACKEND_STORE_URI) { $env:MLFLOW_BACKEND_STORE_URI } elseif ($env:MLFLOW_TRACKING_URI) { $env:MLFLOW_TRACKING_URI } else { "sqlite:///mlflow.db" }
 $python = if (Test-Path ".venv\Scripts\python.exe") { ".venv\Scripts\python.exe" } else { "python" }
 
 & $python -c "import mlflow" 2>$null
@@ -22,5 +23,8 @@ try {
 } finally {
     if ($listener) { $listener.Stop() }
 }
-Write-Host "MLflow UI: http://${hostAddr}:$port  (store: $store; Ctrl-C stops it)"
-& $python -m mlflow ui --backend-store-uri $store --host $hostAddr --port $port
+$shown = $store -replace '(://[^:/@]+):[^@]*@', '$1:***@'
+Write-Host "MLflow UI: http://${hostAddr}:$port  (store: $shown; Ctrl-C stops it)"
+$extra = @()
+if ($env:MLFLOW_ARTIFACTS_DESTINATION) { $extra = @("--artifacts-destination", $env:MLFLOW_ARTIFACTS_DESTINATION) }
+& $python -m mlflow server --backend-store-uri $store --host $hostAddr --port $port --workers 1 @extra

@@ -217,8 +217,11 @@ def start_ray(address: str | None, workers: int) -> None:
 def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str | None = None, workers: int = 1,
                 resume: bool = True, progress: bool = True) -> BatchResult:
     """Score every recording named by ``inputs`` into ``out_dir`` (see the module docstring)."""
-    import ray
-    import ray.data
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise DataError("batch-score needs Ray: pip install 'arritmias[cluster]' (make install does)") from None
     from tqdm import tqdm
 
     from arritmias.detector import Detector

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arritmias import registry
 from arritmias.errors import DataError
 
 ALPHA = 0.05
@@ -88,7 +89,7 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
     else:
         accepted, reason = True, f"V F1 {m_chal['f1_V']:.4f} >= {m_champ['f1_V']:.4f}, McNemar p={p:.4g}"
     result = Challenge(challenger, champion, accepted, reason, p, m_chal, m_champ, b, c)
-    mlflow.set_experiment(PROMOTION_EXPERIMENT)
+    registry.use_experiment(PROMOTION_EXPERIMENT)
     with mlflow.start_run(run_name=f"challenge_v{challenger}_vs_v{champion}"):
         mlflow.log_params({"challenger_version": challenger, "champion_version": champion, "against": against,
                            "records": ",".join(records or DS2), "alpha": ALPHA})

@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
     data_dir = resolve_data_dir(data_dir)
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     registry.use_tracking(tracking)
-    mlflow.set_experiment(experiment)
+    registry.use_experiment(experiment)
     run_name = f"CNN_{ARTIFACT_TAG}_{datetime.now():%Y%m%d_%H%M%S}"
 
     def beats(records):

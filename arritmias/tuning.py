@@ -39,6 +39,24 @@ def open_storage(url: str):
     return url
 
 
+def _open_study(study_name: str, storage: str):
+    """Create or join the study. Workers started together race to create the storage's tables and the study;
+    a loser retries and joins what the winner created."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(3):
+        try:
+            return optuna.create_study(study_name=study_name, storage=open_storage(storage), direction="maximize",
+                                       load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_warmup_steps=3))
+        except (SQLAlchemyError, optuna.exceptions.DuplicatedStudyError):
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+
+
 def suggest(trial) -> dict:
     """The search space: TrainConfig fields with ranges around the defaults. The window stays 360 samples, the
     length of the served request."""
@@ -81,15 +99,14 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
     data_dir = resolve_data_dir(data_dir)
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     registry.use_tracking(tracking)
-    mlflow.set_experiment(TUNING_EXPERIMENT)
+    registry.use_experiment(TUNING_EXPERIMENT)
 
     def beats(records):
         return n_v(build_beats(data_dir, records, base.deriv_idx, base.win, base.fs, cache_dir, progress=False))
 
     fit_set, val_set = beats(base.fit_records), beats(base.val_records)
     bank = load_noise(find_noise_dir(data_dir), base.fs, base.seed)
-    study = optuna.create_study(study_name=study_name, storage=open_storage(storage), direction="maximize",
-                                load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_warmup_steps=3))
+    study = _open_study(study_name, storage)
 
     with mlflow.start_run(run_name=f"optuna_{study_name}") as parent:
         mlflow.log_params({"study": study_name, "storage": storage.split("@")[-1], "objective": "best val_pr_auc",

@@ -39,6 +39,7 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from arritmias import registry  # noqa: E402
 from arritmias.errors import ArritmiasError, DataError  # noqa: E402
 from arritmias.features import FEATURES, PREDICTION_FEATURES  # noqa: E402
 
@@ -173,7 +174,7 @@ def log_to_mlflow(results: dict, args: dict, tracking_uri: str) -> str:
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(MONITORING_EXPERIMENT)
+    registry.use_experiment(MONITORING_EXPERIMENT)
     with mlflow.start_run(run_name=f"drift_{results['timestamp']}") as run:
         mlflow.log_params({k: v for k, v in args.items() if v is not None})
         mlflow.log_metrics({"drift_detected": float(results["drift_detected"]), "drift_share": results["drift_share"],
