@@ -31,19 +31,11 @@ from arritmias import registry  # noqa: E402
 from arritmias.analysis import analyze_signal, read_signal  # noqa: E402
 from arritmias.beats import build_beats  # noqa: E402
 from arritmias.cache import default_cache_dir  # noqa: E402
-from arritmias.config import TrainConfig  # noqa: E402
 from arritmias.records import resolve_data_dir  # noqa: E402
 from arritmias.serving import serve_command, serve_env  # noqa: E402
-from benchmarks.common import timed, write_results  # noqa: E402
+from benchmarks.common import quick_model, timed, write_results  # noqa: E402
 
 TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyze_s": 2.0}
-
-
-def quick_model(data_dir: Path, store: str) -> str:
-    from arritmias.training import train
-
-    result = train(TrainConfig(epochs_max=2), data_dir=data_dir, tracking=store, register=False, progress=False)
-    return f"runs:/{result.run_id}/model"
 
 
 def start_server(model_uri: str, store: str, port: int, log: Path) -> subprocess.Popen:

@@ -38,3 +38,13 @@ def write_results(name: str, figures: dict) -> Path:
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def quick_model(data_dir: Path, store: str) -> str:
+    """A model of the default architecture trained for 2 epochs into ``store``: speed benchmarks depend on the
+    architecture, not on how long it trained. Returns its ``runs:/`` URI."""
+    from arritmias.config import TrainConfig
+    from arritmias.training import train
+
+    result = train(TrainConfig(epochs_max=2), data_dir=data_dir, tracking=store, register=False, progress=False)
+    return f"runs:/{result.run_id}/model"
