@@ -7,7 +7,6 @@ load it: the served model is the evaluated model.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +109,7 @@ class Detector:
         from mlflow.exceptions import MlflowException
 
         try:
-            with warnings.catch_warnings():  # MLflow asks for type hints on predict; validation is ours
-                warnings.simplefilter("ignore", UserWarning)
-                return mlflow.pyfunc.load_model(uri).unwrap_python_model().detector
+            return mlflow.pyfunc.load_model(uri).unwrap_python_model().detector
         except (MlflowException, OSError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"cannot load model '{uri}': {first}") from None

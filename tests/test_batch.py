@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import filecmp
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +16,7 @@ import pytest
 
 from arritmias.batch import batch_score, check_manifest, find_recordings
 from arritmias.errors import DataError
-from tests.conftest import copy_records, run_cli
+from tests.conftest import copy_records, free_port, run_cli
 
 
 def test_find_recordings_accepts_paths_folders_and_globs(mitdb, tmp_path):
@@ -39,6 +43,19 @@ def test_outputs_of_another_model_are_not_mixed(tmp_path):
         check_manifest(tmp_path, "models:/X/2", resume=True)
     check_manifest(tmp_path, "models:/X/2", resume=False)  # --no-resume rescores everything
     assert json.loads((tmp_path / "batch_manifest.json").read_text())["model_uri"] == "models:/X/2"
+
+
+@contextlib.contextmanager
+def ray_cluster():
+    """A real one-node Ray cluster started with `ray start --head`, as an operator would; yields its address."""
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                    "--disable-usage-stats"], check=True, capture_output=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop"], capture_output=True, timeout=180)
 
 
 def _analyze(record_path, model_uri, out):
@@ -83,10 +100,13 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
     assert (beats["prob_v"].between(0, 1)).all() and np.all(np.diff(beats[beats.record == "233"]["sample"]) > 0)
 
     # A job killed while writing 233: its summary (moved in last) is missing and a temporary folder is left.
+    # The rerun joins an existing Ray cluster (--address) instead of starting its own.
     (out / "233_summary.json").unlink()
     (out / ".233.leftover").mkdir()
     kept = (out / "100.pvc").stat().st_mtime_ns
-    proc = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store)
+    with ray_cluster() as address:
+        proc = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store,
+                       "--address", address)
     assert proc.returncode == 1, proc.stderr[-2000:]  # 101 is still corrupt
     assert "1 recordings scored" in proc.stdout and "2 already done, 1 failed" in proc.stdout
     assert "101" in proc.stderr and "Traceback" not in proc.stderr
