@@ -168,12 +168,15 @@ def to_analysis(row: dict, fs: float):
 
 @dataclass(frozen=True)
 class BatchResult:
+    """What a run did; ``timeline`` is (seconds since start, beats so far) after each scored recording."""
+
     scored: int
     skipped: int
     errors: list[tuple[str, str]]
     beats: int
     seconds: float
     results_path: Path
+    timeline: list[tuple[float, int]]
 
 
 def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
@@ -238,7 +241,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
     statuses = {r.name: ("skipped", 0, 0, "") for r in recordings}
-    errors, beats, t0 = [], 0, time.perf_counter()
+    errors, beats, timeline, t0 = [], 0, [], time.perf_counter()
     if todo:
         start_ray(address, workers)
         try:
@@ -264,6 +267,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                     write_outputs(analysis, out_dir, report=False, beats=True)
                     n = len(analysis.samples)
                     beats += n
+                    timeline.append((time.perf_counter() - t0, beats))
                     statuses[row["name"]] = ("scored", n, analysis.summary["pvc_count"], "")
                 bar.update(1)
                 bar.set_postfix(beats=beats, beats_per_s=f"{beats / (time.perf_counter() - t0):.0f}",
@@ -274,7 +278,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
     results = write_results(out_dir, recordings, statuses)
     scored = sum(1 for s in statuses.values() if s[0] == "scored")
     return BatchResult(scored, len(recordings) - scored - len(errors), errors, beats,
-                       time.perf_counter() - t0, results)
+                       time.perf_counter() - t0, results, timeline)
 
 
 def write_results(out_dir: Path, recordings: list[Recording], statuses: dict) -> Path:
