@@ -73,6 +73,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_tuning.py  # the longest: a 30-trial search (~45 min here)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
