@@ -252,7 +252,8 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
             ds = ds.map(find_beats_row, fn_kwargs={"fs": detector.fs, "win": detector.win}, num_cpus=1,
                         memory=READ_MEMORY)
             # The model travels once through Ray's object store; a reference inside a list is not resolved by
-            # Ray, so each actor fetches the bytes itself (and Ray keeps no copy for actor restarts).
+            # Ray, so each actor fetches the bytes itself. The driver holds the reference for the whole job, so
+            # an actor Ray restarts can fetch it again.
             model_ref = ray.put(pack_detector(detector))
             ds = ds.map_batches(Classifier, fn_constructor_args=([model_ref],),
                                 batch_size=RECORDINGS_PER_CALL, batch_format="numpy",
