@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import csv
 import glob
-import io
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -86,23 +84,21 @@ def is_complete(name: str, out_dir: Path) -> bool:
     return all(p.is_file() for p in output_paths(name, out_dir, report=False, beats=True).values())
 
 
-def pack_detector(detector) -> bytes:
-    """The Detector as a tar archive in memory: what the driver ships to the classifier actors."""
+def pack_detector(detector) -> dict[str, bytes]:
+    """The Detector's saved files (``model.keras``, ``detector.json``) as bytes: what the driver ships to the
+    classifier actors."""
     with tempfile.TemporaryDirectory() as tmp:
         detector.save(Path(tmp))
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            tar.add(tmp, arcname="detector")
-        return buf.getvalue()
+        return {f.name: f.read_bytes() for f in Path(tmp).iterdir() if f.is_file()}
 
 
-def unpack_detector(blob: bytes):
+def unpack_detector(files: dict[str, bytes]):
     from arritmias.detector import Detector
 
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-            tar.extractall(tmp, filter="data")
-        return Detector.load(Path(tmp) / "detector")
+        for name, data in files.items():
+            (Path(tmp) / Path(name).name).write_bytes(data)
+        return Detector.load(Path(tmp))
 
 
 def find_beats_row(row: dict, fs: float, win: int) -> dict:
