@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import os
 import shutil
@@ -38,6 +39,9 @@ RESULTS = "batch_results.csv"
 # A reading task holds a lead, NeuroKit2's filtered copies and the windows: a few hundred MB for a 24-h Holter
 # lead at 360 Hz. Reserving 1 GiB keeps Ray from starting more readers than memory holds.
 READ_MEMORY = 2**30
+# What batch-score writes per recording (report.write_outputs' switches): no HTML report, a Parquet part. Both
+# the writing and the "already complete?" check read this, so they cannot disagree.
+OUTPUTS = {"report": False, "beats": True}
 RECORDINGS_PER_CALL = 8  # a 30-min record has ~2,000 beats: several per actor call make batches of ~10^4 beats
 
 
@@ -81,7 +85,7 @@ def is_complete(name: str, out_dir: Path) -> bool:
     """Whether all of a recording's batch outputs exist (the summary is moved in last)."""
     from arritmias.report import output_paths
 
-    return all(p.is_file() for p in output_paths(name, out_dir, report=False, beats=True).values())
+    return all(p.is_file() for p in output_paths(name, out_dir, **OUTPUTS).values())
 
 
 def pack_detector(detector) -> dict[str, bytes]:
@@ -184,9 +188,7 @@ def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
             raise DataError(f"'{out_dir}' holds outputs of model '{previous}', not '{model_uri}': score into "
                             "another --out folder, or pass --no-resume to rescore everything")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    tmp.write_text(json.dumps({"model_uri": model_uri}, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps({"model_uri": model_uri}, indent=2))
 
 
 def start_ray(address: str | None, workers: int) -> None:
@@ -261,7 +263,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                     statuses[row["name"]] = ("error", 0, 0, row["error"])
                 else:
                     analysis = to_analysis(row, detector.fs)
-                    write_outputs(analysis, out_dir, report=False, beats=True)
+                    write_outputs(analysis, out_dir, **OUTPUTS)
                     n = len(analysis.samples)
                     beats += n
                     timeline.append((time.perf_counter() - t0, beats))
@@ -280,12 +282,18 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
 
 def write_results(out_dir: Path, recordings: list[Recording], statuses: dict) -> Path:
     """``batch_results.csv``: record, path, status, beats, pvc_count, error — one row per input."""
-    path = out_dir / RESULTS
-    tmp = path.with_name(f".{RESULTS}.tmp")
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["record", "path", "status", "beats", "pvc_count", "error"])
+    for r in recordings:
+        writer.writerow([r.name, r.path, *statuses[r.name]])
+    return write_text_atomic(out_dir / RESULTS, buf.getvalue())
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a hidden temporary file beside it: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["record", "path", "status", "beats", "pvc_count", "error"])
-        for r in recordings:
-            writer.writerow([r.name, r.path, *statuses[r.name]])
+        fh.write(text)
     os.replace(tmp, path)
     return path

@@ -8,9 +8,9 @@ Method. The job is pinned to 1 core, then to 2 (CPU affinity, inherited by every
 ``batch_score`` scores 96 recordings of 30 min (the 48 MIT-BIH records plus a renamed copy of each). Ray's
 start-up and the actors' model loading are a fixed cost per job, which varies by tens of seconds from run to run
 on this small machine; the steady throughput an archive-sized job sees is measured inside each run, from the
-time the first quarter of the recordings was done to the end. Whole-job figures (start-up included) are kept too. A 24-hour Holter-sized recording
-(the first lead of all 48 records end to end, 31 million samples) is scored on its own to check that a
-recording of that size goes through and to time it.
+time the first quarter of the recordings was done to the end. Whole-job figures (start-up included) are kept
+too. A 24-hour Holter-sized recording (the first lead of all 48 records end to end, 31 million samples) is
+scored on its own to check that a recording of that size goes through and to time it.
 
     python benchmarks/bench_batch.py [--model-uri URI] [--data-dir DIR]
 """
@@ -111,8 +111,8 @@ def main() -> None:
         holter = run([holter_24h(data_dir, tmp)], uri, tmp / "holter", two, configs[best_label][1])
         os.sched_setaffinity(0, all_cores)
 
-    # Projection: core-seconds per 24-h recording from the 1-core marginal cost per beat (a 24-h Holter has
-    # about 100,000 beats), spread over nodes at the parallel efficiency measured here from 1 to 2 cores.
+    # Projection: core-seconds per 24-h recording from the 1-core steady cost per beat and the beats of the 24-h
+    # recording, spread over nodes at the parallel efficiency measured here from 1 to 2 cores.
     beats_24h = holter["beats"]
     core_s_per_recording = beats_24h / one["beats_per_s"]
     efficiency = ratio / 2
@@ -131,8 +131,8 @@ def main() -> None:
                        **projection},
     })
     path = write_results("batch", figures)
-    print(f"scaling 1 -> 2 cores: x{ratio:.2f} steady, x{ratio_wall:.2f} whole 96-recording job ({best_label}); 24-h recording ({beats_24h} beats) in "
-          f"{holter['wall_s']} s including start-up")
+    print(f"scaling 1 -> 2 cores: x{ratio:.2f} steady, x{ratio_wall:.2f} whole 96-recording job ({best_label}); "
+          f"24-h recording ({beats_24h} beats) in {holter['wall_s']} s including start-up")
     print(f"projection: {ARCHIVE} 24-h recordings in {HOURS:g} h need {core_hours:.0f} core-hours: "
           f"{projection['nodes_of_2_cores']} nodes of 2 cores or {projection['nodes_of_16_cores']} of 16 "
           f"(at {efficiency:.0%} parallel efficiency)")

@@ -49,6 +49,9 @@ def cache_dir(tmp_path_factory) -> Path:
 # Two records, one epoch: 208 trains, 119 validates (both rich in PVCs), 233 (DS2) tests.
 SHRUNK = TrainConfig(train_records=("208", "119"), val_records=("119",), test_records=("233",), epochs_max=1)
 LENIENT_GATE = {"test_accuracy": 0.0, "test_precision_V": 0.0, "test_recall_V": 0.0}
+# SHRUNK as command-line options, for tests that run `arritmias train` / `tune` in a process of their own.
+SHRUNK_ARGS = ["--train-records", ",".join(SHRUNK.train_records), "--val-records", ",".join(SHRUNK.val_records),
+               "--test-records", ",".join(SHRUNK.test_records), "--epochs-max", str(SHRUNK.epochs_max)]
 
 
 @pytest.fixture(scope="session")

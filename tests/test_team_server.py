@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, run_cli
+from tests.conftest import ROOT, SHRUNK_ARGS, free_port, run_cli
 
 pytestmark = pytest.mark.slow
-SHRUNK_ARGS = ["--train-records", "208,119", "--val-records", "119", "--test-records", "233", "--epochs-max", "1"]
 
 
 def _pg_bin() -> Path:

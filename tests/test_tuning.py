@@ -12,10 +12,9 @@ import pytest
 
 from arritmias import promotion, registry
 from arritmias.tuning import best_params, open_storage, tune
-from tests.conftest import LENIENT_GATE, ROOT, SHRUNK, run_cli
+from tests.conftest import LENIENT_GATE, ROOT, SHRUNK, SHRUNK_ARGS, run_cli
 
 pytestmark = pytest.mark.slow
-SHRUNK_ARGS = ["--train-records", "208,119", "--val-records", "119", "--test-records", "233", "--epochs-max", "1"]
 
 
 def test_three_trial_search_logs_nested_runs_and_plots(mitdb, cache_dir, tmp_path):
