@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from arritmias.beats import beat_inputs
+from arritmias.context import Context
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
 from arritmias.records import PRIMARY_LEAD, read_recording, resample
@@ -142,13 +143,15 @@ class Analysis:
 @dataclass(frozen=True)
 class FoundBeats:
     """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs``, R peaks ``samples`` (k,)
-    at ``fs``, model inputs ``windows`` (k, win) and ``rr`` (k, 3), and how many peaks sat too near the edges."""
+    at ``fs``, model inputs ``windows`` (k, win), ``rr`` (k, 3) and their record ``context``, and how many peaks
+    sat too near the edges."""
 
     signal: np.ndarray
     fs: float
     samples: np.ndarray
     windows: np.ndarray
     rr: np.ndarray
+    context: Context
     at_edges: int
 
     @property
@@ -164,8 +167,8 @@ def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
     if len(peaks) < 3:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
                         "is this an ECG lead?")
-    windows, rr, kept = beat_inputs(x, peaks, fs, win)
-    return FoundBeats(x, fs, peaks[kept], windows, rr, int((~kept).sum()))
+    inputs = beat_inputs(x, peaks, fs, win)
+    return FoundBeats(x, fs, peaks[inputs.kept], inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()))
 
 
 def origin(sig: Signal, found: FoundBeats) -> dict:
@@ -178,7 +181,7 @@ def origin(sig: Signal, found: FoundBeats) -> dict:
 def analyze_signal(sig: Signal, detector: Detector) -> Analysis:
     """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns."""
     found = find_beats(sig, detector.fs, detector.win)
-    decisions = detector.decide(found.windows, found.rr)
+    decisions = detector.decide(found.windows, found.rr, found.context)
     summary = summarize(decisions.is_v, found.samples, found.fs, found.duration_s) | origin(sig, found)
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
 

@@ -80,10 +80,17 @@ def noise_segments(bank: NoiseBank, n: int, win: int, rng: np.random.Generator) 
     return bank.channels[ch[:, None], start[:, None] + np.arange(win)[None, :]]
 
 
-def augment_windows(windows: np.ndarray, cfg: TrainConfig, bank: NoiseBank, rng: np.random.Generator) -> np.ndarray:
-    """Randomly transformed copies of raw windows (n, win) in mV; the input is not modified."""
+def augment_windows(windows: np.ndarray, cfg: TrainConfig, bank: NoiseBank,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly transformed copies of raw windows (n, win) in mV; the input is not modified.
+
+    Returns ``(windows, gain)``: the augmented windows and each window's amplitude factor (n, 1). The gain is a
+    property of the electrode, so the caller applies the same factor to the beat's record context: a beat stays
+    as large relative to the patient's usual beat as it really was.
+    """
     n, win = windows.shape
-    x = windows * rng.uniform(1 - cfg.aug_scale, 1 + cfg.aug_scale, (n, 1)).astype(np.float32)
+    gain = rng.uniform(1 - cfg.aug_scale, 1 + cfg.aug_scale, (n, 1)).astype(np.float32)
+    x = windows * gain
     if cfg.aug_shift:
         # Shift each window by up to aug_shift samples, repeating the edge sample (no wrap-around).
         shifts = rng.integers(-cfg.aug_shift, cfg.aug_shift + 1, n)
@@ -101,4 +108,4 @@ def augment_windows(windows: np.ndarray, cfg: TrainConfig, bank: NoiseBank, rng:
         k = int(noisy.sum())
         snr = rng.uniform(*cfg.aug_snr_db, k)
         x[noisy] = add_noise(x[noisy], noise_segments(bank, k, win, rng), snr)
-    return x.astype(np.float32)
+    return x.astype(np.float32), gain

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arritmias.context import Context
 from arritmias.errors import DataError
 
 MANIFEST = "batch_manifest.json"
@@ -107,7 +108,7 @@ def unpack_detector(files: dict[str, bytes]):
 
 def find_beats_row(row: dict, fs: float, win: int) -> dict:
     """Ray task: one recording's beats ready to classify, or its error. Arrays: windows (k, win), rr (k, 3),
-    samples (k,) at ``fs``."""
+    the record context template (k, win) and rr_usual (k,), samples (k,) at ``fs``."""
     from arritmias.analysis import find_beats, origin, read_signal
 
     try:
@@ -115,11 +116,13 @@ def find_beats_row(row: dict, fs: float, win: int) -> dict:
         found = find_beats(sig, fs, win)
         meta = origin(sig, found) | {"duration_s": found.duration_s}
         return {"name": row["name"], "path": row["path"], "error": "", "meta": json.dumps(meta),
-                "windows": found.windows, "rr": found.rr, "samples": found.samples}
+                "windows": found.windows, "rr": found.rr, "template": found.context.template,
+                "rr_usual": found.context.rr_usual, "samples": found.samples}
     except Exception as exc:  # noqa: BLE001  one bad recording must not stop the archive
         message = str(exc).splitlines()[0] if str(exc) else ""
         return {"name": row["name"], "path": row["path"], "error": f"{type(exc).__name__}: {message}",
                 "meta": "{}", "windows": np.zeros((0, win), np.float32), "rr": np.zeros((0, 3), np.float32),
+                "template": np.zeros((0, win), np.float32), "rr_usual": np.zeros(0, np.float32),
                 "samples": np.zeros(0, np.int64)}
 
 
@@ -138,8 +141,11 @@ class Classifier:
     def __call__(self, batch: dict) -> dict:
         windows, rr = list(batch["windows"]), list(batch["rr"])
         counts = [len(w) for w in windows]
-        decisions = self.detector.decide(np.concatenate(windows).reshape(-1, self.detector.win),
-                                         np.concatenate(rr).reshape(-1, 3).astype(np.float32))
+        win = self.detector.win
+        context = Context(np.concatenate(list(batch["template"])).reshape(-1, win).astype(np.float32),
+                          np.concatenate(list(batch["rr_usual"])).astype(np.float32))
+        decisions = self.detector.decide(np.concatenate(windows).reshape(-1, win),
+                                         np.concatenate(rr).reshape(-1, 3).astype(np.float32), context)
         bounds = np.cumsum([0] + counts)
 
         def split(values):
@@ -149,7 +155,7 @@ class Classifier:
 
         return {"name": batch["name"], "path": batch["path"], "error": batch["error"], "meta": batch["meta"],
                 "samples": batch["samples"], "prob": split(decisions.prob), "is_v": split(decisions.is_v),
-                "changed": split(decisions.ruleguard_changed)}
+                "changed": split(decisions.ruleguard_changed), "context_used": split(decisions.context_used)}
 
 
 def to_analysis(row: dict, fs: float):
@@ -160,7 +166,7 @@ def to_analysis(row: dict, fs: float):
     meta = json.loads(row["meta"])
     samples = np.asarray(row["samples"], np.int64)
     decisions = Decisions(np.asarray(row["prob"], np.float32), np.asarray(row["is_v"], bool),
-                          np.asarray(row["changed"], bool))
+                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool))
     duration = meta.pop("duration_s")
     summary = summarize(decisions.is_v, samples, fs, duration) | meta
     return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)

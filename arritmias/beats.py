@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from arritmias import cache
+from arritmias.context import Context, record_context
 from arritmias.progress import progress as progress_bar
 from arritmias.records import Recording, read_recording, require_records
 
@@ -36,8 +37,8 @@ NAMED_SETS = {"DS1": DS1, "DS2": DS2}
 # RR features carried by every beat and by every served request, in this order.
 RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_ratio")
 # Bump when the arrays built here change for the same inputs: it is part of every cache key.
-DATASET_VERSION = 1
-ARRAY_FIELDS = ("windows", "rr", "aami", "symbol", "record", "sample")
+DATASET_VERSION = 2  # 2: each beat carries its record context (template, rr_usual)
+ARRAY_FIELDS = ("windows", "rr", "aami", "symbol", "record", "sample", "template", "rr_usual")
 
 
 def parse_records(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -68,6 +69,8 @@ class BeatSet:
         Record name of each beat.
     sample : ndarray, shape (n,), int64
         R-peak position in samples at the dataset's ``fs``.
+    template, rr_usual : ndarray, shapes (n, win) and (n,), float32
+        The record context of each beat (:mod:`arritmias.context`), computed over all beats of its record.
     dropped_edge : dict
         Record name -> {AAMI class: count} of beats dropped because their window runs past the start or end of
         the signal (only records and classes that lost beats).
@@ -79,15 +82,20 @@ class BeatSet:
     symbol: np.ndarray
     record: np.ndarray
     sample: np.ndarray
+    template: np.ndarray
+    rr_usual: np.ndarray
     dropped_edge: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.aami)
 
+    @property
+    def context(self) -> Context:
+        return Context(self.template, self.rr_usual)
+
     def select(self, mask: np.ndarray) -> BeatSet:
-        """Rows where ``mask`` (bool, shape (n,)) holds; ``dropped_edge`` is kept as is."""
-        return BeatSet(self.windows[mask], self.rr[mask], self.aami[mask], self.symbol[mask],
-                       self.record[mask], self.sample[mask], dict(self.dropped_edge))
+        """Rows where ``mask`` (bool (n,) or indices) holds; ``dropped_edge`` is kept as is."""
+        return BeatSet(*(getattr(self, f)[mask] for f in ARRAY_FIELDS), dict(self.dropped_edge))
 
     def counts(self) -> dict[str, int]:
         """Beats per AAMI class, all five keys present."""
@@ -148,32 +156,47 @@ def window_at(signal: np.ndarray, centres: np.ndarray, win: int) -> tuple[np.nda
     return signal[idx], kept
 
 
-def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int):
-    """Windows and RR features of the beats at ``r_samples`` — the one way training, analysis and evaluation
-    turn R peaks into model inputs.
+@dataclass(frozen=True)
+class BeatInputs:
+    """What the Detector needs for the beats of one recording: raw ``windows`` (k, win) float32 mV, ``rr``
+    (k, 3) float32, their record ``context``, and ``kept`` (n,) bool: which of the n R peaks had a whole window."""
 
-    Returns ``(windows, rr, kept)``: windows (k, win) float32 mV and rr (k, 3) float32 of the beats whose whole
-    window lies inside ``signal``, and the bool mask (shape (n,)) of those beats. RR features use every peak.
+    windows: np.ndarray
+    rr: np.ndarray
+    context: Context
+    kept: np.ndarray
+
+
+def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) -> BeatInputs:
+    """Windows, RR features and record context of the beats at ``r_samples`` — the one way training, analysis,
+    batch scoring, evaluation and the drift features turn R peaks into model inputs.
+
+    ``signal`` (m,) in mV at ``fs`` Hz; ``r_samples`` (n,) increasing sample indices of every beat of the
+    recording. RR features use every peak; the context uses every beat whose whole window lies inside ``signal``.
     """
     rr = rr_features(r_samples, fs)
     windows, kept = window_at(signal, r_samples, win)
-    return windows.astype(np.float32), rr[kept], kept
+    windows, rr = windows.astype(np.float32), rr[kept]
+    return BeatInputs(windows, rr, record_context(windows, rr), kept)
 
 
 def beats_from_recording(rec: Recording, win: int) -> BeatSet:
-    """All annotated beats of ``rec`` (every AAMI class) with raw windows and RR features."""
+    """All annotated beats of ``rec`` (every AAMI class) with raw windows, RR features and record context."""
     is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
     samples, symbols = rec.ann_samples[is_beat], rec.ann_symbols[is_beat]
-    windows, rr, kept = beat_inputs(rec.signal, samples, rec.fs, win)
+    inputs = beat_inputs(rec.signal, samples, rec.fs, win)
+    kept = inputs.kept
     aami_all = np.array([AAMI_CLASSES[s] for s in symbols], dtype="<U1")
     lost = dict(zip(*np.unique(aami_all[~kept], return_counts=True)))
     return BeatSet(
-        windows=windows,
-        rr=rr,
+        windows=inputs.windows,
+        rr=inputs.rr,
         aami=aami_all[kept],
         symbol=symbols[kept].astype("<U1"),
         record=np.full(int(kept.sum()), rec.name, dtype="<U8"),
         sample=samples[kept],
+        template=inputs.context.template,
+        rr_usual=inputs.context.rr_usual,
         dropped_edge={rec.name: {str(c): int(n) for c, n in lost.items()}} if lost else {},
     )
 

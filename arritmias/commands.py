@@ -119,10 +119,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                    register=not args.no_register, gate_thresholds=gate_thresholds(args))
     m = result.metrics
     print(f"run {result.run_name} ({result.run_id})")
-    print(f"DS2 N vs V: accuracy {m['test_accuracy']:.4f}  V precision {m['test_precision_V']:.4f}  "
-          f"V recall {m['test_recall_V']:.4f}  V F1 {m['test_f1_V']:.4f}  PR-AUC {m['test_pr_auc']:.4f}")
+    print(f"cross-validated on DS1 ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): V precision "
+          f"{m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
+          f"PR-AUC {m['cv_pr_auc']:.4f}")
+    for label, p in (("with record context", "test"), ("beat alone        ", "test_nocontext")):
+        print(f"DS2 N vs V, {label}: V precision {m[f'{p}_precision_V']:.4f}  V recall {m[f'{p}_recall_V']:.4f}  "
+              f"V F1 {m[f'{p}_f1_V']:.4f}  PR-AUC {m[f'{p}_pr_auc']:.4f}")
     print(f"  TP {int(m['test_TP'])}  FP {int(m['test_FP'])}  FN {int(m['test_FN'])}  TN {int(m['test_TN'])}  "
-          f"threshold {m['threshold']:.4f} (chosen on validation)  RuleGuard "
+          f"thresholds {m['threshold']:.4f} / {m['threshold_no_context']:.4f} (chosen out of fold)  RuleGuard "
           f"{'kept' if m['ruleguard_kept'] else 'dropped'}  {m['train_time_s']:.0f} s")
     print(result.gate.summary())
     if result.registered_version is not None:
@@ -181,7 +185,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     base = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
     result = tune(base, args.trials, args.timeout, args.storage, args.study, args.data_dir,
                   Path(args.cache_dir) if args.cache_dir else None, args.tracking_uri)
-    print(f"study {result.study_name}: {result.n_trials} trials, best validation PR-AUC {result.best_value:.4f}")
+    print(f"study {result.study_name}: {result.n_trials} trials, best cross-validated PR-AUC {result.best_value:.4f}")
     print("best parameters: " + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
     print(f"parent MLflow run {result.parent_run_id}; train with them: arritmias train --params-from-study "
           f"{result.study_name} --study-storage {args.storage}")

@@ -1,7 +1,8 @@
-"""Detector: the complete beat classifier — preprocessing, network, threshold, RuleGuard — as one object.
+"""Detector: the complete beat classifier — preprocessing, network, thresholds, RuleGuard — as one object.
 
 Training evaluates a Detector, the MLflow pyfunc model wraps the same Detector, and analysis and evaluation
-load it: the served model is the evaluated model.
+load it: the served model is the evaluated model. One network answers beats with record context and beats
+without it; each path has its own threshold, both chosen on cross-validated DS1 predictions.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from arritmias import ruleguard
+from arritmias.context import Context
 from arritmias.errors import DataError
-from arritmias.preprocess import model_inputs
+from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS, model_inputs
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "detector.json"
@@ -22,34 +24,49 @@ SPEC_FILE = "detector.json"
 
 @dataclass(frozen=True)
 class Decisions:
-    """Per-beat output, each of shape (n,): P(V), final V decision, and whether RuleGuard changed it."""
+    """Per-beat output, each of shape (n,): P(V), final V decision, whether RuleGuard changed it, and whether
+    the beat was judged with its record context."""
 
     prob: np.ndarray
     is_v: np.ndarray
     ruleguard_changed: np.ndarray
+    context_used: np.ndarray
 
     def labels(self) -> np.ndarray:
         """``"V"`` / ``"N"`` per beat."""
         return np.where(self.is_v, "V", "N")
 
 
+def context_mask(n: int, context: Context | None, use_context: np.ndarray | None) -> np.ndarray:
+    """Which of ``n`` beats use their context: all with a context, none without, or ``use_context`` (n,) bool."""
+    if context is None:
+        return np.zeros(n, bool)
+    return np.ones(n, bool) if use_context is None else np.asarray(use_context, bool)
+
+
 class Detector:
-    """A trained network plus the decision rule chosen on validation patients.
+    """A trained network plus the decision rule chosen on cross-validated DS1 patients.
 
     Parameters
     ----------
     model : keras.Model
-        Inputs ``beat`` (n, win, 1) and ``rr`` (n, 3) as made by :mod:`arritmias.preprocess`; output P(V).
+        Inputs ``beat`` (n, win, 2) and ``rr`` (n, 4) as made by :mod:`arritmias.preprocess`; output P(V).
     threshold : float
-        P(V) at or above which a beat is V.
+        P(V) at or above which a beat judged with its record context is V.
+    threshold_no_context : float
+        The same for a beat sent without context.
     guard : RuleGuard or None
-        Post-filter rules, or None when training found they do not help.
+        Post-filter rules, or None when cross-validation found they do not help.
     win, fs : int, float
         Window length (samples) and sampling rate (Hz) the model expects.
+    uses_context : bool
+        False for a network trained without record context (the ablation): context sent to it is ignored.
     """
 
-    def __init__(self, model, threshold: float, guard: ruleguard.RuleGuard | None, win: int, fs: float):
-        self.model, self.threshold, self.guard, self.win, self.fs = model, float(threshold), guard, win, fs
+    def __init__(self, model, threshold: float, threshold_no_context: float, guard: ruleguard.RuleGuard | None,
+                 win: int, fs: float, uses_context: bool = True):
+        self.model, self.guard, self.win, self.fs, self.uses_context = model, guard, win, fs, bool(uses_context)
+        self.threshold, self.threshold_no_context = float(threshold), float(threshold_no_context)
         self._infer = None
 
     def _compiled(self):
@@ -59,7 +76,8 @@ class Detector:
             import tensorflow as tf
 
             model = self.model
-            spec = (tf.TensorSpec([None, self.win, 1], tf.float32), tf.TensorSpec([None, 3], tf.float32))
+            spec = (tf.TensorSpec([None, self.win, BEAT_CHANNELS], tf.float32),
+                    tf.TensorSpec([None, RR_INPUTS], tf.float32))
 
             def infer(beat, rr):
                 return model({"beat": beat, "rr": rr}, training=False)
@@ -67,33 +85,44 @@ class Detector:
             self._infer = tf.function(infer, input_signature=spec, autograph=False)
         return self._infer
 
-    def predict_proba(self, windows: np.ndarray, rr: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """P(V) of raw windows (n, win) in mV with RR features (n, 3); shape (n,), float32."""
+    def predict_proba(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
+                      use_context: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+        """P(V), shape (n,) float32, of raw windows (n, win) in mV with RR features (n, 3) and, when given, their
+        record context (see :func:`arritmias.preprocess.model_inputs`)."""
         windows = np.asarray(windows, np.float32)
+        if not self.uses_context:
+            context = None
         if windows.ndim != 2 or windows.shape[1] != self.win:
             raise DataError(f"windows must have shape (n, {self.win}), got {windows.shape}")
         if len(windows) == 0:
             return np.zeros(0, np.float32)
-        inputs = model_inputs(windows, rr)
         infer = self._compiled()
         out = np.empty(len(windows), np.float32)
         for start in range(0, len(windows), batch_size):
-            stop = start + batch_size
-            out[start:stop] = infer(inputs["beat"][start:stop], inputs["rr"][start:stop]).numpy()[:, 0]
+            rows = slice(start, start + batch_size)
+            inputs = model_inputs(windows[rows], rr[rows], None if context is None else context.select(rows),
+                                  None if use_context is None else use_context[rows])
+            out[rows] = infer(inputs["beat"], inputs["rr"]).numpy()[:, 0]
         return out
 
-    def decide(self, windows: np.ndarray, rr: np.ndarray, prob: np.ndarray | None = None) -> Decisions:
+    def thresholds(self, used: np.ndarray) -> np.ndarray:
+        """The threshold of each beat, (n,) float, from whether it used its context (n,) bool."""
+        return np.where(used, self.threshold, self.threshold_no_context)
+
+    def decide(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
+               use_context: np.ndarray | None = None, prob: np.ndarray | None = None) -> Decisions:
         """Thresholded and rule-filtered decisions (``prob`` reused when already computed)."""
-        prob = self.predict_proba(windows, rr) if prob is None else prob
-        is_v = prob >= self.threshold
+        used = context_mask(len(windows), context if self.uses_context else None, use_context)
+        prob = self.predict_proba(windows, rr, context, use_context) if prob is None else prob
+        is_v = prob >= self.thresholds(used)
         changed = np.zeros_like(is_v)
         if self.guard is not None and len(prob):
             is_v, changed = ruleguard.apply(self.guard, windows, rr, prob, is_v)
-        return Decisions(prob, is_v, changed)
+        return Decisions(prob, is_v, changed, used)
 
     def spec(self) -> dict:
-        return {"threshold": self.threshold, "ruleguard": self.guard.to_dict() if self.guard else None,
-                "win": self.win, "fs": self.fs}
+        return {"threshold": self.threshold, "threshold_no_context": self.threshold_no_context,
+                "ruleguard": self.guard.to_dict() if self.guard else None, "win": self.win, "fs": self.fs, "uses_context": self.uses_context}
 
     def save(self, folder: Path) -> Path:
         """Write ``model.keras`` and ``detector.json`` into ``folder``; returns ``folder``."""
@@ -123,6 +152,9 @@ class Detector:
         from arritmias import model as _model  # noqa: F401  registers the focal loss for deserialisation
 
         spec = json.loads((folder / SPEC_FILE).read_text())
+        if "threshold_no_context" not in spec:
+            raise DataError(f"{folder}: a model from before record context (arritmias < 0.2); retrain it")
         net = keras.models.load_model(folder / MODEL_FILE, compile=False)
         guard = ruleguard.RuleGuard(**spec["ruleguard"]) if spec["ruleguard"] else None
-        return cls(net, spec["threshold"], guard, int(spec["win"]), float(spec["fs"]))
+        return cls(net, spec["threshold"], spec["threshold_no_context"], guard, int(spec["win"]), float(spec["fs"]),
+                   bool(spec.get("uses_context", True)))

@@ -140,9 +140,9 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
         ref_samples = rec.ann_samples[is_beat]
         ref_classes = np.array([AAMI_CLASSES[s] for s in rec.ann_symbols[is_beat]])
         if mode == "reference":
-            windows, rr, kept = beat_inputs(rec.signal, ref_samples, rec.fs, detector.win)
-            decisions = detector.decide(windows, rr)
-            test_samples = ref_samples[kept]
+            inputs = beat_inputs(rec.signal, ref_samples, rec.fs, detector.win)
+            decisions = detector.decide(inputs.windows, inputs.rr, inputs.context)
+            test_samples = ref_samples[inputs.kept]
             analysis = Analysis(name, rec.fs, rec.fs, test_samples, decisions, rec.signal, {})
         else:
             analysis = analyze_signal(Signal(name, rec.signal, rec.fs, rec.lead, str(data_dir / name)), detector)

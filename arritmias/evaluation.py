@@ -10,24 +10,25 @@ import numpy as np
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, int]:
     """TN, FP, FN, TP for V as the positive class (bool arrays of shape (n,))."""
-    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
-    return {"TN": int(np.sum(~y_true & ~y_pred)), "FP": int(np.sum(~y_true & y_pred)),
-            "FN": int(np.sum(y_true & ~y_pred)), "TP": int(np.sum(y_true & y_pred))}
+    from sklearn.metrics import confusion_matrix
 
-
-def _ratio(a: int, b: int) -> float:
-    return a / b if b else 0.0
+    (tn, fp), (fn, tp) = confusion_matrix(np.asarray(y_true, bool), np.asarray(y_pred, bool), labels=[False, True])
+    return {"TN": int(tn), "FP": int(fp), "FN": int(fn), "TP": int(tp)}
 
 
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and per-class precision/recall/F1 (V positive, N negative) plus the four counts."""
-    c = confusion(y_true, y_pred)
-    out: dict[str, float] = {"accuracy": _ratio(c["TP"] + c["TN"], sum(c.values()))}
-    for cls, tp, fp, fn in (("V", c["TP"], c["FP"], c["FN"]), ("N", c["TN"], c["FN"], c["FP"])):
-        p, r = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-        out[f"precision_{cls}"], out[f"recall_{cls}"] = p, r
-        out[f"f1_{cls}"] = _ratio(2 * p * r, p + r) if p + r else 0.0
-    out.update({k: float(v) for k, v in c.items()})
+    """Accuracy and per-class precision/recall/F1 (V positive, N negative) plus the four counts.
+
+    scikit-learn's definitions; an undefined ratio (no beat predicted or present in a class) is 0.
+    """
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true, y_pred = np.asarray(y_true, bool), np.asarray(y_pred, bool)
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=[True, False], zero_division=0)
+    out: dict[str, float] = {"accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0}
+    for i, cls in enumerate("VN"):
+        out[f"precision_{cls}"], out[f"recall_{cls}"], out[f"f1_{cls}"] = float(p[i]), float(r[i]), float(f[i])
+    out.update({k: float(v) for k, v in confusion(y_true, y_pred).items()})
     return out
 
 
@@ -47,24 +48,21 @@ def mcnemar_greater(y_true: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[f
 
 
 def pr_curve(y_true: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(precision, recall, thresholds): one point per distinct score, thresholds descending."""
-    y = np.asarray(y_true, bool)
-    order = np.argsort(-prob, kind="stable")
-    p_sorted, y_sorted = prob[order], y[order]
-    last = np.r_[np.nonzero(np.diff(p_sorted))[0], len(p_sorted) - 1]
-    tp = np.cumsum(y_sorted)[last]
-    fp = (last + 1) - tp
-    precision = tp / np.maximum(tp + fp, 1)
-    recall = tp / max(int(y.sum()), 1)
-    return precision, recall, p_sorted[last]
+    """(precision, recall, thresholds): one point per distinct score, thresholds ascending (scikit-learn's
+    ``precision_recall_curve`` without its closing (1, 0) point, which has no threshold)."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(np.asarray(y_true, bool), np.asarray(prob, np.float64))
+    return precision[:-1], recall[:-1], thresholds
 
 
 def average_precision(y_true: np.ndarray, prob: np.ndarray) -> float:
-    """Area under the precision-recall curve (step-wise, as scikit-learn's average_precision_score)."""
-    if not np.any(y_true):
-        return 0.0
-    precision, recall, _ = pr_curve(y_true, prob)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """The project's one PR-AUC: scikit-learn's average precision (step-wise area under the PR curve), used for
+    epoch selection, tuning and reports alike; 0 when there is no V beat."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(y_true, bool)
+    return float(average_precision_score(y, np.asarray(prob, np.float64))) if y.any() else 0.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class ThresholdChoice:
 
 
 def choose_threshold(y_true: np.ndarray, prob: np.ndarray, target_prec: float, target_rec: float) -> ThresholdChoice:
-    """Pick the P(V) threshold on validation beats.
+    """Pick the P(V) threshold on held-out beats (the pooled out-of-fold predictions).
 
     Among thresholds meeting both targets, the one with the best F1 ("both_targets"). If none does, recall wins:
     the highest-precision threshold that still reaches ``target_rec`` ("recall_wins"), because a missed PVC is
@@ -94,6 +92,20 @@ def choose_threshold(y_true: np.ndarray, prob: np.ndarray, target_prec: float, t
     return ThresholdChoice(float(thresholds[i]), rule, float(precision[i]), float(recall[i]))
 
 
+def score(detector, beats, prefix: str = "test") -> tuple[dict[str, float], dict]:
+    """Figures of ``detector`` on annotated beats for both paths: ``{prefix}_*`` with record context and
+    ``{prefix}_nocontext_*`` without; also returns each path's Decisions (keys "context", "no_context")."""
+    y = beats.aami == "V"
+    out, decisions = {}, {}
+    for name, key, ctx in (("", "context", beats.context), ("_nocontext", "no_context", None)):
+        d = detector.decide(beats.windows, beats.rr, ctx)
+        decisions[key] = d
+        out.update({f"{prefix}{name}_{k}": v for k, v in binary_metrics(y, d.is_v).items()})
+        out[f"{prefix}{name}_pr_auc"] = average_precision(y, d.prob)
+        out[f"ruleguard_changed_{prefix}{name}"] = float(d.ruleguard_changed.sum())
+    return out, decisions
+
+
 def plot_confusion(counts: dict[str, float], path: Path, title: str) -> Path:
     """Confusion matrix (N/V) with counts and row percentages, saved as PNG."""
     import matplotlib.pyplot as plt
@@ -109,8 +121,8 @@ def plot_confusion(counts: dict[str, float], path: Path, title: str) -> Path:
     ax.set_xticks([0, 1], ["N", "V"])
     ax.set_yticks([0, 1], ["N", "V"])
     ax.set_xlabel("predicted")
-    ax.set_ylabel("reference")
-    ax.set_title(title)
+    ax.set_ylabel("reference (percentages per row)")
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -131,6 +143,7 @@ def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, marks:
     ax.set_ylabel("precision (V)")
     ax.set_xlim(0, 1.01)
     ax.set_ylim(0, 1.01)
+    ax.set_title("Precision-recall, V beats")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
@@ -139,19 +152,32 @@ def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, marks:
     return path
 
 
-def plot_history(history: list[dict], path: Path) -> Path:
-    """Loss, accuracy and PR-AUC per epoch, train vs validation."""
+def plot_history(rows: list[dict], best_epoch: int, path: Path) -> Path:
+    """Two panels over the cross-validated epochs: out-of-fold PR-AUC (pooled, per fold, without context) with
+    the chosen epoch marked, and the focal loss of the fold fits and of the final fit (rows from
+    :func:`arritmias.training.epoch_table`)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    for ax, metric in zip(axes, ("loss", "accuracy", "pr_auc")):
-        ax.plot(epochs, [h[f"train_{metric}"] for h in history], label="train (augmented)")
-        ax.plot(epochs, [h[f"val_{metric}"] for h in history], label="validation")
-        ax.set_title(metric)
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_ap, ax_loss) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key in sorted(k for k in rows[0] if k.startswith("fold_") and k.endswith("_val_pr_auc")):
+        ax_ap.plot(epochs, [r[key] for r in rows], color="0.75", lw=1)
+    ax_ap.plot([], [], color="0.75", lw=1, label="each fold's held-out patients")
+    ax_ap.plot(epochs, [r["cv_pr_auc"] for r in rows], "o-", label="pooled out of fold, with context")
+    ax_ap.plot(epochs, [r["cv_pr_auc_no_context"] for r in rows], "s--", label="pooled out of fold, no context")
+    ax_ap.axvline(best_epoch, color="C3", ls=":", label=f"chosen epoch ({best_epoch})")
+    ax_ap.set_ylabel("PR-AUC (average precision, V)")
+    ax_ap.set_title("Cross-validation on DS1 patients")
+    ax_loss.plot(epochs, [r["fold_mean_train_loss"] for r in rows], label="fold fits (mean)")
+    ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="final fit on all DS1")
+    ax_loss.set_ylabel("focal loss (training, augmented)")
+    ax_loss.set_title("Training loss")
+    for ax in (ax_ap, ax_loss):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

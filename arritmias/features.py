@@ -66,12 +66,12 @@ def signal_features(sig: Signal, fs: float = 360.0, win: int = 360, detector=Non
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found; is this an ECG lead?")
-    windows, rr, kept = beat_inputs(x, peaks, fs, win)
-    frame = beat_features(windows, rr, fs)
+    inputs = beat_inputs(x, peaks, fs, win)
+    frame = beat_features(inputs.windows, inputs.rr, fs)
     if detector is not None:
-        d = detector.decide(windows, rr)
+        d = detector.decide(inputs.windows, inputs.rr, inputs.context)
         frame["prob_v"], frame["pred_v"] = d.prob.astype(float), d.is_v.astype(float)
-    frame.insert(0, "time_s", peaks[kept] / fs)
+    frame.insert(0, "time_s", peaks[inputs.kept] / fs)
     frame.insert(0, "record", sig.name)
     return frame
 

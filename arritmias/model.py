@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from arritmias.config import TrainConfig  # noqa: E402
+from arritmias.config import TrainConfig
+from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
 
 
 @keras.saving.register_keras_serializable(package="arritmias")
@@ -32,9 +33,10 @@ class BinaryFocalLoss(keras.losses.Loss):
 
 
 def build_model(cfg: TrainConfig) -> keras.Model:
-    """Inputs ``beat`` (batch, win, 1) preprocessed window and ``rr`` (batch, 3); output (batch, 1) = P(V)."""
-    beat = keras.Input((cfg.win, 1), name="beat")
-    rr = keras.Input((3,), name="rr")
+    """Inputs ``beat`` (batch, win, 2) and ``rr`` (batch, 4) as :func:`arritmias.preprocess.model_inputs` makes
+    them; output (batch, 1) = P(V)."""
+    beat = keras.Input((cfg.win, BEAT_CHANNELS), name="beat")
+    rr = keras.Input((RR_INPUTS,), name="rr")
     x = beat
     for i, (n_filters, k) in enumerate(zip(cfg.filters, cfg.kernel_sizes)):
         # The first block is strided: QRS content sits below 40 Hz, so 180 Hz keeps it and halves the work.
@@ -54,6 +56,5 @@ def build_model(cfg: TrainConfig) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=BinaryFocalLoss(cfg.focal_gamma, cfg.focal_alpha),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(curve="PR", name="pr_auc")],
     )
     return model

@@ -1,64 +1,77 @@
 """The one per-beat preprocessing, shared by training, evaluation, serving and analysis.
 
-A served request carries only a raw window (mV, as wfdb reads it, R peak at the centre) and its three RR
-features, so everything the model needs is computed here from those two arrays and nothing else.
+Everything the network sees is computed here from what a served request carries: the raw window and its three
+RR features, plus, when the request has it, the record context (:mod:`arritmias.context`): the patient's usual
+beat and usual RR. With context a beat is measured against the patient's own beats and rhythm; without it, on
+its own (the seed contract), and the network is told which through a flag.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Added to the window's standard deviation before dividing (mV). A flat or near-flat window (lead off, pure
-# noise of a few tens of uV) is then scaled down instead of being blown up to unit variance.
+from arritmias.context import Context, centre
+
+# Added to the spread before dividing (mV). A flat or near-flat window (lead off, pure noise of a few tens of uV)
+# is then scaled down instead of being blown up to unit variance.
 SCALE_FLOOR_MV = 0.05
 # Plausible RR range in seconds (30-300 bpm); values outside are artefacts of missed or extra detections.
 RR_RANGE_S = (0.2, 2.0)
+# The reference RR of a beat sent without context: a typical adult resting RR (75 bpm). The network also gets
+# the flag, so this only sets the scale of the absolute-RR features.
+POPULATION_RR_S = 0.8
+BEAT_CHANNELS = 2  # the beat, and its difference from the usual beat
+RR_INPUTS = 4  # log prev/usual, log next/usual, log next/prev, context flag
 
 
-def preprocess_windows(windows: np.ndarray) -> np.ndarray:
-    """Remove the baseline offset and normalise the amplitude of each beat window.
+def model_inputs(windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
+                 use_context: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The network's two inputs from raw windows, RR features and (optionally) record context.
 
     Parameters
     ----------
-    windows : ndarray, shape (n, win), float
+    windows : ndarray, shape (n, win)
         Raw lead signal in mV, R peak at index ``win // 2``.
-
-    Returns
-    -------
-    ndarray, shape (n, win, 1), float32
-        ``(x - median(x)) / (std(x) + SCALE_FLOOR_MV)`` per window. The median is the isoelectric level for
-        a 1 s window (the QRS occupies under 15 % of it), and baseline wander below 0.5 Hz is close to a
-        constant over 1 s; dividing by the spread removes the between-patient gain differences (electrode
-        placement, body habitus) that otherwise dominate inter-patient error. No band-pass filter: the first
-        convolution learns its own band, and a fixed filter on a 1 s window adds edge effects.
-    """
-    x = np.asarray(windows, dtype=np.float32)
-    centred = x - np.median(x, axis=1, keepdims=True)
-    scale = centred.std(axis=1, keepdims=True) + SCALE_FLOOR_MV
-    return (centred / scale)[..., None]
-
-
-def model_inputs(windows: np.ndarray, rr: np.ndarray) -> dict[str, np.ndarray]:
-    """The network's two inputs: ``beat`` (n, win, 1) and ``rr`` (n, 3), from raw windows and request RR."""
-    return {"beat": preprocess_windows(windows), "rr": preprocess_rr(rr)}
-
-
-def preprocess_rr(rr: np.ndarray) -> np.ndarray:
-    """Model inputs from the RR features.
-
-    Parameters
-    ----------
     rr : ndarray, shape (n, 3)
-        Previous RR (s), next RR (s), next/previous ratio, as carried by a request.
+        Previous RR (s), next RR (s), next/previous, as carried by a request.
+    context : Context or None
+        The record context of each beat (template (n, win) mV, rr_usual (n,) s).
+    use_context : ndarray, shape (n,), bool, optional
+        Which beats use their context (default: all when ``context`` is given, none otherwise). Training withholds
+        it from a share of beats so that the same network answers requests without context.
 
     Returns
     -------
-    ndarray, shape (n, 3), float32
-        Previous and next RR clipped to ``RR_RANGE_S``, and log of their ratio (recomputed from the clipped
-        intervals, so a request's ratio cannot disagree with its intervals). The log makes a premature beat
-        followed by a compensatory pause (ratio ~2) and its mirror (ratio ~0.5) symmetric around 0.
+    dict with ``beat`` (n, win, 2) float32 and ``rr`` (n, 4) float32.
+
+    ``beat`` channel 0 is the window minus its median (its isoelectric level; baseline wander below 0.5 Hz is
+    close to a constant over 1 s), channel 1 that minus the usual beat (zero without context). Both are divided
+    by the usual beat's spread with context, so a PVC's larger deflection stays larger than the patient's normal
+    beats, and by the beat's own spread without it (the between-patient gain differences removed the only way a
+    lone beat allows). No band-pass filter: the first convolution learns its own band, and a fixed filter on a
+    1 s window adds edge effects.
+
+    ``rr``: previous and next RR clipped to ``RR_RANGE_S`` and taken relative to the usual RR (with context) or
+    to ``POPULATION_RR_S`` (without), as logs, so that a premature beat followed by a pause (ratio ~0.7 and ~1.3)
+    and its mirror are symmetric around 0; the log of next/previous; and the context flag (1 or 0).
     """
-    r = np.asarray(rr, dtype=np.float32)
+    x = centre(windows)
+    r = np.asarray(rr, np.float32)
+    n = len(x)
+    flag = np.zeros(n, bool) if context is None else (
+        np.ones(n, bool) if use_context is None else np.asarray(use_context, bool))
+    beat = np.zeros(x.shape + (BEAT_CHANNELS,), np.float32)
+    usual = np.full(n, POPULATION_RR_S, np.float32)
+    own = x.std(axis=1) + SCALE_FLOOR_MV
+    scale = own
+    if flag.any():
+        template = np.asarray(context.template, np.float32)
+        scale = np.where(flag, template.std(axis=1) + SCALE_FLOOR_MV, own)
+        beat[flag, :, 1] = (x[flag] - template[flag]) / scale[flag, None]
+        usual = np.where(flag, np.clip(np.asarray(context.rr_usual, np.float32), *RR_RANGE_S), usual)
+    beat[..., 0] = x / scale[:, None]
     prev = np.clip(r[:, 0], *RR_RANGE_S)
     nxt = np.clip(r[:, 1], *RR_RANGE_S)
-    return np.stack([prev, nxt, np.log(nxt / prev)], axis=1).astype(np.float32)
+    feats = np.stack([np.log(prev / usual), np.log(nxt / usual), np.log(nxt / prev), flag.astype(np.float32)],
+                     axis=1)
+    return {"beat": beat, "rr": feats.astype(np.float32)}

@@ -79,7 +79,7 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
     preds = {}
     for version in (challenger, champion):
         det = Detector.from_model_uri(f"models:/{MODEL_NAME}/{version}")
-        preds[version] = det.decide(beats.windows, beats.rr).is_v
+        preds[version] = det.decide(beats.windows, beats.rr, beats.context).is_v
     m_chal, m_champ = binary_metrics(y, preds[challenger]), binary_metrics(y, preds[champion])
     p, b, c = mcnemar_worse_p(y, preds[challenger], preds[champion])
     if m_chal["f1_V"] < m_champ["f1_V"]:

@@ -1,16 +1,20 @@
 """The served contract: the MLflow pyfunc model around a :class:`~arritmias.detector.Detector`.
 
 A request is a batch of beats, each ``{"sig": [win numbers], "rr": [prev_s, next_s, next/prev]}`` — ``sig`` the
-raw window of the lead in mV as wfdb reads it, R peak at index ``win // 2``. MLflow's server accepts it as
-``{"instances": [...]}``, ``{"dataframe_records": [...]}`` or ``{"inputs": ...}`` and hands this model a
-DataFrame with columns ``sig`` and ``rr``. The answer has one row per beat: ``prob_v``, ``label`` (N/V) and
-``ruleguard_changed``.
+raw window of the lead in mV as wfdb reads it, R peak at index ``win // 2``. A beat may also carry its record
+context (:mod:`arritmias.context`): ``ctx_sig``, the patient's usual beat (``win`` numbers, mV, baseline-centred)
+and ``ctx_rr``, the patient's usual RR (s); ``arritmias.context.for_recording`` computes both from a recording.
+With them the beat is judged against the patient's own beats and rhythm (the more accurate path); without them,
+on its own. MLflow's server accepts ``{"instances": [...]}``, ``{"dataframe_records": [...]}`` or
+``{"inputs": ...}`` and hands this model a DataFrame. The answer has one row per beat: ``prob_v``, ``label``
+(N/V), ``ruleguard_changed`` and ``context_used``.
 
 Requests are validated here, so bad input is answered with a 400 naming the field, never with a made-up label.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -19,22 +23,38 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from arritmias.context import Context
 from arritmias.errors import DataError
 
 MAX_BATCH = 100_000  # beats per request: ~150 MB of JSON; larger archives go through `arritmias analyze`
 DETECTOR_ARTIFACT = "detector"
 REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R peak at index 180], '
-               '"rr": [previous RR s, next RR s, next/previous]}]}; dataframe_records and inputs work too')
-RESPONSE_DOC = '{"predictions": [{"prob_v": P(V), "label": "N" or "V", "ruleguard_changed": bool}]}'
+               '"rr": [previous RR s, next RR s, next/previous], optional together: "ctx_sig": [360 numbers: '
+               'the patient\'s usual beat, mV], "ctx_rr": the patient\'s usual RR s}]}; dataframe_records and '
+               'inputs work too')
+RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N" or "V", "ruleguard_changed": bool, '
+                '"context_used": bool}]}')
+CONTEXT_FIELDS = ("ctx_sig", "ctx_rr")
 
 
-def parse_request(model_input, win: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows (n, win) float32 and RR (n, 3) float32 from what MLflow hands the model.
+@dataclass(frozen=True)
+class Request:
+    """A validated request: ``windows`` (n, win) and ``rr`` (n, 3) float32; ``context`` (None when no beat sent
+    one) and ``use_context`` (n,) bool: the beats that did."""
+
+    windows: np.ndarray
+    rr: np.ndarray
+    context: Context | None
+    use_context: np.ndarray
+
+
+def parse_request(model_input, win: int) -> Request:
+    """The beats, and the record context of those that carry it, from what MLflow hands the model.
 
     ``dataframe_records`` arrives as a DataFrame with list cells, ``instances`` / ``inputs`` as a dict of arrays
     (or lists when rows differ in length); a list of beat dicts works too. Raises :class:`DataError` naming the
     field and beat for anything that is not a finite number where one is expected, a window of the wrong
-    length, an empty or oversized batch.
+    length, an empty or oversized batch, a non-positive RR, or only one of the two context fields.
     """
     if isinstance(model_input, pd.DataFrame):
         columns = {c: list(model_input[c]) for c in model_input.columns}
@@ -43,7 +63,8 @@ def parse_request(model_input, win: int) -> tuple[np.ndarray, np.ndarray]:
     elif isinstance(model_input, list) and not model_input:
         raise DataError("empty batch: send at least one beat")
     elif isinstance(model_input, list) and all(isinstance(r, dict) for r in model_input):
-        columns = {k: [r.get(k) for r in model_input] for k in ("sig", "rr") if any(k in r for r in model_input)}
+        columns = {k: [r.get(k) for r in model_input] for k in ("sig", "rr", *CONTEXT_FIELDS)
+                   if any(k in r for r in model_input)}
     else:
         raise DataError(f"input must be beats with fields 'sig' and 'rr', got {type(model_input).__name__}")
     missing = [c for c in ("sig", "rr") if c not in columns]
@@ -57,7 +78,45 @@ def parse_request(model_input, win: int) -> tuple[np.ndarray, np.ndarray]:
     if np.any(rr[:, :2] <= 0):
         row = int(np.nonzero(np.any(rr[:, :2] <= 0, axis=1))[0][0])
         raise DataError(f"rr of beat {row}: RR intervals must be positive seconds")
-    return windows, rr
+    n = len(windows)
+    template, has_sig = _optional_rows(columns.get("ctx_sig"), "ctx_sig", win, n)
+    usual, has_rr = _optional_rows(columns.get("ctx_rr"), "ctx_rr", 1, n)
+    if np.any(has_sig != has_rr):
+        row = int(np.flatnonzero(has_sig != has_rr)[0])
+        given, lacking = ("ctx_sig", "ctx_rr") if has_sig[row] else ("ctx_rr", "ctx_sig")
+        raise DataError(f"beat {row} has '{given}' but no '{lacking}': the record context needs both "
+                        "(see arritmias.context.for_recording)")
+    if np.any(has_rr & (usual[:, 0] <= 0)):
+        row = int(np.flatnonzero(has_rr & (usual[:, 0] <= 0))[0])
+        raise DataError(f"ctx_rr of beat {row}: the usual RR must be positive seconds")
+    context = Context(template, usual[:, 0]) if has_sig.any() else None
+    return Request(windows, rr, context, has_sig)
+
+
+def _missing(value) -> bool:
+    """An absent optional cell: None, or the NaN pandas puts where a record lacked the key."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _optional_rows(values, name: str, length: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An optional per-beat field: ``(rows (n, length) float32, present (n,) bool)``. A scalar is accepted where
+    ``length`` is 1 (``"ctx_rr": 0.8``); each present value is checked as :func:`_numeric_rows` checks."""
+    out, present = np.zeros((n, length), np.float32), np.zeros(n, bool)
+    if values is None:
+        return out, present
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        values = values.reshape(n, -1) if values.size == n * length else list(values)
+    values = list(values)
+    if len(values) != n:
+        raise DataError(f"'{name}' has {len(values)} beats but 'sig' has {n}")
+    for i, value in enumerate(values):
+        if _missing(value):
+            continue
+        if length == 1 and isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+            value = [value]
+        out[i] = _check_row(value, name, i, length)
+        present[i] = True
+    return out, present
 
 
 def _numeric_rows(values, name: str, length: int) -> np.ndarray:
@@ -78,18 +137,23 @@ def _numeric_rows(values, name: str, length: int) -> np.ndarray:
         raise DataError(f"batch of {n} beats exceeds the limit of {MAX_BATCH}; split it into smaller requests")
     out = np.empty((n, length), np.float32)
     for i, value in enumerate(rows):
-        if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-            raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {type(value).__name__}")
-        if len(value) != length:
-            raise DataError(f"{name} of beat {i}: expected {length} numbers, got {len(value)}")
-        try:
-            row = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"{name} of beat {i}: values must be numbers") from None
-        if not np.all(np.isfinite(row)):
-            raise DataError(f"{name} of beat {i}: NaN or infinite values")
-        out[i] = row
+        out[i] = _check_row(value, name, i, length)
     return out
+
+
+def _check_row(value, name: str, i: int, length: int) -> np.ndarray:
+    """One beat's ``length`` finite numbers, or a DataError naming the field and the beat."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {type(value).__name__}")
+    if len(value) != length:
+        raise DataError(f"{name} of beat {i}: expected {length} numbers, got {len(value)}")
+    try:
+        row = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} of beat {i}: values must be numbers") from None
+    if not np.all(np.isfinite(row)):
+        raise DataError(f"{name} of beat {i}: NaN or infinite values")
+    return row
 
 
 def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
@@ -124,7 +188,8 @@ def serve_env(tracking_uri: str) -> dict[str, str]:
 def decisions_frame(decisions) -> pd.DataFrame:
     """The response table: one row per beat."""
     return pd.DataFrame({"prob_v": decisions.prob.astype(float), "label": decisions.labels(),
-                         "ruleguard_changed": decisions.ruleguard_changed.astype(bool)})
+                         "ruleguard_changed": decisions.ruleguard_changed.astype(bool),
+                         "context_used": decisions.context_used.astype(bool)})
 
 
 class ArritmiasPyfunc(mlflow.pyfunc.PythonModel):
@@ -137,8 +202,8 @@ class ArritmiasPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         try:
-            windows, rr = parse_request(model_input, self.detector.win)
+            req = parse_request(model_input, self.detector.win)
         except DataError as exc:
             # INVALID_PARAMETER_VALUE is answered as HTTP 400 by `mlflow models serve`.
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
-        return decisions_frame(self.detector.decide(windows, rr))
+        return decisions_frame(self.detector.decide(req.windows, req.rr, req.context, req.use_context))

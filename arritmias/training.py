@@ -1,11 +1,13 @@
-"""train(cfg): fit the CNN on DS1, choose the decision rule on held-out DS1 patients, report on DS2, log it all.
+"""train(cfg): cross-validate on DS1's patients, fit on all of DS1, fix the decision rule, report on DS2, log it.
 
-Read top to bottom, one MLflow run:
-1. beats of the fit, validation and test records (N and V only: the N-vs-V task);
-2. each epoch, all fit V beats plus a fresh random draw of ``balance_ratio`` N beats per V, augmented;
-3. early stopping on validation PR-AUC, best weights restored;
-4. the threshold, then RuleGuard's keep/drop, chosen on validation;
-5. the resulting Detector scored once on DS2, and logged as the pyfunc model that serving loads;
+Read top to bottom, one MLflow run, one call per step in :func:`train`:
+1. the DS1 beats (N and V only: the N-vs-V task), each with its record context;
+2. patient-wise k-fold cross-validation (:mod:`arritmias.crossval`, folds as nested runs): out-of-fold P(V) of
+   every DS1 patient after every epoch, with and without context;
+3. the final network on all of DS1 for the epoch count cross-validation chose; each epoch draws all V beats
+   plus ``balance_ratio`` N beats per V, augmented, a ``context_dropout`` share of them shown without context;
+4. the decision rule from the pooled out-of-fold predictions: one threshold per path, then RuleGuard's rules;
+5. DS2 read and scored once, both paths, after every choice is fixed; the Detector logged as the pyfunc model;
 6. the metric gate, and registration when it passes.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -33,14 +36,14 @@ from arritmias.augment import NoiseBank, augment_windows, find_noise_dir, load_n
 from arritmias.beats import BeatSet, build_beats
 from arritmias.cache import default_cache_dir
 from arritmias.config import TrainConfig
+from arritmias.crossval import cross_validate
+from arritmias.decision import choose_decision_rule
 from arritmias.detector import Detector
 from arritmias.errors import DataError
-from arritmias.evaluation import (average_precision, binary_metrics, choose_threshold, mcnemar_greater,
-                                  plot_confusion, plot_history, plot_pr)
+from arritmias.evaluation import plot_confusion, plot_history, plot_pr, score
 from arritmias.preprocess import model_inputs
 from arritmias.progress import progress as progress_bar
 from arritmias.records import resolve_data_dir
-from arritmias.ruleguard import RuleGuard
 
 ARTIFACT_TAG = "v7"  # artifact names users know: models/model_v7.keras, metadata/meta_v7.json, ...
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "mlflow", "numpy", "scipy", "pandas", "wfdb", "evidently")
@@ -102,17 +105,42 @@ def balanced_indices(is_v: np.ndarray, ratio: float, rng: np.random.Generator) -
     return idx
 
 
-def augment_rr(rr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Scale both intervals of each beat by one factor in [0.8, 1.25]: another heart rate, same rhythm."""
-    return (rr * np.c_[np.repeat(rng.uniform(0.8, 1.25, (len(rr), 1)), 2, axis=1), np.ones(len(rr))]).astype(
-        np.float32)
+def augment_rr(rr: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Scale both intervals of each beat by one factor in [0.8, 1.25]: another heart rate, same rhythm.
+
+    Returns ``(rr, factor)``: the scaled (n, 3) features and the factors (n,), which the caller applies to the
+    beat's usual RR too (the whole recording would be faster or slower, not this beat alone).
+    """
+    factor = rng.uniform(0.8, 1.25, len(rr)).astype(np.float32)
+    out = np.array(rr, np.float32)
+    out[:, :2] *= factor[:, None]
+    return out, factor
 
 
-def fit(cfg: TrainConfig, fit_set: BeatSet, val_set: BeatSet, bank: NoiseBank, on_epoch=None,
-        progress: bool = True):
-    """Train the network; returns ``(model, history)`` with the best-validation-PR-AUC weights restored.
+def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
+    """Cosine decay from ``cfg.learning_rate`` at epoch 1 to 5 % of it after ``cfg.epochs_max``: a schedule of
+    the epoch alone, so the final fit follows the folds' trajectory up to the epoch they chose."""
+    return cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / cfg.epochs_max)))
 
-    ``on_epoch(record)`` receives each epoch's dict of train_/val_ loss, accuracy and pr_auc.
+
+def epoch_inputs(cfg: TrainConfig, beats: BeatSet, idx: np.ndarray, bank: NoiseBank, rng: np.random.Generator):
+    """The model inputs of one epoch's rows ``idx``: augmented (when configured) and with the record context
+    withheld from a ``context_dropout`` share of beats (from all of them when ``use_context`` is off)."""
+    windows, rr, context = beats.windows[idx], beats.rr[idx], beats.context.select(idx)
+    if cfg.use_augment:
+        windows, gain = augment_windows(windows, cfg, bank, rng)
+        rr, factor = augment_rr(rr, rng)
+        context = type(context)(context.template * gain, context.rr_usual * factor)
+    use = rng.random(len(idx)) >= cfg.context_dropout if cfg.use_context else np.zeros(len(idx), bool)
+    return model_inputs(windows, rr, context, use)
+
+
+def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_epoch=None, on_epoch=None,
+        progress: bool = True, desc: str = "training"):
+    """Train a fresh network on ``beats`` for ``epochs`` epochs; returns ``(model, history)``.
+
+    ``after_epoch(model, epoch)`` may return a dict of held-out figures that joins the epoch's record;
+    ``on_epoch(record)`` then receives the record (``epoch``, ``train_loss``, ``lr_epoch``, ...).
     """
     import keras
 
@@ -121,76 +149,24 @@ def fit(cfg: TrainConfig, fit_set: BeatSet, val_set: BeatSet, bank: NoiseBank, o
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = build_model(cfg)
-    y_fit = fit_set.aami == "V"
-    val_x, val_y = model_inputs(val_set.windows, val_set.rr), (val_set.aami == "V").astype(np.float32)
-    best, best_weights, since_best, lr = -1.0, None, 0, cfg.learning_rate
+    y = beats.aami == "V"
     history = []
-    bar = progress_bar(range(1, cfg.epochs_max + 1), enabled=progress, desc="training", unit="epoch")
+    bar = progress_bar(range(1, epochs + 1), enabled=progress, desc=desc, unit="epoch")
     for epoch in bar:
-        idx = balanced_indices(y_fit, cfg.balance_ratio, rng)
-        windows, rr = fit_set.windows[idx], fit_set.rr[idx]
-        if cfg.use_augment:
-            windows, rr = augment_windows(windows, cfg, bank, rng), augment_rr(rr, rng)
-        h = model.fit(model_inputs(windows, rr), y_fit[idx].astype(np.float32), batch_size=cfg.batch_size,
-                      epochs=1, shuffle=True, verbose=0)
-        v = model.evaluate(val_x, val_y, batch_size=4096, verbose=0, return_dict=True)
-        record = {"epoch": epoch, **{f"train_{k}": float(h.history[k][-1]) for k in ("loss", "accuracy", "pr_auc")},
-                  **{f"val_{k}": float(v[k]) for k in ("loss", "accuracy", "pr_auc")}, "learning_rate": lr}
-        for key in ("train_pr_auc", "val_pr_auc"):
-            # Keras sums its PR-AUC in float32: a perfect ranking can come out as 1 + 2**-23 (seen in CI on the
-            # shrunk validation record). An area under a curve of values in [0, 1] is at most 1.
-            record[key] = min(record[key], 1.0)
+        lr = learning_rate_at(cfg, epoch)
+        model.optimizer.learning_rate.assign(lr)
+        idx = balanced_indices(y, cfg.balance_ratio, rng)
+        h = model.fit(epoch_inputs(cfg, beats, idx, bank, rng), y[idx].astype(np.float32),
+                      batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0)
+        record = {"epoch": epoch, "train_loss": float(h.history["loss"][-1]), "lr_epoch": lr}
+        if after_epoch:
+            record.update(after_epoch(model, epoch))
         history.append(record)
         if on_epoch:
             on_epoch(record)
-        bar.set_postfix(val_pr_auc=f"{record['val_pr_auc']:.4f}", best=f"{max(best, record['val_pr_auc']):.4f}")
-        if record["val_pr_auc"] > best:
-            best, best_weights, since_best = record["val_pr_auc"], model.get_weights(), 0
-        else:
-            since_best += 1
-            if since_best >= cfg.patience:
-                break
-            if since_best % 2 == 0:  # plateau: halve the step size
-                lr /= 2
-                model.optimizer.learning_rate.assign(lr)
-    model.set_weights(best_weights)
+        if "val_pr_auc" in record:
+            bar.set_postfix(val_pr_auc=f"{record['val_pr_auc']:.4f}")
     return model, history
-
-
-RULE_KEEP_P = 0.05  # a rule's fixes must outnumber its breakages beyond chance (one-sided sign test)
-
-
-def choose_rules(cfg: TrainConfig, detector: Detector, val_set: BeatSet, prob: np.ndarray) -> dict[str, float]:
-    """Keep each RuleGuard rule whose changes on the validation patients are significantly more often right.
-
-    Applied alone, a rule changes some decisions: ``fixed`` turn a wrong decision right, ``broken`` a right one
-    wrong. The rule stays when fixed > broken with a one-sided sign (McNemar exact) test p < ``RULE_KEEP_P``: a
-    rule that flips decisions at random would otherwise survive about half the time on a noisy F1 difference.
-    Sets ``detector.guard``; returns what was measured, for MLflow.
-    """
-    y = val_set.aami == "V"
-    detector.guard = None
-    plain = detector.decide(val_set.windows, val_set.rr, prob).is_v
-    info = {"val_f1_V_without_ruleguard": binary_metrics(y, plain)["f1_V"], "ruleguard_kept": 0.0}
-    if not cfg.use_ruleguard:
-        return info
-    keep = {}
-    for rule in ("veto", "rescue"):
-        detector.guard = RuleGuard(veto=rule == "veto", rescue=rule == "rescue", fs=cfg.fs)
-        ruled = detector.decide(val_set.windows, val_set.rr, prob).is_v
-        p, fixed, broken = mcnemar_greater(y, ruled, plain)
-        keep[rule] = bool(fixed > broken and p < RULE_KEEP_P)
-        info.update({f"ruleguard_{rule}_fixed_val": fixed, f"ruleguard_{rule}_broken_val": broken,
-                     f"ruleguard_{rule}_p_val": p, f"ruleguard_{rule}_kept": float(keep[rule]),
-                     f"val_f1_V_with_{rule}": binary_metrics(y, ruled)["f1_V"]})
-    detector.guard = RuleGuard(**keep, fs=cfg.fs)
-    if detector.guard.active():
-        final = detector.decide(val_set.windows, val_set.rr, prob)
-        info.update({"ruleguard_kept": 1.0, "ruleguard_changed_val": float(final.ruleguard_changed.sum()),
-                     "val_f1_V_with_ruleguard": binary_metrics(y, final.is_v)["f1_V"]})
-    else:
-        detector.guard = None
-    return info
 
 
 @contextmanager
@@ -260,76 +236,40 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             t0 = time.perf_counter()
             noise = find_noise_dir(data_dir, noise_dir)
             version_of_code = code_version()
-            mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "fit_records": ",".join(cfg.fit_records),
-                               "code_version": version_of_code, "noise_source": "nstdb" if noise else "synthetic"})
-            fit_set, val_set, test_set = beats(cfg.fit_records), beats(cfg.val_records), beats(cfg.test_records)
-            for name, part in (("fit", fit_set), ("validation", val_set)):
-                if not np.any(part.aami == "V"):
-                    raise DataError(f"the {name} records have no V beats; choose records with PVCs "
-                                    f"(e.g. 106, 119, 208 of DS1)")
+            mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "code_version": version_of_code,
+                               "noise_source": "nstdb" if noise else "synthetic",
+                               "selection": f"patient-wise {cfg.cv_folds}-fold cross-validation on train_records"})
+            train_set = beats(cfg.train_records)
+            require_v(train_set, cfg.train_records)
             bank = load_noise(noise, cfg.fs, cfg.seed)
-            n_fit_v = int(np.sum(fit_set.aami == "V"))
-            n_fit_n = min(int(np.sum(fit_set.aami == "N")), int(round(cfg.balance_ratio * n_fit_v)))
-            mlflow.log_metrics({
-                "train_samples_total": len(fit_set), "val_samples_total": len(val_set),
-                "test_samples_total": len(test_set), "train_V_balanced": n_fit_v, "train_N_balanced": n_fit_n,
-                "balance_ratio": n_fit_n / max(n_fit_v, 1),
-            })
-
-            def log_epoch(rec):
-                mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
-
-            model, history = fit(cfg, fit_set, val_set, bank, log_epoch, progress)
+            cv = cross_validate(cfg, train_set, bank, _fold_run, _log_fold_epoch, progress)
+            mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
+            for e, (ap, ap_nc) in enumerate(zip(cv.epoch_pr_auc, cv.epoch_pr_auc_no_context), start=1):
+                mlflow.log_metrics({"cv_pr_auc_epoch": ap, "cv_pr_auc_no_context_epoch": ap_nc}, step=e)
+            model, history = fit(cfg, train_set, bank, cv.best_epoch,
+                                 on_epoch=lambda rec: mlflow.log_metrics(
+                                     {"train_loss": rec["train_loss"], "lr_epoch": rec["lr_epoch"]}, step=rec["epoch"]),
+                                 progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
+            rule = choose_decision_rule(cfg, cv)
+            detector = Detector(model, rule.threshold, rule.threshold_no_context, rule.guard, cfg.win, cfg.fs,
+                                cfg.use_context)
 
-            detector = Detector(model, 0.5, None, cfg.win, cfg.fs)
-            val_prob = detector.predict_proba(val_set.windows, val_set.rr)
-            choice = choose_threshold(val_set.aami == "V", val_prob, cfg.target_prec, cfg.target_rec)
-            detector.threshold = choice.threshold
-            rules = choose_rules(cfg, detector, val_set, val_prob)
-
-            # DS2 is touched here for the first and only time, after every choice is fixed.
-            y_test = test_set.aami == "V"
-            decisions = detector.decide(test_set.windows, test_set.rr)
-            test = binary_metrics(y_test, decisions.is_v)
-            metrics = {f"test_{k}": v for k, v in test.items()}
-            metrics.update({
-                "test_pr_auc": average_precision(y_test, decisions.prob), "threshold": choice.threshold,
-                "val_precision_V_at_threshold": choice.val_precision, "val_recall_V_at_threshold": choice.val_recall,
-                "ruleguard_changed_test": float(decisions.ruleguard_changed.sum()), "train_time_s": train_time,
-                "epochs_run": float(len(history)),
-                "best_epoch": float(max(history, key=lambda h: h["val_pr_auc"])["epoch"]), **rules,
-            })
+            # DS2 is read here for the first and only time, after every choice is fixed.
+            test_set = beats(cfg.test_records)
+            test, decisions = score(detector, test_set)
+            n_v_train = int(np.sum(train_set.aami == "V"))
+            metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
+                       "train_samples_total": len(train_set), "test_samples_total": len(test_set),
+                       "train_V_total": n_v_train, "train_N_total": int(np.sum(train_set.aami == "N")),
+                       "balance_ratio": cfg.balance_ratio}
             mlflow.log_metrics(metrics)
             rules_kept = [r for r in ("veto", "rescue") if detector.guard and getattr(detector.guard, r)]
-            mlflow.set_tags({"threshold_rule": choice.rule, "ruleguard": "+".join(rules_kept) or "dropped"})
-
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp)
-                (out / "models").mkdir()
-                model.save(out / "models" / f"model_{ARTIFACT_TAG}.keras")
-                (out / "metadata").mkdir()
-                meta = {"config": cfg.to_params(), "run_name": run_name, "code_version": version_of_code,
-                        "records": {"fit": cfg.fit_records, "val": cfg.val_records, "test": cfg.test_records},
-                        "detector": detector.spec(), "threshold_rule": choice.rule,
-                        "packages": _package_versions(), "python": sys.version.split()[0],
-                        "noise_source": bank.source, "dropped_at_edges": {**fit_set.dropped_edge,
-                                                                          **val_set.dropped_edge,
-                                                                          **test_set.dropped_edge},
-                        "data_sha256": _data_checksums(data_dir, cfg.train_records + cfg.test_records)}
-                (out / "metadata" / f"meta_{ARTIFACT_TAG}.json").write_text(json.dumps(meta, indent=2))
-                (out / "metrics").mkdir()
-                _write_history_csv(history, out / "metrics" / f"history_{ARTIFACT_TAG}.csv")
-                plot_history(history, out / "training_curves.png")
-                plot_confusion(test, out / "confusion_matrix.png", f"DS2 N vs V (threshold {choice.threshold:.3f})")
-                plot_pr({"validation (DS1 held out)": (val_set.aami == "V", val_prob),
-                         "test (DS2)": (y_test, decisions.prob)}, out / "pr_curve.png",
-                        {"validation operating point": (choice.val_recall, choice.val_precision),
-                         "test operating point": (test["recall_V"], test["precision_V"])})
-                i = int(np.argmax(y_test))  # the first DS2 PVC: a request worth sending
-                _log_pyfunc(detector, out, {"sig": test_set.windows[i].astype(float).tolist(),
-                                            "rr": test_set.rr[i].astype(float).tolist()})
-                mlflow.log_artifacts(str(out))
+            mlflow.set_tags({"threshold_rule": rule.threshold_rule, "ruleguard": "+".join(rules_kept) or "dropped"})
+            _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, {
+                "run_name": run_name, "code_version": version_of_code, "noise_source": bank.source,
+                "dropped_at_edges": {**train_set.dropped_edge, **test_set.dropped_edge},
+                "data_sha256": _data_checksums(data_dir, cfg.train_records + cfg.test_records)})
 
             result = registry.gate(metrics, gate_thresholds)
             mlflow.set_tag("gate", "passed" if result.passed else "failed")
@@ -341,6 +281,76 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             mlflow.end_run(status="FAILED")
             raise
     return TrainResult(run.info.run_id, run_name, metrics, result, version)
+
+
+def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
+    """Cross-validation needs V beats to learn from and to choose thresholds on."""
+    if not np.any(beats.aami == "V"):
+        raise DataError(f"the training records {','.join(records)} have no V beats; choose records with PVCs "
+                        "(e.g. 106, 119, 208 of DS1)")
+
+
+@contextmanager
+def _fold_run(i: int, records: tuple[str, ...]):
+    """Fold i as a nested MLflow run, named and tagged with the patients it holds out."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True, tags={"fold": str(i + 1)}):
+        mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
+        yield
+
+
+def _log_fold_epoch(i: int, rec: dict) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
+
+
+def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, meta_extra) -> None:
+    """Model files, metadata, per-epoch history, plots and the pyfunc model, logged in one call."""
+    import mlflow
+
+    y_test = test_set.aami == "V"
+    y_cv = cv.held_out.aami == "V"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "models").mkdir()
+        model.save(out / "models" / f"model_{ARTIFACT_TAG}.keras")
+        (out / "metadata").mkdir()
+        meta = {"config": cfg.to_params(), **meta_extra,
+                "records": {"train": cfg.train_records, "test": cfg.test_records, "cv_folds": cv.folds},
+                "detector": detector.spec(), "threshold_rule": rule.threshold_rule,
+                "packages": _package_versions(), "python": sys.version.split()[0]}
+        (out / "metadata" / f"meta_{ARTIFACT_TAG}.json").write_text(json.dumps(meta, indent=2))
+        (out / "metrics").mkdir()
+        rows = epoch_table(cv, history)
+        _write_history_csv(rows, out / "metrics" / f"history_{ARTIFACT_TAG}.csv")
+        plot_history(rows, cv.best_epoch, out / "training_curves.png")
+        plot_confusion({k.removeprefix("test_"): v for k, v in test.items()}, out / "confusion_matrix.png",
+                       f"DS2 N vs V, with record context (threshold {detector.threshold:.3f})")
+        plot_pr({"cross-validated (DS1, out of fold)": (y_cv, cv.prob), "test (DS2)": (y_test, decisions["context"].prob),
+                 "test (DS2), no context": (y_test, decisions["no_context"].prob)}, out / "pr_curve.png",
+                {"cross-validated operating point": (rule.metrics["cv_recall_V"], rule.metrics["cv_precision_V"]),
+                 "test operating point": (test["test_recall_V"], test["test_precision_V"])})
+        i = int(np.argmax(y_test))  # the first DS2 PVC: a request worth sending
+        _log_pyfunc(detector, out, {"sig": test_set.windows[i].astype(float).tolist(),
+                                    "rr": test_set.rr[i].astype(float).tolist(),
+                                    "ctx_sig": test_set.template[i].astype(float).tolist(),
+                                    "ctx_rr": float(test_set.rr_usual[i])})
+        mlflow.log_artifacts(str(out))
+
+
+def epoch_table(cv, history: list[dict]) -> list[dict]:
+    """One row per cross-validated epoch: pooled and per-fold out-of-fold PR-AUC, and the final fit's loss
+    (blank after the chosen epoch, where the final fit stopped)."""
+    rows = []
+    for e in range(len(cv.epoch_pr_auc)):
+        row = {"epoch": e + 1, "cv_pr_auc": cv.epoch_pr_auc[e], "cv_pr_auc_no_context": cv.epoch_pr_auc_no_context[e]}
+        row.update({f"fold_{i + 1}_val_pr_auc": h[e]["val_pr_auc"] for i, h in enumerate(cv.fold_histories)})
+        row["fold_mean_train_loss"] = float(np.mean([h[e]["train_loss"] for h in cv.fold_histories]))
+        row["train_loss"] = history[e]["train_loss"] if e < len(history) else float("nan")
+        rows.append(row)
+    return rows
 
 
 def _write_history_csv(history: list[dict], path: Path) -> None:

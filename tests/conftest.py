@@ -46,11 +46,11 @@ def cache_dir(tmp_path_factory) -> Path:
     return Path(env) if env else tmp_path_factory.mktemp("cache")
 
 
-# Two records, one epoch: 208 trains, 119 validates (both rich in PVCs), 233 (DS2) tests.
-SHRUNK = TrainConfig(train_records=("208", "119"), val_records=("119",), test_records=("233",), epochs_max=1)
+# Two records cross-validated in two folds (each rich in PVCs, each held out once), one epoch; 233 (DS2) tests.
+SHRUNK = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1)
 LENIENT_GATE = {"test_accuracy": 0.0, "test_precision_V": 0.0, "test_recall_V": 0.0}
 # SHRUNK as command-line options, for tests that run `arritmias train` / `tune` in a process of their own.
-SHRUNK_ARGS = ["--train-records", ",".join(SHRUNK.train_records), "--val-records", ",".join(SHRUNK.val_records),
+SHRUNK_ARGS = ["--train-records", ",".join(SHRUNK.train_records), "--cv-folds", str(SHRUNK.cv_folds),
                "--test-records", ",".join(SHRUNK.test_records), "--epochs-max", str(SHRUNK.epochs_max)]
 
 

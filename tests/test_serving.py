@@ -29,7 +29,7 @@ MODEL_URI = "models:/ECG_Arritmias_NvsV@production"
 def beats(mitdb, cache_dir):
     b = build_beats(mitdb, ["233"], cache_dir=cache_dir, progress=False)
     pick = np.r_[np.flatnonzero(b.aami == "V")[:10], np.flatnonzero(b.aami == "N")[:10]]
-    return b.windows[pick].astype(float), b.rr[pick].astype(float)
+    return b.windows[pick].astype(float), b.rr[pick].astype(float), b.context.select(pick)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,8 @@ def _post(url, body, raw=False):
 
 
 def test_three_request_forms_match_in_process(server, beats, detector):
-    windows, rr = beats
+    """The seed contract (sig + rr, no context) answers exactly as the Detector does for beats alone."""
+    windows, rr, _ = beats
     expected = detector.decide(windows, rr)
     bodies = {
         "instances": {"instances": [{"sig": w.tolist(), "rr": r.tolist()} for w, r in zip(windows, rr)]},
@@ -90,6 +91,27 @@ def test_three_request_forms_match_in_process(server, beats, detector):
         np.testing.assert_allclose([p["prob_v"] for p in preds], expected.prob, atol=1e-5, err_msg=form)
         assert [p["label"] for p in preds] == expected.labels().tolist()
         assert [p["ruleguard_changed"] for p in preds] == expected.ruleguard_changed.tolist()
+        assert not any(p["context_used"] for p in preds)
+
+
+def test_context_request_gets_the_context_answer(server, beats, detector):
+    """With ctx_sig/ctx_rr the server answers as the Detector does with record context; beats of one request may
+    mix both paths."""
+    windows, rr, ctx = beats
+    expected = detector.decide(windows, rr, ctx)
+    rows = [{"sig": w.tolist(), "rr": r.tolist(), "ctx_sig": t.astype(float).tolist(), "ctx_rr": float(u)}
+            for w, r, t, u in zip(windows, rr, ctx.template, ctx.rr_usual)]
+    for form, body in {"instances": {"instances": rows}, "dataframe_records": {"dataframe_records": rows}}.items():
+        resp = _post(server, body)
+        assert resp.status_code == 200, (form, resp.text[:500])
+        preds = resp.json()["predictions"]
+        np.testing.assert_allclose([p["prob_v"] for p in preds], expected.prob, atol=1e-5, err_msg=form)
+        assert [p["label"] for p in preds] == expected.labels().tolist()
+        assert all(p["context_used"] for p in preds)
+    mixed = [rows[0], {"sig": rows[1]["sig"], "rr": rows[1]["rr"]}]
+    resp = _post(server, {"dataframe_records": mixed})
+    assert resp.status_code == 200, resp.text[:500]
+    assert [p["context_used"] for p in resp.json()["predictions"]] == [True, False]
 
 
 BAD = {
@@ -102,6 +124,12 @@ BAD = {
                        "rr of beat 0: values must be numbers"),
     "scalar rr": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": 0.8}]}, "rr of beat 0: expected a list"),
     "empty batch": ({"instances": []}, "empty batch"),
+    "short context": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_sig": [0.1] * 10,
+                                      "ctx_rr": 0.8}]}, "ctx_sig of beat 0: expected 360"),
+    "negative usual RR": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_sig": [0.1] * 360,
+                                          "ctx_rr": -1}]}, "ctx_rr of beat 0: the usual RR must be positive"),
+    "half a context": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_rr": 0.8}]},
+                       "has 'ctx_rr' but no 'ctx_sig'"),
     "not json": ("this is not json", "valid JSON"),
 }
 

@@ -27,9 +27,9 @@ def test_three_trial_search_logs_nested_runs_and_plots(mitdb, cache_dir, tmp_pat
     runs = mlflow.search_runs(experiment_names=["tuning_arritmias_ecg"])
     children = runs[runs["tags.mlflow.parentRunId"] == result.parent_run_id]
     assert len(children) == 3
-    assert set(children["params.learning_rate"]) and "metrics.best_val_pr_auc" in children
+    assert set(children["params.learning_rate"]) and "metrics.cv_pr_auc" in children
     parent = client.get_run(result.parent_run_id)
-    assert parent.data.metrics["best_val_pr_auc"] == pytest.approx(result.best_value)
+    assert parent.data.metrics["best_cv_pr_auc"] == pytest.approx(result.best_value)
     assert all(f"best_{k}" in parent.data.params for k in result.best_params)
     arts = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"optimization_history.png", "param_importances.png"} <= arts

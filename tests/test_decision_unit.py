@@ -1,0 +1,184 @@
+"""Unit tests of the decision core on hand-built inputs: record context, model inputs, cross-validation folds,
+the threshold rule, the metrics and the gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arritmias import registry
+from arritmias.beats import DS1, beat_inputs
+from arritmias.config import TrainConfig
+from arritmias.context import CONTEXT_BEATS, CONTEXT_STRIDE, Context, for_recording, record_context
+from arritmias.crossval import assign_folds
+from arritmias.errors import ConfigError, DataError
+from arritmias.evaluation import average_precision, binary_metrics, choose_threshold
+from arritmias.preprocess import POPULATION_RR_S, SCALE_FLOOR_MV, model_inputs
+from arritmias.serving import parse_request
+from tests.conftest import synthetic_ecg
+
+
+# --- record context -------------------------------------------------------------------------------------------
+
+def test_context_is_the_causal_median_of_recent_beats():
+    rng = np.random.default_rng(0)
+    n, win = 200, 16
+    windows = rng.normal(size=(n, win)).astype(np.float32)
+    rr = np.c_[rng.uniform(0.6, 1.2, n), rng.uniform(0.6, 1.2, n), np.ones(n)].astype(np.float32)
+    ctx = record_context(windows, rr)
+    centred = windows - np.median(windows, axis=1, keepdims=True)
+    for i in (0, 1, 7, 8, 63, 64, 130, 199):
+        anchor = i - i % CONTEXT_STRIDE
+        rows = slice(max(0, anchor - CONTEXT_BEATS + 1), anchor + 1)
+        np.testing.assert_allclose(ctx.template[i], np.median(centred[rows], axis=0), rtol=1e-6)
+        assert ctx.rr_usual[i] == pytest.approx(np.median(rr[rows, 0]))
+    # Causal: changing later beats never changes an earlier beat's context.
+    later = windows.copy()
+    later[150:] += 5.0
+    np.testing.assert_array_equal(record_context(later, rr).template[:150], ctx.template[:150])
+
+
+def test_context_template_is_the_normal_beat_despite_pvcs():
+    fs = 360.0
+    sig, r, symbols = synthetic_ecg(120, fs, pvc_every=4, seed=1)
+    inputs = beat_inputs(sig, r, fs, 360)
+    is_v = np.array(symbols)[inputs.kept] == "V"
+    normal = np.median(inputs.windows[~is_v] - np.median(inputs.windows[~is_v], axis=1, keepdims=True), axis=0)
+    late = np.arange(len(is_v)) >= CONTEXT_BEATS
+    # A quarter of the beats are wide PVCs, yet the usual beat is the normal one (R height ~1 mV, not ~1.6).
+    assert np.max(np.abs(inputs.context.template[late] - normal), axis=1).max() < 0.1
+    assert np.allclose(inputs.context.rr_usual[late], 60 / 72, atol=0.05)
+
+
+def test_for_recording_builds_requests_with_context():
+    fs = 360.0
+    sig, r, _ = synthetic_ecg(30, fs, pvc_every=5)
+    rows = for_recording(sig, r, fs)
+    assert len(rows) >= len(r) - 2
+    assert set(rows[0]) == {"sig", "rr", "ctx_sig", "ctx_rr"}
+    assert len(rows[5]["ctx_sig"]) == 360 and rows[5]["ctx_rr"] > 0
+    req = parse_request(rows, 360)
+    assert req.context is not None and req.use_context.all()
+
+
+# --- model inputs ---------------------------------------------------------------------------------------------
+
+def test_context_keeps_a_large_beat_large():
+    win = 360
+    template = np.zeros((1, win), np.float32)
+    template[0, 175:185] = 1.0  # the usual beat: 1 mV
+    beat = 2.0 * template  # twice as large: ectopic-looking
+    ctx = Context(template, np.array([0.8], np.float32))
+    with_ctx = model_inputs(beat, np.array([[0.8, 0.8, 1.0]]), ctx)
+    alone = model_inputs(beat, np.array([[0.8, 0.8, 1.0]]))
+    scale = template.std() + SCALE_FLOOR_MV
+    np.testing.assert_allclose(with_ctx["beat"][0, :, 0], beat[0] / scale, rtol=1e-5)
+    np.testing.assert_allclose(with_ctx["beat"][0, :, 1], (beat[0] - template[0]) / scale, rtol=1e-5)
+    # Alone, the beat is scaled by its own spread and its size is gone; the difference channel is empty.
+    assert alone["beat"][0, :, 0].max() < with_ctx["beat"][0, :, 0].max() / 1.5
+    assert not alone["beat"][0, :, 1].any()
+    assert with_ctx["rr"][0, -1] == 1.0 and alone["rr"][0, -1] == 0.0
+
+
+def test_rr_is_relative_to_the_usual_rr():
+    rr = np.array([[0.5, 0.75, 1.5]], np.float32)  # previous RR 0.5 s: on time or premature, by the usual RR
+    fast = model_inputs(np.zeros((1, 360)), rr, Context(np.zeros((1, 360)), np.array([0.5], np.float32)))
+    slow = model_inputs(np.zeros((1, 360)), rr, Context(np.zeros((1, 360)), np.array([1.0], np.float32)))
+    alone = model_inputs(np.zeros((1, 360)), rr)
+    assert fast["rr"][0, 0] == pytest.approx(0.0)  # on time for a fast heart
+    assert slow["rr"][0, 0] == pytest.approx(np.log(0.5))  # premature for a slow one
+    assert alone["rr"][0, 0] == pytest.approx(np.log(0.5 / POPULATION_RR_S))
+    mixed = model_inputs(np.zeros((2, 360)), np.r_[rr, rr], Context(np.zeros((2, 360)), np.array([1.0, 1.0])),
+                         use_context=np.array([True, False]))
+    np.testing.assert_allclose(mixed["rr"][1], alone["rr"][0])
+    np.testing.assert_allclose(mixed["rr"][0], slow["rr"][0])
+
+
+# --- cross-validation folds -----------------------------------------------------------------------------------
+
+def test_folds_hold_every_patient_out_exactly_once():
+    v_counts = {r: (i * 37) % 500 for i, r in enumerate(DS1)}
+    for k in (2, 3, 5, 22):
+        folds = assign_folds(DS1, v_counts, k)
+        flat = [r for f in folds for r in f]
+        assert len(folds) == k and sorted(flat) == sorted(DS1) and len(flat) == len(set(flat))
+        assert all(folds)
+    folds = assign_folds(DS1, v_counts, 5)
+    totals = [sum(v_counts[r] for r in f) for f in folds]
+    assert max(totals) - min(totals) <= max(v_counts.values())  # the snake deal keeps V counts comparable
+    assert assign_folds(DS1, v_counts, 5) == folds  # deterministic
+    with pytest.raises(ValueError):
+        assign_folds(("101", "106"), {}, 3)
+
+
+def test_config_refuses_impossible_folds():
+    with pytest.raises(ConfigError, match="cv_folds=3"):
+        TrainConfig(train_records=("208", "119"), cv_folds=3)
+    with pytest.raises(ConfigError, match="twice"):
+        TrainConfig(train_records=("208", "208", "119"), cv_folds=2)
+
+
+# --- threshold rule and metrics -------------------------------------------------------------------------------
+
+def test_threshold_meets_both_targets_when_it_can():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    c = choose_threshold(y, p, target_prec=0.9, target_rec=0.9)
+    assert c.rule == "both_targets" and c.threshold == pytest.approx(0.6)
+    assert (c.val_precision, c.val_recall) == (1.0, 1.0)
+
+
+def test_recall_wins_when_both_targets_cannot_be_met():
+    y = np.array([1, 0, 1, 0, 1, 0, 1, 0], bool)
+    p = np.array([0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.3, 0.2])
+    c = choose_threshold(y, p, target_prec=0.98, target_rec=1.0)
+    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.3) and c.val_recall == 1.0
+    c = choose_threshold(y, p, target_prec=0.98, target_rec=0.75)
+    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.7)  # 3 of 4 V, precision 3/5
+
+
+def test_metrics_on_a_hand_counted_case():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
+    pred = np.array([1, 1, 0, 1, 0, 0, 0, 0], bool)
+    m = binary_metrics(y, pred)
+    assert (m["TP"], m["FN"], m["FP"], m["TN"]) == (2, 1, 1, 4)
+    assert m["precision_V"] == pytest.approx(2 / 3) and m["recall_V"] == pytest.approx(2 / 3)
+    assert m["recall_N"] == pytest.approx(4 / 5) and m["accuracy"] == pytest.approx(6 / 8)
+    assert binary_metrics(y, np.zeros(8, bool))["precision_V"] == 0.0  # nothing called V: 0, not NaN
+    # Average precision of a perfect ranking is 1, and of this one (V at ranks 1, 3) (1 + 2/3) / 2.
+    assert average_precision(np.array([1, 1, 0], bool), np.array([0.9, 0.8, 0.1])) == pytest.approx(1.0)
+    assert average_precision(np.array([1, 0, 1, 0], bool), np.array([0.9, 0.8, 0.7, 0.1])) == pytest.approx(5 / 6)
+    assert average_precision(np.array([0, 0], bool), np.array([0.5, 0.4])) == 0.0
+
+
+def test_gate_names_each_failing_metric():
+    result = registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.5, "test_recall_V": 0.8})
+    assert not result.passed and result.failures == ["test_precision_V=0.5000 < 0.75"]
+    assert registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.75, "test_recall_V": 0.9}).passed
+    assert "test_recall_V missing" in registry.gate({"test_accuracy": 1, "test_precision_V": 1}).failures[0]
+
+
+# --- served context -------------------------------------------------------------------------------------------
+
+BEAT = {"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0]}
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"ctx_sig": [0.1] * 100, "ctx_rr": 0.8}, "ctx_sig of beat 0: expected 360 numbers"),
+    ({"ctx_sig": [float("nan")] * 360, "ctx_rr": 0.8}, "ctx_sig of beat 0: NaN"),
+    ({"ctx_sig": [0.1] * 360, "ctx_rr": -0.8}, "ctx_rr of beat 0: the usual RR must be positive"),
+    ({"ctx_sig": [0.1] * 360, "ctx_rr": 0}, "ctx_rr of beat 0: the usual RR must be positive"),
+    ({"ctx_sig": [0.1] * 360}, "beat 0 has 'ctx_sig' but no 'ctx_rr'"),
+    ({"ctx_rr": 0.8}, "beat 0 has 'ctx_rr' but no 'ctx_sig'"),
+    ({"ctx_sig": [0.1] * 360, "ctx_rr": "fast"}, "ctx_rr of beat 0"),
+])
+def test_bad_context_is_refused_naming_the_field(extra, needle):
+    with pytest.raises(DataError, match=needle.replace("(", r"\(")):
+        parse_request([{**BEAT, **extra}], 360)
+
+
+def test_context_may_come_with_some_beats_only():
+    req = parse_request([BEAT, {**BEAT, "ctx_sig": [0.2] * 360, "ctx_rr": [0.9]}], 360)
+    assert req.use_context.tolist() == [False, True]
+    assert req.context.rr_usual[1] == pytest.approx(0.9)
+    assert parse_request([BEAT], 360).context is None
