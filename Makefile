@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install postgresql train test test-fast data verify gate register drift features requirements bench clean
+.PHONY: install postgresql train test test-fast data verify gate register promote serve drift features requirements \
+	bench clean
 
 install: $(STAMP)
 
@@ -40,6 +41,14 @@ gate: $(STAMP)
 
 register: $(STAMP)
 	$(BIN)/arritmias gate --register
+
+# From `make train` to a served model: @production -> the newest registered version, then serve it on PORT.
+PORT ?= 5001
+promote: $(STAMP)
+	$(BIN)/arritmias promote --latest
+
+serve: $(STAMP)
+	$(BIN)/arritmias serve --port $(PORT)
 
 # Drift check of CURRENT records against the training patients (exit 1 on drift).
 DRIFT_CURRENT ?= DS2

@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "@production back to @previous.", epilog=EPILOG_DATA)
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=int, help="registered model version to promote")
+    which.add_argument("--latest", action="store_true",
+                       help="promote the newest registered version (what `make train` just registered)")
     which.add_argument("--challenger", type=int, metavar="N", help="version to promote only if it holds up")
     which.add_argument("--rollback", action="store_true", help="restore the @previous version")
     promote.add_argument("--alias", default="production", help="alias to set with --version (default: production)")

@@ -173,8 +173,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
             raise CheckFailed(f"challenger v{c.challenger} refused: {c.reason}")
         print(f"challenger v{c.challenger} promoted to @{args.against} ({c.reason}); v{c.champion} is @previous")
         return 0
-    uri = registry.promote(args.version, args.alias)
-    print(f"ECG_Arritmias_NvsV version {args.version} is now @{args.alias}: load it as {uri}")
+    version = registry.latest_version() if args.latest else args.version
+    uri = registry.promote(version, args.alias)
+    print(f"ECG_Arritmias_NvsV version {version} is now @{args.alias}: load it as {uri}")
     return 0
 
 

@@ -113,6 +113,15 @@ def register(run_id: str, result: GateResult) -> int:
     return int(mv.version)
 
 
+def latest_version() -> int:
+    """The newest registered version of ``MODEL_NAME``."""
+    versions = _client().search_model_versions(f"name='{MODEL_NAME}'")
+    if not versions:
+        raise DataError(f"{MODEL_NAME} has no registered version in {tracking_uri()}: train one that passes the "
+                        "gate (`make train`) or register a run with `arritmias gate --register`")
+    return max(int(v.version) for v in versions)
+
+
 def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
     """Point ``alias`` at ``version``; returns the model URI that now loads it."""
     from mlflow.exceptions import MlflowException

@@ -133,6 +133,8 @@ def test_promote_sets_production_alias_and_loads(trained, store):
     assert int(mv.version) == 1
     missing = run_cli("promote", "--version", "99", "--tracking-uri", store)
     assert missing.returncode == 2 and "no version 99" in missing.stderr
+    latest = run_cli("promote", "--latest", "--tracking-uri", store)
+    assert latest.returncode == 0 and "is now @production" in latest.stdout, latest.stderr
 
 
 def test_compare_prints_table(trained, store):
