@@ -78,12 +78,20 @@ def _client():
     return mlflow.MlflowClient()
 
 
+def top_level(runs):
+    """The rows of a ``search_runs`` DataFrame that are trainings, not their nested cross-validation folds."""
+    if "tags.mlflow.parentRunId" not in runs:
+        return runs
+    return runs[runs["tags.mlflow.parentRunId"].isna()]
+
+
 def latest_run_id(experiment: str = EXPERIMENT) -> str:
-    """The most recent finished run of ``experiment``."""
+    """The most recent finished training of ``experiment`` (its fold runs, which finish inside it, excluded)."""
     import mlflow
 
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = top_level(mlflow.search_runs(experiment_names=[experiment],
+                                        filter_string="attributes.status = 'FINISHED'",
+                                        order_by=["attributes.start_time DESC"], max_results=200))
     if runs.empty:
         raise DataError(f"no finished run in experiment '{experiment}' at {tracking_uri()}: train one first")
     return str(runs.iloc[0]["run_id"])
@@ -155,9 +163,10 @@ def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT
     query = "attributes.status = 'FINISHED'" + (f" and {filter_string}" if filter_string else "")
     try:
         runs = mlflow.search_runs(experiment_names=[experiment], filter_string=query,
-                                  order_by=["metrics.test_f1_V DESC"], max_results=top)
+                                  order_by=["metrics.test_f1_V DESC"], max_results=top * 10)
     except MlflowException as exc:
         raise ArritmiasError(f"bad --filter '{filter_string}': {exc.message.splitlines()[0]}") from None
+    runs = top_level(runs).head(top)
     if runs.empty:
         return runs
     cols = ["run_id", "tags.mlflow.runName"] + [c for c in COMPARE_COLUMNS if c in runs.columns]

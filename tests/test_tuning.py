@@ -65,7 +65,7 @@ def test_train_with_params_from_study(mitdb, cache_dir, tmp_path):
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     registry.use_tracking(store)
-    run = mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"]).iloc[0]
+    run = registry.top_level(mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])).iloc[0]
     assert float(run["params.learning_rate"]) == 0.002 and float(run["params.dropout"]) == 0.3
     assert run["tags.params_from_study"] == "fixed"
 
