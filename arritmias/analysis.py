@@ -19,7 +19,7 @@ from arritmias.beats import beat_inputs
 from arritmias.context import Context
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
-from arritmias.records import PRIMARY_LEAD, read_recording, resample
+from arritmias.records import PRIMARY_LEAD, check_fs, read_recording, resample
 
 MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful burden
 FLAT_MV = 0.02  # a lead whose spread is below 20 uV carries no ECG (lead off, disconnected)
@@ -50,8 +50,9 @@ def read_signal(path: str | Path, fs: float | None = None, column: str | None = 
 
 
 def _read_csv(path: Path, fs: float | None, column: str | None) -> Signal:
-    if not fs or fs <= 0:
+    if fs is None:
         raise DataError(f"'{path}': a CSV carries no sampling rate; give it with --fs HZ")
+    fs = check_fs(fs, f"'{path}' (--fs)")
     try:
         with path.open(newline="") as fh:
             rows = list(csv.reader(fh))

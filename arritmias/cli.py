@@ -12,7 +12,7 @@ import sys
 from arritmias import __version__
 from arritmias.commands import (cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch, cmd_data_verify,
                                 cmd_evaluate, cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train, cmd_tune)
-from arritmias.errors import ArritmiasError
+from arritmias.errors import ArritmiasError, os_error_line
 from arritmias.records import DATA_DIR_ENV
 
 MODEL_URI_DEFAULT = "models:/ECG_Arritmias_NvsV@production"
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "mV], \"rr\": [prev_s, next_s, next/prev]}]}.")
     serve.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model to serve (default: {MODEL_URI_DEFAULT})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=5001, help="port (default: 5001)")
+    serve.add_argument("--port", type=port_number, default=5001, help="port, 1-65535 (default: 5001)")
     serve.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
@@ -263,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point of the ``arritmias`` command; returns the exit code."""
     parser = build_parser()
@@ -274,6 +285,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except ArritmiasError as exc:
         print(f"arritmias: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        print(f"arritmias: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("arritmias: interrupted", file=sys.stderr)
         return 130

@@ -143,10 +143,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
     run_id = args.run_id or registry.latest_run_id(args.experiment)
     result = registry.gate_run(run_id, gate_thresholds(args))
     print(f"run {run_id}: {result.summary()}")
+    # The run's tag says what the latest judgement was, not the one made at training time with other thresholds.
+    registry.tag_run(run_id, {"gate": "passed" if result.passed else "failed"})
     if not result.passed:
         raise CheckFailed(f"run {run_id} fails the gate: " + "; ".join(result.failures))
     if args.register:
         version = registry.register(run_id, result)
+        registry.tag_run(run_id, {"registered_version": str(version)})
         print(f"registered as ECG_Arritmias_NvsV version {version}")
     return 0
 

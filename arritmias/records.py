@@ -113,6 +113,37 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return resample_poly(signal, up // g, down // g).astype(signal.dtype, copy=False)
 
 
+# Sampling rates we accept (Hz): below ~100 Hz the QRS (content up to ~40 Hz) is barely sampled and its width
+# unmeasurable; above 10 kHz a header is almost surely wrong (ECG amplifiers sample at 125-2000 Hz).
+FS_RANGE_HZ = (100.0, 10_000.0)
+
+
+def check_fs(fs, source: str) -> float:
+    """``fs`` as a float if it is a plausible ECG sampling rate (``FS_RANGE_HZ``), else a DataError naming
+    ``source`` (a record, a file or an option)."""
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: sampling rate {fs!r} is not a number (Hz)") from None
+    if not FS_RANGE_HZ[0] <= value <= FS_RANGE_HZ[1]:  # also false for NaN
+        raise DataError(f"{source}: sampling rate {value:g} Hz is outside {FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz; "
+                        "check the header or --fs")
+    return value
+
+
+def header_fs_field(path: str) -> str | None:
+    """The sampling-frequency field of a WFDB header's record line, as written (``None`` when absent).
+
+    wfdb reads a field it cannot parse (e.g. a negative rate) as the format's default 250 Hz without a word, so
+    the field is checked as text before trusting ``header.fs``.
+    """
+    for line in Path(f"{path}.hea").read_text(errors="replace").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            fields = line.split()
+            return fields[2].split("/")[0].split("(")[0] if len(fields) > 2 else None
+    return None
+
+
 def read_recording(
     data_dir: Path, name: str, deriv_idx: int = 0, fs: float | None = 360.0, annotator: str | None = "atr"
 ) -> Recording:
@@ -127,6 +158,8 @@ def read_recording(
         header = wfdb.rdheader(path)
     except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
         raise DataError(f"record {name}: header '{path}.hea' unreadable ({exc})") from exc
+    written = header_fs_field(path)
+    check_fs(written if written is not None else header.fs, f"record {name} ({path}.hea)")
     order = lead_order(list(header.sig_name or []))
     if not 0 <= deriv_idx < len(order):
         raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(order)} lead(s)")

@@ -106,6 +106,12 @@ def run_metrics(run_id: str) -> dict[str, float]:
         raise DataError(f"run {run_id} not found in {tracking_uri()} ({exc.error_code})") from None
 
 
+def tag_run(run_id: str, tags: dict[str, str]) -> None:
+    client = _client()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
 def gate_run(run_id: str, thresholds: dict[str, float] | None = None) -> GateResult:
     return gate(run_metrics(run_id), thresholds)
 

@@ -35,6 +35,10 @@ REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R pe
 RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N" or "V", "ruleguard_changed": bool, '
                 '"context_used": bool}]}')
 CONTEXT_FIELDS = ("ctx_sig", "ctx_rr")
+# RR intervals a request may carry (s): under 0.1 s two detections are one beat (the ventricle is refractory), over
+# 6 s is asystole or a lost lead, not a rhythm to classify a beat in.
+RR_LIMITS_S = (0.1, 6.0)
+RATIO_TOLERANCE = 0.05  # the ratio must agree with next/previous within 5 % (clients round their numbers)
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,7 @@ def parse_request(model_input, win: int) -> Request:
     rr = _numeric_rows(columns["rr"], "rr", 3)
     if len(windows) != len(rr):
         raise DataError(f"'sig' has {len(windows)} beats but 'rr' has {len(rr)}")
-    if np.any(rr[:, :2] <= 0):
-        row = int(np.nonzero(np.any(rr[:, :2] <= 0, axis=1))[0][0])
-        raise DataError(f"rr of beat {row}: RR intervals must be positive seconds")
+    _check_rr(rr)
     n = len(windows)
     template, has_sig = _optional_rows(columns.get("ctx_sig"), "ctx_sig", win, n)
     usual, has_rr = _optional_rows(columns.get("ctx_rr"), "ctx_rr", 1, n)
@@ -86,11 +88,29 @@ def parse_request(model_input, win: int) -> Request:
         given, lacking = ("ctx_sig", "ctx_rr") if has_sig[row] else ("ctx_rr", "ctx_sig")
         raise DataError(f"beat {row} has '{given}' but no '{lacking}': the record context needs both "
                         "(see arritmias.context.for_recording)")
-    if np.any(has_rr & (usual[:, 0] <= 0)):
-        row = int(np.flatnonzero(has_rr & (usual[:, 0] <= 0))[0])
-        raise DataError(f"ctx_rr of beat {row}: the usual RR must be positive seconds")
+    bad_usual = has_rr & ((usual[:, 0] < RR_LIMITS_S[0]) | (usual[:, 0] > RR_LIMITS_S[1]))
+    if bad_usual.any():
+        row = int(np.flatnonzero(bad_usual)[0])
+        raise DataError(f"ctx_rr of beat {row}: the usual RR must be positive seconds within "
+                        f"{RR_LIMITS_S[0]}-{RR_LIMITS_S[1]} s, got {usual[row, 0]:g}")
     context = Context(template, usual[:, 0]) if has_sig.any() else None
     return Request(windows, rr, context, has_sig)
+
+
+def _check_rr(rr: np.ndarray) -> None:
+    """RR intervals within ``RR_LIMITS_S`` and a ratio that agrees with them, or a DataError naming the beat."""
+    lo, hi = RR_LIMITS_S
+    out = np.any((rr[:, :2] < lo) | (rr[:, :2] > hi), axis=1)
+    if out.any():
+        row = int(np.flatnonzero(out)[0])
+        raise DataError(f"rr of beat {row}: RR intervals must be positive seconds within {lo}-{hi} s, got "
+                        f"{rr[row, 0]:g} and {rr[row, 1]:g}")
+    expected = rr[:, 1] / rr[:, 0]
+    off = np.abs(rr[:, 2] - expected) > RATIO_TOLERANCE * expected
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise DataError(f"rr of beat {row}: the ratio {rr[row, 2]:g} disagrees with next/previous "
+                        f"{expected[row]:.4g}: send [previous s, next s, next/previous]")
 
 
 def _missing(value) -> bool:
@@ -142,17 +162,24 @@ def _numeric_rows(values, name: str, length: int) -> np.ndarray:
 
 
 def _check_row(value, name: str, i: int, length: int) -> np.ndarray:
-    """One beat's ``length`` finite numbers, or a DataError naming the field and the beat."""
+    """One beat's ``length`` numbers, finite once in float32 (the network's type), or a DataError naming the
+    field and the beat. Strings ("0.5") and booleans are refused: a client that sends them has a bug that a
+    silent conversion would hide."""
     if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {type(value).__name__}")
     if len(value) != length:
         raise DataError(f"{name} of beat {i}: expected {length} numbers, got {len(value)}")
-    try:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        row = value.astype(np.float64)
+    elif all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+             for v in value):
         row = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} of beat {i}: values must be numbers") from None
-    if not np.all(np.isfinite(row)):
-        raise DataError(f"{name} of beat {i}: NaN or infinite values")
+    else:
+        raise DataError(f"{name} of beat {i}: values must be numbers (not strings, booleans or lists)")
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(row.astype(np.float32))
+    if not np.all(finite):
+        raise DataError(f"{name} of beat {i}: NaN, infinite or beyond float32's range (|x| > 3.4e38)")
     return row
 
 

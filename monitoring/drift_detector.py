@@ -40,7 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from arritmias import registry  # noqa: E402
-from arritmias.errors import ArritmiasError, DataError  # noqa: E402
+from arritmias.errors import ArritmiasError, DataError, os_error_line  # noqa: E402
 from arritmias.features import FEATURES, PREDICTION_FEATURES  # noqa: E402
 
 DEFAULT_METHOD = "wasserstein"
@@ -49,6 +49,11 @@ DEFAULT_DRIFT_SHARE = 0.3
 QUALITY_FEATURES = ("noise_mv2", "wander_mv")  # drift alone is enough: they describe the acquisition
 MONITORING_EXPERIMENT = "monitoring_ecg"
 ALERTS_LOG = "drift_alerts.log"
+
+
+# Fewer beats are no distribution: a handful of beats moves any distance past any threshold ("DRIFT 10/10" from one
+# row). 50 beats is under a minute of ECG.
+MIN_BEATS = 50
 
 
 class ECGDriftDetector:
@@ -72,8 +77,8 @@ class ECGDriftDetector:
                  out_dir: str | Path | None = None):
         if not 0 < drift_share <= 1:
             raise DataError(f"drift_share={drift_share}: must be in (0, 1]")
-        if threshold <= 0:
-            raise DataError(f"threshold={threshold}: must be > 0")
+        if not (np.isfinite(threshold) and threshold > 0):  # NaN would compare false everywhere: "no drift"
+            raise DataError(f"threshold={threshold}: must be a finite number > 0")
         self.features = list(features) if features else None
         self.method, self.threshold, self.drift_share = method, threshold, drift_share
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -94,6 +99,9 @@ class ECGDriftDetector:
         bad = [c for c in columns if not np.all(np.isfinite(frame[c].to_numpy(dtype=float)))]
         if bad:
             raise DataError(f"{what}: columns {bad} hold NaN or infinite values")
+        if len(df) < MIN_BEATS:
+            raise DataError(f"{what} has {len(df)} beats; at least {MIN_BEATS} are needed to compare distributions "
+                            "(about a minute of ECG)")
         return frame.astype("float64").reset_index(drop=True)
 
     def load_reference_data(self, reference_df: pd.DataFrame) -> None:
@@ -255,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "model_uri": args.model_uri}, tracking)
     except ArritmiasError as exc:
         print(f"drift_detector: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"drift_detector: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     verdict = "DRIFT" if results["drift_detected"] else "no drift"
     print(f"{verdict}: {len(results['drifted_features'])}/{len(results['features'])} features drifted "

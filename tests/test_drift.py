@@ -96,6 +96,7 @@ def test_nst_noise_scale_gives_the_asked_snr():
     (pd.DataFrame({"rr_prev_s": [0.8]}), "lacks columns"),
     (pd.DataFrame({c: [np.nan] for c in FEATURES}), "NaN"),
     (pd.DataFrame({**{c: [1.0] for c in FEATURES}, "ptp_mv": ["high"]}), "not numeric"),
+    (pd.DataFrame({c: [1.0] for c in FEATURES}), "has 1 beats; at least 50"),
     ([1, 2, 3], "DataFrame"),
 ])
 def test_bad_input_names_the_problem(halves, frame, needle):
@@ -103,6 +104,12 @@ def test_bad_input_names_the_problem(halves, frame, needle):
     d.load_reference_data(halves[0])
     with pytest.raises(DataError, match=needle):
         d.detect_drift(frame)
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), 0.0, -0.3, float("inf")])
+def test_threshold_must_be_a_positive_number(threshold):
+    with pytest.raises(DataError, match="threshold"):
+        ECGDriftDetector(threshold=threshold)
 
 
 def test_no_reference_is_a_clear_error(halves):

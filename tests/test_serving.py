@@ -116,9 +116,9 @@ def test_context_request_gets_the_context_answer(server, beats, detector):
 
 BAD = {
     "short window": ({"instances": [{"sig": [0.1] * 100, "rr": [0.8, 0.8, 1.0]}]}, "sig of beat 0: expected 360"),
-    "NaN": ('{"instances": [{"sig": [NaN' + ", 0.1" * 359 + '], "rr": [0.8, 0.8, 1.0]}]}', "NaN or infinite"),
+    "NaN": ('{"instances": [{"sig": [NaN' + ", 0.1" * 359 + '], "rr": [0.8, 0.8, 1.0]}]}', "NaN, infinite"),
     "infinite": ('{"instances": [{"sig": [Infinity' + ", 0.1" * 359 + '], "rr": [0.8, 0.8, 1.0]}]}',
-                 "NaN or infinite"),
+                 "NaN, infinite"),
     "missing rr": ({"instances": [{"sig": [0.1] * 360}]}, "missing field(s) ['rr']"),
     "non-numeric rr": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": ["a", "b", "c"]}]},
                        "rr of beat 0: values must be numbers"),

@@ -119,9 +119,14 @@ def test_gate_cli_pass_and_fail(trained, store):
                  "--min-precision-v", "0", "--min-recall-v", "0")
     assert ok.returncode == 0, ok.stderr
     assert "gate passed" in ok.stdout
+    registry.use_tracking(store)
+    assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "passed"
     bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-recall-v", "1.01")
     assert bad.returncode == 1
     assert "test_recall_V=" in bad.stderr and "< 1.01" in bad.stderr and "Traceback" not in bad.stderr
+    assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "failed"
+    run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-accuracy", "0",
+            "--min-precision-v", "0", "--min-recall-v", "0")  # leave it as the other tests expect
 
 
 def test_promote_sets_production_alias_and_loads(trained, store):

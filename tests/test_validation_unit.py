@@ -1,0 +1,87 @@
+"""Bad input is refused with one line naming the field, never turned into an answer: a table of probes per entry
+point (served request, record header, CSV rate, drift command)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from arritmias.analysis import read_signal
+from arritmias.errors import DataError
+from arritmias.records import check_fs, read_recording
+from arritmias.serving import parse_request
+from tests.conftest import ROOT, run_cli
+
+SIG = [0.1] * 360
+GOOD = {"sig": SIG, "rr": [0.8, 0.8, 1.0]}
+
+REQUEST_PROBES = {
+    "value beyond float32": ({"sig": [1e39] + SIG[1:], "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: NaN, infinite or beyond"),
+    "numeric strings": ({"sig": ["0.1"] * 360, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: values must be numbers"),
+    "booleans": ({"sig": SIG, "rr": [True, True, True]}, "rr of beat 0: values must be numbers"),
+    "nested lists": ({"sig": [[0.1]] * 360, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: values must be numbers"),
+    "null sig": ({"sig": None, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: expected a list"),
+    "dict sig": ({"sig": {"a": 1}, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: expected 360 numbers"),
+    "ratio zero": ({"sig": SIG, "rr": [0.8, 0.8, 0.0]}, "rr of beat 0: the ratio 0 disagrees"),
+    "ratio negative": ({"sig": SIG, "rr": [0.8, 0.8, -5]}, "rr of beat 0: the ratio -5 disagrees"),
+    "negative RR": ({"sig": SIG, "rr": [-0.8, 0.8, -1.0]}, "rr of beat 0: RR intervals must be positive"),
+    "RR of a minute": ({"sig": SIG, "rr": [60.0, 0.8, 0.0133]}, "within 0.1-6.0 s"),
+    "usual RR of 20 s": ({**GOOD, "ctx_sig": SIG, "ctx_rr": 20.0}, "ctx_rr of beat 0: the usual RR must be"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REQUEST_PROBES))
+def test_request_probe_is_refused_naming_the_field(case):
+    body, needle = REQUEST_PROBES[case]
+    with pytest.raises(DataError) as err:
+        parse_request([body], 360)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_rounded_ratio_is_accepted():
+    req = parse_request([{"sig": SIG, "rr": [0.78, 0.81, 1.04]}], 360)  # 0.81 / 0.78 = 1.0385
+    assert req.rr.shape == (1, 3)
+
+
+@pytest.mark.parametrize("fs", [0, -360, float("nan"), float("inf"), 20, 1e6, "fast"])
+def test_implausible_sampling_rates_are_refused(fs):
+    with pytest.raises(DataError, match="sampling rate"):
+        check_fs(fs, "--fs")
+
+
+def test_header_with_negative_rate_is_refused_not_read_as_250_hz(mitdb, tmp_path):
+    for ext in ("dat", "atr"):
+        shutil.copy(mitdb / f"119.{ext}", tmp_path / f"119.{ext}")
+    header = (mitdb / "119.hea").read_text().splitlines()
+    header[0] = header[0].replace(" 360 ", " -360 ")
+    (tmp_path / "119.hea").write_text("\n".join(header) + "\n")
+    with pytest.raises(DataError, match="record 119.*sampling rate -360 Hz is outside"):
+        read_recording(tmp_path, "119")
+    with pytest.raises(DataError, match="sampling rate -360 Hz"):
+        read_signal(tmp_path / "119")
+
+
+def test_csv_rate_nan_is_refused(tmp_path):
+    path = tmp_path / "lead.csv"
+    path.write_text("\n".join(str(v) for v in np.sin(np.arange(5000) / 20)) + "\n")
+    with pytest.raises(DataError, match="sampling rate nan Hz") as err:
+        read_signal(path, fs=float("nan"))
+    assert str(path) in str(err.value)
+
+
+def test_cli_probes_get_one_line_not_a_traceback(mitdb, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    port = run_cli("serve", "--port", "99999")
+    assert port.returncode == 2 and "not a port number" in port.stderr and "Traceback" not in port.stderr
+    drift = subprocess.run([sys.executable, str(ROOT / "monitoring" / "drift_detector.py"), "--reference-records",
+                            "100", "--current-records", "101", "--data-dir", str(mitdb), "--out", str(a_file)],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                           env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+    assert drift.returncode == 2 and "File exists" in drift.stderr and "Traceback" not in drift.stderr
+    assert drift.stderr.strip().count("\n") == 0
