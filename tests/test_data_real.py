@@ -95,6 +95,24 @@ def test_killed_cache_write_leaves_nothing_that_loads(mitdb, tmp_path, monkeypat
     assert len(beats) > 2000
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_cache_entry_is_rebuilt_and_replaced(mitdb, tmp_path, damage):
+    first = build_beats(mitdb, ["119"], cache_dir=tmp_path, progress=False)
+    (entry,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    path = entry / "windows.npy"
+    data = path.read_bytes()
+    if damage == "garbage":  # same size, same header, other values: np.load alone would return them silently
+        path.write_bytes(data[:200] + np.random.default_rng(0).bytes(len(data) - 200))
+    else:
+        path.write_bytes(data[: len(data) // 2])
+    assert cache.load(tmp_path, entry.name) is None
+    again = build_beats(mitdb, ["119"], cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(again.windows, first.windows)
+    # The rebuilt entry replaced the damaged one and loads cleanly.
+    assert cache.load(tmp_path, entry.name) is not None
+    np.testing.assert_array_equal(cache.load(tmp_path, entry.name)[0]["windows"], first.windows)
+
+
 def test_changed_record_file_misses_the_cache(mitdb, tmp_path):
     data = copy_records(mitdb, tmp_path / "data", ["100"])
     cdir = tmp_path / "cache"
