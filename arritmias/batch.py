@@ -82,11 +82,31 @@ def find_recordings(inputs: list[str]) -> list[Recording]:
     return list(found.values())
 
 
-def is_complete(name: str, out_dir: Path) -> bool:
-    """Whether all of a recording's batch outputs exist (the summary is moved in last)."""
-    from arritmias.report import output_paths
+def completed_counts(name: str, out_dir: Path) -> tuple[int, int] | None:
+    """``(beats, pvc_count)`` of a recording whose batch outputs are complete and consistent, else None.
 
-    return all(p.is_file() for p in output_paths(name, out_dir, **OUTPUTS).values())
+    File names alone are not trusted: the summary must parse, the Parquet part must read with one row per beat
+    and as many V rows as the summary's PVCs, and the annotation file must hold one annotation per beat. Anything
+    else (an empty summary, a garbage Parquet file, a truncated .pvc) is rescored.
+    """
+    import pandas as pd
+    import wfdb
+
+    from arritmias.report import ANNOTATOR, output_paths
+
+    paths = output_paths(name, out_dir, **OUTPUTS)
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    try:
+        summary = json.loads(paths["summary"].read_text())
+        beats, pvcs = int(summary["beats"]), int(summary["pvc_count"])
+        table = pd.read_parquet(paths["beats"], columns=["label"])
+        annotations = wfdb.rdann(str(out_dir / name), ANNOTATOR)
+    except Exception:  # noqa: BLE001  any unreadable part means: not done
+        return None
+    if len(table) != beats or int((table["label"] == "V").sum()) != pvcs or len(annotations.sample) != beats:
+        return None
+    return beats, pvcs
 
 
 def pack_detector(detector) -> dict[str, bytes]:
@@ -189,7 +209,13 @@ def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
     """Refuse to mix two models' outputs in one folder; write the manifest for a new folder."""
     path = out_dir / MANIFEST
     if path.is_file():
-        previous = json.loads(path.read_text()).get("model_uri")
+        try:
+            previous = json.loads(path.read_text()).get("model_uri")
+        except (ValueError, AttributeError):
+            previous = None
+        if previous is None and resume:
+            raise DataError(f"'{path}' is damaged, so which model filled '{out_dir}' is unknown: pass --no-resume "
+                            "to rescore everything, or score into another --out folder")
         if previous != model_uri and resume:
             raise DataError(f"'{out_dir}' holds outputs of model '{previous}', not '{model_uri}': score into "
                             "another --out folder, or pass --no-resume to rescore everything")
@@ -239,12 +265,14 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
     recordings = find_recordings(inputs)
     detector = Detector.from_model_uri(model_uri)
     check_manifest(out_dir, model_uri, resume)
-    todo = [r for r in recordings if not (resume and is_complete(r.name, out_dir))]
+    done = {r.name: completed_counts(r.name, out_dir) for r in recordings} if resume else {}
+    todo = [r for r in recordings if done.get(r.name) is None]
     for rec in todo:  # temporary folders a killed run left behind (write_outputs names them .<record>.*)
         for leftover in out_dir.glob(f".{glob.escape(rec.name)}.*"):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
-    statuses = {r.name: ("skipped", 0, 0, "") for r in recordings}
+    statuses = {r.name: ("skipped", *done[r.name], "") if done.get(r.name) else ("error", 0, 0, "not scored")
+                for r in recordings}
     errors, beats, timeline, t0 = [], 0, [], time.perf_counter()
     if todo:
         start_ray(address, workers)

@@ -113,3 +113,20 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
     assert (out / "233_summary.json").is_file() and not (out / ".233.leftover").exists()
     assert (out / "100.pvc").stat().st_mtime_ns == kept
     assert filecmp.cmp(out / "233.pvc", reference / "233.pvc", shallow=False)
+
+    # Resume checks what it skips: an empty summary and a garbage Parquet part are rescored, not trusted; the
+    # skipped recording is reported with its real counts; a damaged manifest is refused, not a traceback.
+    (out / "100_summary.json").write_text("")
+    (out / "beats" / "119.parquet").write_bytes(b"not parquet at all")
+    again = batch_score([str(archive)], uri, out, workers=1, progress=False)
+    assert again.scored == 2 and again.skipped == 1
+    rows = {r["record"]: r for r in csv.DictReader(again.results_path.open())}
+    assert rows["233"]["status"] == "skipped"
+    assert int(rows["233"]["beats"]) == json.loads((out / "233_summary.json").read_text())["beats"] > 0
+    assert json.loads((out / "100_summary.json").read_text()) == \
+        json.loads((reference / "100_summary.json").read_text())
+    assert len(pd.read_parquet(out / "beats")) == sum(
+        json.loads((out / f"{n}_summary.json").read_text())["beats"] for n in ("100", "119", "233"))
+    (out / "batch_manifest.json").write_text('{"model_uri": ')
+    damaged = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store)
+    assert damaged.returncode == 2 and "is damaged" in damaged.stderr and "Traceback" not in damaged.stderr
