@@ -114,6 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         tags.setdefault("params_from_study", args.params_from_study)
     data_dir = resolve_data_dir(args.data_dir)
     ensure_records(data_dir)
+    from arritmias import registry
+
+    registry.use_tracking(args.tracking_uri)
+    report_reaped(args.experiment)
     result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                    noise_dir=args.noise_dir, tracking=args.tracking_uri, experiment=args.experiment, tags=tags,
                    register=not args.no_register, gate_thresholds=gate_thresholds(args))
@@ -136,10 +140,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_reaped(experiment: str) -> None:
+    """Close the runs a killed process left RUNNING, and say so: a later `gate` must not judge around them."""
+    from arritmias import registry
+
+    for run_id, reason in registry.reap_stale_runs(experiment):
+        print(f"run {run_id} was still RUNNING but {reason}: marked FAILED", file=sys.stderr)
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from arritmias import registry
 
     registry.use_tracking(args.tracking_uri)
+    report_reaped(args.experiment)
     run_id = args.run_id or registry.latest_run_id(args.experiment)
     result = registry.gate_run(run_id, gate_thresholds(args))
     print(f"run {run_id}: {result.summary()}")

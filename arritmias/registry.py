@@ -78,6 +78,61 @@ def _client():
     return mlflow.MlflowClient()
 
 
+STALE_AFTER_S = 1800  # a training logs a heartbeat every epoch (seconds apart): 30 min of silence is a dead run
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags that let a later command tell whether a RUNNING run still has a live process behind it."""
+    import socket
+    import time
+
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "heartbeat": str(int(time.time()))}
+
+
+def heartbeat(run_id: str) -> None:
+    import time
+
+    _client().set_tag(run_id, "heartbeat", str(int(time.time())))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def reap_stale_runs(experiment: str = EXPERIMENT, stale_after_s: float = STALE_AFTER_S) -> list[tuple[str, str]]:
+    """Mark FAILED the RUNNING runs of ``experiment`` that nothing is running any more: their process on this host
+    is gone (a SIGKILL, a power cut), or no heartbeat came for ``stale_after_s`` seconds (another host). Returns
+    ``(run_id, reason)`` for each; the reason is also the run's ``error`` tag."""
+    import socket
+    import time
+
+    import mlflow
+
+    try:
+        runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'RUNNING'")
+    except Exception:  # noqa: BLE001  no experiment yet: nothing to reap
+        return []
+    host, now, reaped = socket.gethostname(), time.time(), []
+    for _, row in runs.iterrows():
+        tags = {k[5:]: v for k, v in row.items() if k.startswith("tags.") and isinstance(v, str)}
+        reason = None
+        if tags.get("host") == host and tags.get("pid", "").isdigit() and not _process_alive(int(tags["pid"])):
+            reason = f"its process {tags['pid']} on {host} is gone (killed without a chance to close the run)"
+        elif tags.get("heartbeat", "").isdigit() and now - int(tags["heartbeat"]) > stale_after_s:
+            reason = f"no heartbeat for {(now - int(tags['heartbeat'])) / 60:.0f} min"
+        if reason:
+            _client().set_tag(row["run_id"], "error", f"reaped: {reason}")
+            _client().set_terminated(row["run_id"], status="FAILED")
+            reaped.append((str(row["run_id"]), reason))
+    return reaped
+
+
 def top_level(runs):
     """The rows of a ``search_runs`` DataFrame that are trainings, not their nested cross-validation folds."""
     if "tags.mlflow.parentRunId" not in runs:

@@ -231,7 +231,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
     def beats(records):
         return n_v(build_beats(data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, cache_dir, progress))
 
-    with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+    with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name,
+                                                   tags={**registry.owner_tags(), **(tags or {})}) as run:
         try:
             t0 = time.perf_counter()
             noise = find_noise_dir(data_dir, noise_dir)
@@ -242,13 +243,14 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             train_set = beats(cfg.train_records)
             require_v(train_set, cfg.train_records)
             bank = load_noise(noise, cfg.fs, cfg.seed)
-            cv = cross_validate(cfg, train_set, bank, _fold_run, _log_fold_epoch, progress)
+            cv = cross_validate(cfg, train_set, bank, _fold_run, _log_fold_epoch(run.info.run_id), progress)
             mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
             for e, (ap, ap_nc) in enumerate(zip(cv.epoch_pr_auc, cv.epoch_pr_auc_no_context), start=1):
                 mlflow.log_metrics({"cv_pr_auc_epoch": ap, "cv_pr_auc_no_context_epoch": ap_nc}, step=e)
             model, history = fit(cfg, train_set, bank, cv.best_epoch,
-                                 on_epoch=lambda rec: mlflow.log_metrics(
+                                 on_epoch=lambda rec: (mlflow.log_metrics(
                                      {"train_loss": rec["train_loss"], "lr_epoch": rec["lr_epoch"]}, step=rec["epoch"]),
+                                     registry.heartbeat(run.info.run_id)),
                                  progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
             rule = choose_decision_rule(cfg, cv)
@@ -295,15 +297,21 @@ def _fold_run(i: int, records: tuple[str, ...]):
     """Fold i as a nested MLflow run, named and tagged with the patients it holds out."""
     import mlflow
 
-    with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True, tags={"fold": str(i + 1)}):
+    with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True, tags={"fold": str(i + 1), **registry.owner_tags()}):
         mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
         yield
 
 
-def _log_fold_epoch(i: int, rec: dict) -> None:
+def _log_fold_epoch(parent_id: str):
+    """The per-epoch logger of the folds: metrics on the fold's run, a heartbeat on the fold and the training."""
     import mlflow
 
-    mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
+    def log(i: int, rec: dict) -> None:
+        mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
+        registry.heartbeat(mlflow.active_run().info.run_id)
+        registry.heartbeat(parent_id)
+
+    return log
 
 
 def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, meta_extra) -> None:

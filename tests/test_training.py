@@ -156,7 +156,10 @@ def test_same_seed_same_metrics(trained, store, mitdb, cache_dir):
         assert abs(again.metrics[name] - trained.metrics[name]) <= 0.01, name
 
 
-def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_path, sig):
+    """SIGTERM: the training closes its own run as FAILED. SIGKILL gives it no chance: the next command that
+    looks for runs (here `gate`) finds the RUNNING run whose process is gone, marks it FAILED and says so."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     registry.use_tracking(store)
     mlflow.MlflowClient().search_experiments()  # create the tables first: two processes creating them race
@@ -183,11 +186,16 @@ def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_
         proc.kill()
         out, err = proc.communicate(timeout=60)
         pytest.fail(f"training did not reach its first epoch (exit {proc.returncode}): {err[-3000:]}")
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode != 0
+    if sig == signal.SIGKILL:
+        assert mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING"  # nobody closed it
+        gate = run_cli("gate", "--tracking-uri", store, cwd=tmp_path)
+        assert f"run {run_id} was still RUNNING but its process" in gate.stderr and "marked FAILED" in gate.stderr
+        assert gate.returncode == 2 and "no finished run" in gate.stderr and "Traceback" not in gate.stderr
     run = mlflow.MlflowClient().get_run(run_id)
     assert run.info.status == "FAILED"
-    assert "KeyboardInterrupt" in run.data.tags["error"]
+    assert ("KeyboardInterrupt" if sig == signal.SIGTERM else "reaped: its process") in run.data.tags["error"]
     assert mlflow.MlflowClient().get_run(fold_id).info.status == "FAILED"
     assert mlflow.MlflowClient().search_model_versions("name='ECG_Arritmias_NvsV'") == []
