@@ -85,3 +85,38 @@ def test_cli_probes_get_one_line_not_a_traceback(mitdb, tmp_path):
                            env={**os.environ, "MLFLOW_TRACKING_URI": ""})
     assert drift.returncode == 2 and "File exists" in drift.stderr and "Traceback" not in drift.stderr
     assert drift.stderr.strip().count("\n") == 0
+
+
+# --- property: any JSON-like body is either a valid request or one DataError line ----------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**40, 10**40),
+                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5))
+_json = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+                     max_leaves=20)
+_numbers = st.floats(-5, 5, allow_nan=False)
+_consistent_rr = st.tuples(st.floats(0.2, 2), st.floats(0.2, 2)).map(lambda t: [t[0], t[1], t[1] / t[0]])
+_beat = st.fixed_dictionaries(
+    {"sig": st.one_of(st.lists(_numbers, min_size=360, max_size=360), _json),
+     "rr": st.one_of(_consistent_rr, st.lists(st.floats(0.05, 8), min_size=3, max_size=3), _json)},
+    optional={"ctx_sig": st.one_of(st.lists(_numbers, min_size=360, max_size=360), _json),
+              "ctx_rr": st.one_of(st.floats(0.05, 8), _json)})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.lists(_beat, max_size=3), _json))
+def test_any_body_is_an_answer_or_one_line_refusal(body):
+    """Never another exception (a 500 with a traceback), never a NaN or a non-positive RR let through."""
+    try:
+        req = parse_request(body, 360)
+    except DataError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    n = len(req.windows)
+    assert n >= 1 and req.windows.shape == (n, 360) and req.rr.shape == (n, 3)
+    assert np.isfinite(req.windows).all() and np.isfinite(req.rr).all() and (req.rr[:, :2] > 0).all()
+    if req.context is not None:
+        assert np.isfinite(req.context.template).all() and (req.context.rr_usual[req.use_context] > 0).all()
