@@ -114,6 +114,16 @@ def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS) 
     return Context(template, rr_usual)
 
 
+def template_correlation(windows: np.ndarray, context: Context, fs: float) -> np.ndarray:
+    """Correlation (n,) of each beat's QRS region (+-150 ms around R) with its usual beat's: near 1 for the
+    patient's normal beats, lower for ectopic beats, and low for all "beats" a QRS detector finds in noise."""
+    x = centre(windows)
+    c, half = x.shape[1] // 2, int(round(0.15 * fs))
+    a = x[:, c - half: c + half] - x[:, c - half: c + half].mean(axis=1, keepdims=True)
+    b = context.template[:, c - half: c + half] - context.template[:, c - half: c + half].mean(axis=1, keepdims=True)
+    return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1) + 1e-12)
+
+
 def for_recording(signal: np.ndarray, r_samples: np.ndarray, fs: float = 360.0, win: int = 360) -> list[dict]:
     """Request instances with context for every beat of a recording, ready for ``{"instances": ...}``.
 

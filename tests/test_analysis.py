@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import wfdb
 
-from arritmias.analysis import Signal, check_signal, detect_qrs, read_signal, summarize
+from arritmias.analysis import Signal, check_signal, detect_qrs, find_beats, read_signal, summarize
 from arritmias.errors import DataError
+from arritmias.records import read_recording
 from tests.conftest import run_cli, synthetic_ecg
 
 FS = 360.0
@@ -47,6 +48,26 @@ def test_qrs_detector_finds_synthetic_beats():
 def test_bad_signals_are_refused_with_a_reason(values, needle):
     with pytest.raises(DataError, match=needle):
         check_signal(Signal("x", values.astype(np.float32), FS, "MLII", "test"))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "nstdb_ma"])
+def test_pure_noise_is_refused_not_analysed(kind, nstdb):
+    """Noise gets QRS detections too; their windows share no shape, and analysis refuses instead of reporting
+    beats and PVCs."""
+    if kind == "gaussian":
+        values = 0.3 * np.random.default_rng(0).standard_normal(360 * 120)
+    else:
+        values = read_recording(nstdb, "ma", annotator=None).signal[: 360 * 120]
+    with pytest.raises(DataError, match="share no consistent shape"):
+        find_beats(Signal(kind, values.astype(np.float32), FS, "MLII", "test"), FS, 360)
+
+
+def test_real_and_synthetic_ecg_pass_the_consistency_check(mitdb):
+    for name in ("208", "203"):  # a third PVCs; noisy and multiform
+        sig = read_recording(mitdb, name, annotator=None).signal[: 360 * 300]
+        assert len(find_beats(Signal(name, sig, FS, "MLII", "test"), FS, 360).windows) > 250
+    sig, _, _ = synthetic_ecg(60, FS, pvc_every=3)
+    assert len(find_beats(Signal("syn", sig, FS, "MLII", "test"), FS, 360).windows) > 50
 
 
 def test_few_nan_samples_are_repaired():
