@@ -21,7 +21,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 
 from arritmias.context import Context
 from arritmias.errors import DataError
@@ -165,8 +165,10 @@ def _check_row(value, name: str, i: int, length: int) -> np.ndarray:
     """One beat's ``length`` numbers, finite once in float32 (the network's type), or a DataError naming the
     field and the beat. Strings ("0.5") and booleans are refused: a client that sends them has a bug that a
     silent conversion would hide."""
-    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {type(value).__name__}")
+    if (value is None or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__")
+            or (isinstance(value, np.ndarray) and value.ndim != 1)):
+        shown = "null" if value is None or (isinstance(value, np.ndarray) and value.ndim == 0) else type(value).__name__
+        raise DataError(f"{name} of beat {i}: expected a list of {length} numbers, got {shown}")
     if len(value) != length:
         raise DataError(f"{name} of beat {i}: expected {length} numbers, got {len(value)}")
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
@@ -233,4 +235,19 @@ class ArritmiasPyfunc(mlflow.pyfunc.PythonModel):
         except DataError as exc:
             # INVALID_PARAMETER_VALUE is answered as HTTP 400 by `mlflow models serve`.
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
-        return decisions_frame(self.detector.decide(req.windows, req.rr, req.context, req.use_context))
+        except Exception as exc:  # noqa: BLE001  a shape MLflow's conversion made that the parser did not foresee
+            _log_unexpected()
+            raise MlflowException(f"could not read the request ({type(exc).__name__}): send beats as "
+                                  f"{REQUEST_DOC}", error_code=INVALID_PARAMETER_VALUE) from None
+        try:
+            return decisions_frame(self.detector.decide(req.windows, req.rr, req.context, req.use_context))
+        except Exception:  # noqa: BLE001  the traceback goes to the server's log, never into a response
+            _log_unexpected()
+            raise MlflowException("internal error while scoring; the server log has the details",
+                                  error_code=INTERNAL_ERROR) from None
+
+
+def _log_unexpected() -> None:
+    import logging
+
+    logging.getLogger("arritmias.serving").exception("unexpected error while answering a request")

@@ -124,6 +124,12 @@ BAD = {
                        "rr of beat 0: values must be numbers"),
     "scalar rr": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": 0.8}]}, "rr of beat 0: expected a list"),
     "empty batch": ({"instances": []}, "empty batch"),
+    "null sig": ({"instances": [{"sig": None, "rr": [0.8, 0.8, 1.0]}]}, "sig of beat 0: expected a list of 360"),
+    "dict sig": ({"instances": [{"sig": {"a": 1}, "rr": [0.8, 0.8, 1.0]}]}, "sig of beat 0: expected a list"),
+    "string numbers": ({"dataframe_records": [{"sig": ["0.1"] * 360, "rr": [0.8, 0.8, 1.0]}]},
+                       "values must be numbers"),
+    "beyond float32": ({"instances": [{"sig": [1e39] + [0.1] * 359, "rr": [0.8, 0.8, 1.0]}]}, "float32"),
+    "ratio disagrees": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, -5]}]}, "disagrees"),
     "short context": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_sig": [0.1] * 10,
                                       "ctx_rr": 0.8}]}, "ctx_sig of beat 0: expected 360"),
     "negative usual RR": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_sig": [0.1] * 360,
@@ -141,7 +147,7 @@ def test_bad_requests_get_4xx_naming_the_field(server, case):
     assert 400 <= resp.status_code < 500, resp.text[:300]
     message = resp.json()["message"]
     assert needle in message
-    assert "prob_v" not in resp.text
+    assert "prob_v" not in resp.text and "stack_trace" not in resp.json() and "Traceback" not in resp.text
     # The server keeps serving afterwards.
     ok = _post(server, {"instances": [{"sig": [0.0] * 360, "rr": [0.8, 0.8, 1.0]}]})
     assert ok.status_code == 200 and ok.json()["predictions"][0]["label"] in ("N", "V")
