@@ -163,13 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=cmd_compare)
 
     serve = sub.add_parser("serve", help="serve a registered model over HTTP with MLflow",
-                           description="Start `mlflow models serve --env-manager local` for the model and print "
-                                       "its URL. POST /invocations takes {\"instances\": [{\"sig\": [360 numbers, "
-                                       "mV], \"rr\": [prev_s, next_s, next/prev]}]}.")
+                           description="Serve the model with MLflow's scoring app (what `mlflow models serve "
+                                       "--env-manager local` runs) behind a request guard: bodies over "
+                                       "--max-request-mb get a 413, errors are one line without stack traces. "
+                                       "POST /invocations takes {\"instances\": [{\"sig\": [360 numbers, mV], "
+                                       "\"rr\": [prev_s, next_s, next/prev]}]}, optionally with each beat's "
+                                       "\"ctx_sig\" and \"ctx_rr\" (see arritmias.context.for_recording).")
     serve.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model to serve (default: {MODEL_URI_DEFAULT})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=port_number, default=5001, help="port, 1-65535 (default: 5001)")
     serve.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
+    serve.add_argument("--max-request-mb", type=int, default=32,
+                       help="largest request body in MiB; larger ones get a 413 (default: 32, ~10,000 beats)")
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
 

@@ -227,18 +227,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import subprocess
+    import tempfile
 
     from arritmias import registry
     from arritmias.serving import serve_command, serve_env
 
     uri = registry.use_tracking(args.tracking_uri)
     cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
-    print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it)", flush=True)
-    print("  " + " ".join(cmd), flush=True)
-    try:
-        return subprocess.call(cmd, env=serve_env(uri))
-    except KeyboardInterrupt:
-        return 0
+    with tempfile.TemporaryDirectory(prefix="arritmias-serve-") as tmp:
+        env = serve_env(uri, args.model_uri, Path(tmp), args.max_request_mb * 2**20)
+        print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it); "
+              f"requests up to {args.max_request_mb} MiB", flush=True)
+        print("  " + " ".join(cmd), flush=True)
+        try:
+            return subprocess.call(cmd, env=env)
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from arritmias.context import Context
 from arritmias.errors import DataError
 
-MAX_BATCH = 100_000  # beats per request: ~150 MB of JSON; larger archives go through `arritmias analyze`
+MAX_BATCH = 100_000  # beats per call of the model (in process); the server also limits bodies (server_guard)
 DETECTOR_ARTIFACT = "detector"
 REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R peak at index 180], '
                '"rr": [previous RR s, next RR s, next/previous], optional together: "ctx_sig": [360 numbers: '
@@ -186,8 +186,9 @@ def _check_row(value, name: str, i: int, length: int) -> np.ndarray:
 
 
 def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> list[str]:
-    """The ``mlflow models serve`` command line for ``model_uri``; raises DataError if the port is taken."""
-    import shutil
+    """The server command line: uvicorn running MLflow's scoring app (``mlflow models serve``'s) behind
+    :mod:`arritmias.server_guard`; raises DataError if the port is taken. The model is the one
+    :func:`serve_env` downloads."""
     import socket
     import sys
 
@@ -196,22 +197,33 @@ def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> lis
             sock.bind((host, port))
         except OSError:
             raise DataError(f"port {port} on {host} is already in use: choose another with --port") from None
-    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
-    if not Path(mlflow_bin).is_file():
-        mlflow_bin = shutil.which("mlflow") or "mlflow"
-    return [mlflow_bin, "models", "serve", "-m", model_uri, "-h", host, "-p", str(port), "-w", str(workers),
-            "--env-manager", "local"]
+    return [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "arritmias.server_guard:app"]
 
 
-def serve_env(tracking_uri: str) -> dict[str, str]:
-    """Environment for the server: the tracking store, and this interpreter's bin folder first on PATH, since
-    ``mlflow models serve`` starts ``uvicorn`` by name (a virtual environment used without activation would
-    otherwise not find it)."""
+def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | None = None) -> dict[str, str]:
+    """Environment for the server: ``model_uri`` downloaded into ``dst`` and named in MLflow's model-path variable
+    (what ``mlflow models serve`` does), the tracking store, and the request limit. A model that cannot be loaded
+    is a DataError here, before any server starts."""
     import os
-    import sys
 
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": tracking_uri}
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+    from mlflow.utils.file_utils import path_to_local_file_uri
+
+    from arritmias.server_guard import DEFAULT_MAX_BYTES, MAX_BYTES_ENV
+
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst))
+    except (MlflowException, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot load model '{model_uri}': {first}") from None
+    if not (Path(local) / "MLmodel").is_file():
+        raise DataError(f"'{model_uri}' is not an MLflow model (no MLmodel file)")
+    return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+            scoring_server._SERVER_MODEL_PATH: path_to_local_file_uri(local),
+            MAX_BYTES_ENV: str(max_bytes or DEFAULT_MAX_BYTES)}
 
 
 def decisions_frame(decisions) -> pd.DataFrame:

@@ -40,8 +40,10 @@ TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyz
 
 def start_server(model_uri: str, store: str, port: int, log: Path) -> subprocess.Popen:
     cmd = serve_command(model_uri, "127.0.0.1", port)
+    registry.use_tracking(store)
+    env = serve_env(store, model_uri, log.parent / "served-model")
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, env=serve_env(store), stdout=fh,
+        proc = subprocess.Popen(cmd, env=env, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:

@@ -23,6 +23,7 @@ from tests.conftest import ROOT, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 MODEL_URI = "models:/ECG_Arritmias_NvsV@production"
+LIMIT_MB = 2  # the test server's body limit (default 32): small enough to probe with a few MB
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def server(trained, store, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "arritmias.cli", "serve", "--port", str(port),
-                                 "--tracking-uri", store], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                                 "--tracking-uri", store, "--max-request-mb", str(LIMIT_MB)], stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
@@ -137,6 +138,7 @@ BAD = {
     "half a context": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_rr": 0.8}]},
                        "has 'ctx_rr' but no 'ctx_sig'"),
     "not json": ("this is not json", "valid JSON"),
+    "deeply nested": ('{"instances": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 32"),
 }
 
 
@@ -148,9 +150,23 @@ def test_bad_requests_get_4xx_naming_the_field(server, case):
     message = resp.json()["message"]
     assert needle in message
     assert "prob_v" not in resp.text and "stack_trace" not in resp.json() and "Traceback" not in resp.text
+    assert "\n" not in message and len(message) < 400  # one line, not a dump of the request
     # The server keeps serving afterwards.
     ok = _post(server, {"instances": [{"sig": [0.0] * 360, "rr": [0.8, 0.8, 1.0]}]})
     assert ok.status_code == 200 and ok.json()["predictions"][0]["label"] in ("N", "V")
+
+
+def test_body_over_the_limit_gets_413_and_the_server_keeps_serving(server, beats):
+    windows, rr, _ = beats
+    row = {"sig": windows[0].tolist(), "rr": rr[0].tolist()}
+    one = len(json.dumps(row))
+    fits = {"instances": [row] * int(0.8 * LIMIT_MB * 2**20 / one)}
+    resp = _post(server, fits)
+    assert resp.status_code == 200 and len(resp.json()["predictions"]) == len(fits["instances"])
+    too_big = {"instances": [row] * int(1.3 * LIMIT_MB * 2**20 / one)}
+    resp = _post(server, too_big)
+    assert resp.status_code == 413 and "split the beats into several requests" in resp.json()["message"]
+    assert _post(server, {"instances": [row]}).status_code == 200
 
 
 def test_oversized_batch_names_the_limit():

@@ -15,7 +15,7 @@ from arritmias.analysis import read_signal
 from arritmias.errors import DataError
 from arritmias.records import check_fs, read_recording
 from arritmias.serving import parse_request
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, free_port, run_cli
 
 SIG = [0.1] * 360
 GOOD = {"sig": SIG, "rr": [0.8, 0.8, 1.0]}
@@ -79,6 +79,9 @@ def test_cli_probes_get_one_line_not_a_traceback(mitdb, tmp_path):
     a_file.write_text("x")
     port = run_cli("serve", "--port", "99999")
     assert port.returncode == 2 and "not a port number" in port.stderr and "Traceback" not in port.stderr
+    unknown = run_cli("serve", "--model-uri", "models:/ECG_Arritmias_NvsV@nope", "--port", str(free_port()),
+                      "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+    assert unknown.returncode == 2 and "cannot load model" in unknown.stderr and "Traceback" not in unknown.stderr
     drift = subprocess.run([sys.executable, str(ROOT / "monitoring" / "drift_detector.py"), "--reference-records",
                             "100", "--current-records", "101", "--data-dir", str(mitdb), "--out", str(a_file)],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
