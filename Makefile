@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dataset.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_large_request.py
 	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_tuning.py  # the longest: a 30-trial search (~45 min here)

@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port_number, default=5001, help="port, 1-65535 (default: 5001)")
     serve.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
     serve.add_argument("--max-request-mb", type=int, default=32,
-                       help="largest request body in MiB; larger ones get a 413 (default: 32, ~10,000 beats)")
+                       help="largest request body in MiB; larger ones get a 413 (default: 32: ~4,500 beats, ~2,200 "
+                            "with context)")
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
 

@@ -25,8 +25,9 @@ import os
 import numpy as np
 
 MAX_BYTES_ENV = "ARRITMIAS_MAX_REQUEST_BYTES"
-# 32 MiB is ~10,000 beats of 360 numbers written with full float precision (about 3 kB a beat): large enough for a
-# 30-minute recording per request, small enough that parsing it stays within a few hundred MB of server memory.
+# 32 MiB holds ~4,500 beats without context or ~2,200 with it, written with full float precision (~7 and ~15 kB a
+# beat; fewer digits fit more): a 30-minute recording in one or two requests, while parsing stays within ~1 GB of
+# server memory (benchmarks/bench_large_request.py: +832 MB for 2,196 beats with context).
 DEFAULT_MAX_BYTES = 32 * 2**20
 MAX_DEPTH = 32
 _log = logging.getLogger("arritmias.server_guard")
@@ -73,8 +74,8 @@ class RequestGuard:
         return await self.app(scope, receive, self._clean(send))
 
     async def _read(self, scope, receive) -> tuple[bytes, tuple[int, bytes] | None]:
-        limit = f"the request limit is {self.max_bytes / 2**20:.0f} MiB (~{self.max_bytes // 3000:,} beats): " \
-                "split the beats into several requests"
+        limit = f"the request limit is {self.max_bytes / 2**20:.0f} MiB (a beat is ~7 kB of JSON, ~15 kB with its " \
+                "context): split the beats into several requests"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return b"", _error(413, f"body of {int(length):,} bytes refused: {limit}", "REQUEST_TOO_LARGE")
