@@ -123,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    register=not args.no_register, gate_thresholds=gate_thresholds(args))
     m = result.metrics
     print(f"run {result.run_name} ({result.run_id})")
-    print(f"cross-validated on DS1 ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): V precision "
+    print(f"cross-validated on the training patients ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): V precision "
           f"{m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
           f"PR-AUC {m['cv_pr_auc']:.4f}")
     for label, p in (("with record context", "test"), ("beat alone        ", "test_nocontext")):
