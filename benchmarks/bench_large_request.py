@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--model-uri")
     parser.add_argument("--tracking-uri")
     parser.add_argument("--data-dir")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)
     beats = build_beats(data_dir, ["119", "208", "233"], cache_dir=default_cache_dir(), progress=False)
@@ -70,7 +71,7 @@ def main() -> None:
         store = args.tracking_uri or f"sqlite:///{tmp}/mlflow.db"
         model_uri = args.model_uri or quick_model(data_dir, store)
         port = free_port()
-        proc = start_server(model_uri, store, port, Path(tmp) / "server.log")
+        proc = start_server(model_uri, store, port, Path(tmp) / "server.log", args.workers)
         url = f"http://127.0.0.1:{port}/invocations"
         try:
             session = requests.Session()
@@ -118,7 +119,7 @@ def main() -> None:
                             "seconds_each": [round(s, 2) for s in large_s],
                             "beats_per_s": round(n_max / float(np.median(large_s)))},
         "too_large_request": huge, "server_idle_mb": round(idle), "server_peak_mb": round(max(peak)),
-        "memory_above_idle_mb": round(max(peak) - idle),
+        "memory_above_idle_mb": round(max(peak) - idle), "workers": args.workers,
         "single_beats_during": {"requests": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 1),
                                 "p99_ms": round(float(np.percentile(lat, 99)), 1)},
         "targets": TARGETS,
