@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--model-uri")
     parser.add_argument("--tracking-uri")
     parser.add_argument("--data-dir")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (default: 2, as serve)")
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)
     beats = build_beats(data_dir, ["119", "208", "233"], cache_dir=default_cache_dir(), progress=False)
