@@ -28,6 +28,13 @@ CLIPPED_SHARE = 0.05  # more than 5 % of samples on the ADC rails: QRS shapes ar
 # beat's QRS with the patient's usual beat, measured with NeuroKit2's detections: every DS1 record >= 0.92 (208,
 # a third of it PVCs: 0.92), NSTDB's pure-noise records bw 0.32 and ma 0.43, Gaussian noise 0.2.
 MIN_MEDIAN_TEMPLATE_CORR = 0.7
+# Stretches whose samples are not ECG: a lead off (a second whose spread is under LEAD_OFF_MV: a digital
+# flatline, below one MIT-BIH ADC step; an isoelectric pause still shows amplifier noise above it), the amplifier
+# at a rail for RAIL_RUN_S or longer (a QRS cut flat), or samples invented by the NaN repair. Physical faults only:
+# a run of wide, odd-looking beats (ventricular tachycardia) must never be mistaken for an unreadable stretch.
+LEAD_OFF_MV = 0.005
+RAIL_RUN_S = 0.02
+QRS_HALF_S = 0.15  # a beat is unreadable when its QRS region (+-150 ms around R) touches such a stretch
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,28 @@ def _not_number(text: str) -> bool:
         return False
     except ValueError:
         return True
+
+
+def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = None) -> np.ndarray:
+    """Bool mask (m,) of the samples of lead ``x`` (mV at ``fs`` Hz) that carry no ECG: see ``RAIL_RUN_S`` above.
+
+    ``invented`` (m,) marks samples the NaN repair filled in.
+    """
+    from scipy.ndimage import binary_dilation, uniform_filter1d
+
+    x = np.asarray(x, np.float64)
+    n = len(x)
+    second = max(int(round(fs)), 1)
+    mean = uniform_filter1d(x, second, mode="nearest")
+    spread = np.sqrt(np.maximum(uniform_filter1d(x * x, second, mode="nearest") - mean * mean, 0))
+    mask = spread < LEAD_OFF_MV
+    at_rail = (x <= x.min()) | (x >= x.max())
+    run = max(int(round(RAIL_RUN_S * fs)), 2)
+    long_runs = uniform_filter1d(at_rail.astype(float), run, mode="constant") >= 1 - 1e-9
+    mask |= binary_dilation(long_runs, np.ones(run, bool))
+    if invented is not None:
+        mask |= np.asarray(invented, bool)[:n]
+    return mask
 
 
 def check_signal(sig: Signal) -> np.ndarray:
@@ -158,6 +187,8 @@ class FoundBeats:
     rr: np.ndarray
     context: Context
     at_edges: int
+    unreadable: np.ndarray  # (k,) bool: the beat's QRS touches an unreadable stretch
+    seconds_unreadable: float
 
     @property
     def duration_s(self) -> float:
@@ -165,9 +196,13 @@ class FoundBeats:
 
 
 def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
-    """Check ``sig``, resample it to ``fs`` Hz, detect its QRS complexes and cut ``win``-sample windows."""
+    """Check ``sig``, resample it to ``fs`` Hz, detect its QRS complexes, cut ``win``-sample windows and mark the
+    beats that lie in unreadable stretches."""
+    invented_in = ~np.isfinite(np.asarray(sig.values, np.float64))
     x = check_signal(sig)
     x = resample(x, sig.fs, fs)
+    invented = invented_in[np.minimum((np.arange(len(x)) * sig.fs / fs).astype(np.int64), len(invented_in) - 1)]
+    bad = unreadable_samples(x, fs, invented)
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
@@ -178,21 +213,29 @@ def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
         raise DataError(f"{sig.name}: the {len(inputs.windows)} detected beats share no consistent shape (median "
                         f"correlation with the usual beat {consistency:.2f} < {MIN_MEDIAN_TEMPLATE_CORR}): noise, "
                         "or not an ECG lead?")
-    return FoundBeats(x, fs, peaks[inputs.kept], inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()))
+    samples = peaks[inputs.kept]
+    half = int(round(QRS_HALF_S * fs))
+    touched = np.r_[0, np.cumsum(bad)]  # touched[j] = unreadable samples before j
+    lo, hi = np.clip(samples - half, 0, len(x)), np.clip(samples + half + 1, 0, len(x))
+    unreadable = (touched[hi] - touched[lo]) > 0
+    return FoundBeats(x, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
+                      unreadable, round(float(bad.sum()) / fs, 1))
 
 
 def origin(sig: Signal, found: FoundBeats) -> dict:
-    """Where a summary's beats came from; :func:`summarize` plus this is the summary ``analyze`` and
-    ``batch-score`` write."""
+    """Where a summary's beats came from and how much could not be read; :func:`summarize` plus this is the
+    summary ``analyze`` and ``batch-score`` write."""
     return {"record": sig.name, "lead": sig.lead, "source": sig.source, "fs_in_hz": sig.fs,
-            "beats_at_edges_not_classified": found.at_edges}
+            "beats_at_edges_not_classified": found.at_edges,
+            "seconds_unreadable": found.seconds_unreadable,
+            "beats_unreadable_not_classified": int(found.unreadable.sum())}
 
 
 def analyze_signal(sig: Signal, detector: Detector) -> Analysis:
     """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns."""
     found = find_beats(sig, detector.fs, detector.win)
-    decisions = detector.decide(found.windows, found.rr, found.context)
-    summary = summarize(decisions.is_v, found.samples, found.fs, found.duration_s) | origin(sig, found)
+    decisions = detector.decide(found.windows, found.rr, found.context).excluding(found.unreadable)
+    summary = summarize(decisions.is_v, found.samples, found.fs, found.duration_s, found.unreadable) | origin(sig, found)
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
 
 
@@ -225,11 +268,17 @@ def _pattern_episodes(is_v: np.ndarray, period: int, min_cycles: int = 3) -> lis
     return episodes
 
 
-def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: float) -> dict:
-    """Beats, PVC count and burden, couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs with times (s)."""
+def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: float,
+              unreadable: np.ndarray | None = None) -> dict:
+    """Beats, PVC count and burden, couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs with times (s).
+
+    Beats in ``unreadable`` (n,) bool stretches are counted in ``beats`` but are never PVCs and do not count in
+    the burden's denominator (the share of PVCs among the beats that could be read).
+    """
     t = samples / fs
     runs = _runs(is_v)
     n = len(is_v)
+    readable = n - (int(np.sum(unreadable)) if unreadable is not None else 0)
 
     def span(start, length):
         return {"start_s": round(float(t[start]), 2), "end_s": round(float(t[start + length - 1]), 2),
@@ -240,7 +289,7 @@ def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: floa
         "beats": n,
         "mean_heart_rate_bpm": round(60.0 * (n - 1) / max(t[-1] - t[0], 1e-6), 1) if n > 1 else None,
         "pvc_count": int(is_v.sum()),
-        "pvc_burden_percent": round(100.0 * is_v.sum() / max(n, 1), 2),
+        "pvc_burden_percent": round(100.0 * is_v.sum() / max(readable, 1), 2),
         "couplets": sum(1 for _, length in runs if length == 2),
         "runs_of_3_or_more": [span(s, length) for s, length in runs if length >= 3],
         "bigeminy_episodes": [span(s, length) for s, length in _pattern_episodes(is_v, 2)],

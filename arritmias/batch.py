@@ -137,13 +137,13 @@ def find_beats_row(row: dict, fs: float, win: int) -> dict:
         meta = origin(sig, found) | {"duration_s": found.duration_s}
         return {"name": row["name"], "path": row["path"], "error": "", "meta": json.dumps(meta),
                 "windows": found.windows, "rr": found.rr, "template": found.context.template,
-                "rr_usual": found.context.rr_usual, "samples": found.samples}
+                "rr_usual": found.context.rr_usual, "unreadable": found.unreadable, "samples": found.samples}
     except Exception as exc:  # noqa: BLE001  one bad recording must not stop the archive
         message = str(exc).splitlines()[0] if str(exc) else ""
         return {"name": row["name"], "path": row["path"], "error": f"{type(exc).__name__}: {message}",
                 "meta": "{}", "windows": np.zeros((0, win), np.float32), "rr": np.zeros((0, 3), np.float32),
                 "template": np.zeros((0, win), np.float32), "rr_usual": np.zeros(0, np.float32),
-                "samples": np.zeros(0, np.int64)}
+                "unreadable": np.zeros(0, bool), "samples": np.zeros(0, np.int64)}
 
 
 class Classifier:
@@ -175,7 +175,8 @@ class Classifier:
 
         return {"name": batch["name"], "path": batch["path"], "error": batch["error"], "meta": batch["meta"],
                 "samples": batch["samples"], "prob": split(decisions.prob), "is_v": split(decisions.is_v),
-                "changed": split(decisions.ruleguard_changed), "context_used": split(decisions.context_used)}
+                "changed": split(decisions.ruleguard_changed), "context_used": split(decisions.context_used),
+                "unreadable": batch["unreadable"]}
 
 
 def to_analysis(row: dict, fs: float):
@@ -186,9 +187,10 @@ def to_analysis(row: dict, fs: float):
     meta = json.loads(row["meta"])
     samples = np.asarray(row["samples"], np.int64)
     decisions = Decisions(np.asarray(row["prob"], np.float32), np.asarray(row["is_v"], bool),
-                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool))
+                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool)
+                          ).excluding(np.asarray(row["unreadable"], bool))
     duration = meta.pop("duration_s")
-    summary = summarize(decisions.is_v, samples, fs, duration) | meta
+    summary = summarize(decisions.is_v, samples, fs, duration, decisions.unreadable) | meta
     return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)
 
 

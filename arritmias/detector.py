@@ -8,7 +8,7 @@ without it; each path has its own threshold, both chosen on cross-validated DS1 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +24,24 @@ SPEC_FILE = "detector.json"
 
 @dataclass(frozen=True)
 class Decisions:
-    """Per-beat output, each of shape (n,): P(V), final V decision, whether RuleGuard changed it, and whether
-    the beat was judged with its record context."""
+    """Per-beat output, each of shape (n,): P(V), final V decision, whether RuleGuard changed it, whether the
+    beat was judged with its record context, and whether it lies in an unreadable stretch (None: none does)."""
 
     prob: np.ndarray
     is_v: np.ndarray
     ruleguard_changed: np.ndarray
     context_used: np.ndarray
+    unreadable: np.ndarray | None = None
 
     def labels(self) -> np.ndarray:
-        """``"V"`` / ``"N"`` per beat."""
-        return np.where(self.is_v, "V", "N")
+        """``"V"`` / ``"N"`` per beat, ``"Q"`` (unclassifiable, as in EC57) for a beat in an unreadable stretch."""
+        labels = np.where(self.is_v, "V", "N")
+        return labels if self.unreadable is None else np.where(self.unreadable, "Q", labels)
+
+    def excluding(self, unreadable: np.ndarray) -> Decisions:
+        """The same decisions with the beats of ``unreadable`` (n,) bool never called V (and labelled Q)."""
+        unreadable = np.asarray(unreadable, bool)
+        return replace(self, is_v=self.is_v & ~unreadable, unreadable=unreadable)
 
 
 def context_mask(n: int, context: Context | None, use_context: np.ndarray | None) -> np.ndarray:

@@ -122,3 +122,35 @@ def test_analyze_flat_csv_is_one_line_error(trained, store, tmp_path):
                    "--model-uri", f"runs:/{trained.run_id}/model")
     assert proc.returncode == 2 and "flat" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_unreadable_stretches_are_marked_and_never_called_pvc(trained, store, mitdb):
+    """A lead off for 30 s, the amplifier at its rail for 10 s and a repaired gap: those beats are labelled Q,
+    left out of the PVC count and the burden, and the summary says how much could not be read."""
+    import mlflow
+
+    from arritmias.analysis import analyze_signal
+    from arritmias.detector import Detector
+
+    x = read_recording(mitdb, "119", annotator=None).signal[: int(FS * 300)].copy()
+    x[int(FS * 60): int(FS * 90)] = x[int(FS * 60)]  # lead off
+    bottom, top = x.min(), x.max()
+    clipped = slice(int(FS * 200), int(FS * 210))
+    x[clipped] = np.clip(x[clipped] * 10, bottom, top)  # a gain fault: the amplifier sits at its rails
+    x[int(FS * 250): int(FS * 250) + 100] = np.nan  # a dropped packet, filled in by the repair
+    sig = Signal("119", x, FS, "MLII", "test")
+    found = find_beats(sig, FS, 360)
+    t = found.samples / FS
+    assert 35 <= found.seconds_unreadable <= 45  # the flat 30 s (less the 1-s window's edges) and the clipped 10 s
+    assert found.unreadable[(t > 200.3) & (t < 209.7)].all()
+    assert found.unreadable[np.abs(t - 250.1) < 0.3].any()
+    assert not found.unreadable[(t > 100) & (t < 190)].any()  # clean ECG, PVCs included, is never unreadable
+    mlflow.set_tracking_uri(store)
+    a = analyze_signal(sig, Detector.from_model_uri(f"runs:/{trained.run_id}/model"))
+    labels = a.decisions.labels()
+    assert (labels == "Q").sum() == found.unreadable.sum() == a.summary["beats_unreadable_not_classified"]
+    assert not (a.decisions.is_v & found.unreadable).any()
+    assert a.summary["pvc_count"] == (labels == "V").sum()
+    readable = a.summary["beats"] - a.summary["beats_unreadable_not_classified"]
+    assert a.summary["pvc_burden_percent"] == round(100 * a.summary["pvc_count"] / readable, 2)
+    assert a.summary["seconds_unreadable"] == found.seconds_unreadable
