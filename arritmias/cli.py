@@ -23,7 +23,8 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help=f"folder of WFDB records (default: ${DATA_DIR_ENV} or ./mit-bih)")
 
 
-BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard"}  # --no-augment, --no-ruleguard
+BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard",  # --no-augment, --no-ruleguard, --no-context
+              "use_context": "context"}
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV input")
     analyze.add_argument("--column", help="CSV column holding the lead (when the CSV has several)")
     analyze.add_argument("--deriv-idx", type=int, default=0, help="WFDB lead, MLII first (default: 0)")
+    _add_data_dir(analyze)
     _add_tracking(analyze, experiment=False)
     analyze.set_defaults(func=cmd_analyze)
 

@@ -155,7 +155,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     report_reaped(args.experiment)
     run_id = args.run_id or registry.latest_run_id(args.experiment)
     result = registry.gate_run(run_id, gate_thresholds(args))
-    print(f"run {run_id}: {result.summary()}")
+    if result.passed:  # a failure is said once, by the error line below
+        print(f"run {run_id}: {result.summary()}")
     # The run's tag says what the latest judgement was, not the one made at training time with other thresholds.
     registry.tag_run(run_id, {"gate": "passed" if result.passed else "failed"})
     if not result.passed:
@@ -252,7 +253,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from arritmias.report import write_outputs
 
     registry.use_tracking(args.tracking_uri)
-    signal = read_signal(args.record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
+    from arritmias.features import record_paths
+
+    record = args.record
+    if not Path(record).exists() and not Path(record).with_suffix(".hea").exists():
+        record = str(record_paths([record], resolve_data_dir(args.data_dir))[0])  # a name like 119
+    signal = read_signal(record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
     detector = Detector.from_model_uri(args.model_uri)
     analysis = analyze_signal(signal, detector)
     paths = write_outputs(analysis, Path(args.out))

@@ -154,3 +154,11 @@ def test_unreadable_stretches_are_marked_and_never_called_pvc(trained, store, mi
     readable = a.summary["beats"] - a.summary["beats_unreadable_not_classified"]
     assert a.summary["pvc_burden_percent"] == round(100 * a.summary["pvc_count"] / readable, 2)
     assert a.summary["seconds_unreadable"] == found.seconds_unreadable
+
+
+def test_analyze_finds_a_record_by_name_in_the_data_folder(trained, store, mitdb, tmp_path):
+    """`arritmias analyze 119` with ARRITMIAS_DATA_DIR set, like `evaluate` and `features`."""
+    proc = run_cli("analyze", "119", "--model-uri", f"runs:/{trained.run_id}/model", "--tracking-uri", store,
+                   "--out", str(tmp_path), env={"ARRITMIAS_DATA_DIR": str(mitdb)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "119.pvc").is_file() and "119:" in proc.stdout

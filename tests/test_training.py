@@ -80,6 +80,11 @@ def test_registered_when_gate_passes(trained, store):
     assert trained.gate.passed and trained.registered_version == 1
     version = mlflow.MlflowClient().get_model_version("ECG_Arritmias_NvsV", "1")
     assert version.run_id == trained.run_id
+    # A person browsing the registry sees what the model is, how good, and what it expects.
+    assert "cross-validation" in version.description and "ctx_sig" in version.description
+    assert version.tags["gate"] == "passed" and version.tags["run_name"] == trained.run_name
+    experiment = mlflow.MlflowClient().get_experiment_by_name("deteccion_arritmias_ecg")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_logged_model_predicts_same_in_fresh_process(trained, store, mitdb, cache_dir, tmp_path):
@@ -124,6 +129,7 @@ def test_gate_cli_pass_and_fail(trained, store):
     bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-recall-v", "1.01")
     assert bad.returncode == 1
     assert "test_recall_V=" in bad.stderr and "< 1.01" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.stdout.count("< 1.01") + bad.stderr.count("< 1.01") == 1  # said once
     assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "failed"
     run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-accuracy", "0",
             "--min-precision-v", "0", "--min-recall-v", "0")  # leave it as the other tests expect
