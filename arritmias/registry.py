@@ -35,6 +35,17 @@ def use_tracking(cli_value: str | None = None) -> str:
     return uri
 
 
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment's artifacts go for a local sqlite store: ``mlruns/`` beside the database file, not in
+    whatever folder a command happens to run from (MLflow's default). None for other stores (a server decides)."""
+    from pathlib import Path
+
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+    return (db.parent / "mlruns").as_uri()
+
+
 def use_experiment(name: str):
     """Make experiment ``name`` the active one, creating it if needed; safe when workers of a team start together.
 
@@ -43,7 +54,14 @@ def use_experiment(name: str):
     it again by id always activates it.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
+    location = artifact_location(mlflow.get_tracking_uri())
+    if location and mlflow.get_experiment_by_name(name) is None:
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another process created it first: use theirs
+            pass
     experiment = mlflow.set_experiment(experiment_id=mlflow.set_experiment(name).experiment_id)
     if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
         # MLflow 3 opens an experiment without this tag on its GenAI traces view; with it, on the runs table.

@@ -182,3 +182,21 @@ def test_context_may_come_with_some_beats_only():
     assert req.use_context.tolist() == [False, True]
     assert req.context.rr_usual[1] == pytest.approx(0.9)
     assert parse_request([BEAT], 360).context is None
+
+
+def test_experiment_artifacts_go_beside_the_sqlite_store(tmp_path, monkeypatch):
+    """Not into the folder a command runs from (issue 14: a drift check made mlruns/ in the project folder)."""
+    import mlflow
+
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = tmp_path / "store" / "mlflow.db"
+    store.parent.mkdir()
+    registry.use_tracking(f"sqlite:///{store}")
+    experiment = registry.use_experiment("monitoring_ecg")
+    assert experiment.artifact_location == (store.parent / "mlruns").as_uri()
+    with mlflow.start_run():
+        mlflow.log_text("x", "x.txt")
+    assert not (elsewhere / "mlruns").exists() and (store.parent / "mlruns").is_dir()
+    assert registry.artifact_location("http://127.0.0.1:5000") is None
