@@ -188,15 +188,24 @@ def test_experiment_artifacts_go_beside_the_sqlite_store(tmp_path, monkeypatch):
     """Not into the folder a command runs from (issue 14: a drift check made mlruns/ in the project folder)."""
     import mlflow
 
+    # mlflow.set_tracking_uri/set_registry_uri also write these variables, which later tests' subprocesses
+    # inherit: restore them (and MLflow's own globals) afterwards.
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     store = tmp_path / "store" / "mlflow.db"
     store.parent.mkdir()
-    registry.use_tracking(f"sqlite:///{store}")
-    experiment = registry.use_experiment("monitoring_ecg")
-    assert experiment.artifact_location == (store.parent / "mlruns").as_uri()
-    with mlflow.start_run():
-        mlflow.log_text("x", "x.txt")
-    assert not (elsewhere / "mlruns").exists() and (store.parent / "mlruns").is_dir()
-    assert registry.artifact_location("http://127.0.0.1:5000") is None
+    try:
+        registry.use_tracking(f"sqlite:///{store}")
+        experiment = registry.use_experiment("monitoring_ecg")
+        assert experiment.artifact_location == (store.parent / "mlruns").as_uri()
+        with mlflow.start_run():
+            mlflow.log_text("x", "x.txt")
+        assert not (elsewhere / "mlruns").exists() and (store.parent / "mlruns").is_dir()
+        assert registry.artifact_location("http://127.0.0.1:5000") is None
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
