@@ -243,8 +243,10 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             train_set = beats(cfg.train_records)
             require_v(train_set, cfg.train_records)
             bank = load_noise(noise, cfg.fs, cfg.seed)
-            cv = cross_validate(cfg, train_set, bank, _fold_run, _log_fold_epoch(run.info.run_id), progress)
+            fold_runs: list[str] = []
+            cv = cross_validate(cfg, train_set, bank, _fold_run(fold_runs), _log_fold_epoch(run.info.run_id), progress)
             mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
+            _summarize_folds(fold_runs, cv)
             for e, (ap, ap_nc) in enumerate(zip(cv.epoch_pr_auc, cv.epoch_pr_auc_no_context), start=1):
                 mlflow.log_metrics({"cv_pr_auc_epoch": ap, "cv_pr_auc_no_context_epoch": ap_nc}, step=e)
             model, history = fit(cfg, train_set, bank, cv.best_epoch,
@@ -292,14 +294,28 @@ def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
                         "(e.g. 106, 119, 208 of DS1)")
 
 
-@contextmanager
-def _fold_run(i: int, records: tuple[str, ...]):
-    """Fold i as a nested MLflow run, named and tagged with the patients it holds out."""
+def _fold_run(run_ids: list[str]):
+    """Each fold as a nested MLflow run, named and tagged with the patients it holds out; appends its id."""
     import mlflow
 
-    with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True, tags={"fold": str(i + 1), **registry.owner_tags()}):
-        mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
-        yield
+    @contextmanager
+    def scope(i: int, records: tuple[str, ...]):
+        with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True,
+                              tags={"fold": str(i + 1), **registry.owner_tags()}) as fold:
+            run_ids.append(fold.info.run_id)
+            mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
+            yield
+
+    return scope
+
+
+def _summarize_folds(run_ids: list[str], cv) -> None:
+    """Each fold run's summary value is its held-out PR-AUC at the epoch cross-validation chose (the per-epoch
+    ``val_pr_auc`` history stays; its last value is the last epoch's, not the kept one's)."""
+    client = registry._client()
+    for run_id, value in zip(run_ids, cv.fold_pr_auc):
+        client.log_metric(run_id, "val_pr_auc_chosen_epoch", value)
+        client.set_tag(run_id, "chosen_epoch", str(cv.best_epoch))
 
 
 def _log_fold_epoch(parent_id: str):

@@ -63,7 +63,8 @@ def test_run_logs_every_param_metric_and_artifact(trained, store):
     folds = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{trained.run_id}'")
     assert sorted(f.data.params["held_out_records"] for f in folds) == ["119", "208"]
     for fold in folds:
-        assert fold.info.status == "FINISHED"
+        assert fold.info.status == "FINISHED" and fold.data.tags["chosen_epoch"] == "1"
+        assert 0 <= fold.data.metrics["val_pr_auc_chosen_epoch"] <= 1
         for name in FOLD_EPOCH_METRICS:
             assert [m.step for m in client.get_metric_history(fold.info.run_id, name)] == [1]
     assert run.data.tags["purpose"] == "test"
