@@ -235,7 +235,8 @@ def analyze_signal(sig: Signal, detector: Detector) -> Analysis:
     """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns."""
     found = find_beats(sig, detector.fs, detector.win)
     decisions = detector.decide(found.windows, found.rr, found.context).excluding(found.unreadable)
-    summary = summarize(decisions.is_v, found.samples, found.fs, found.duration_s, found.unreadable) | origin(sig, found)
+    summary = (summarize(decisions.is_v, found.samples, found.fs, found.duration_s, found.unreadable)
+               | origin(sig, found))
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
 
 

@@ -173,10 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model to serve (default: {MODEL_URI_DEFAULT})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=port_number, default=5001, help="port, 1-65535 (default: 5001)")
-    serve.add_argument("--workers", type=int, default=2,
+    serve.add_argument("--workers", type=positive_int, default=2,
                        help="server worker processes (default: 2, so one large request does not stall single beats: "
                             "p99 8 ms with two, 919 ms with one, while a 32 MiB request is parsed)")
-    serve.add_argument("--max-request-mb", type=int, default=32,
+    serve.add_argument("--max-request-mb", type=positive_int, default=32,
                        help="largest request body in MiB; larger ones get a 413 (default: 32: ~4,500 beats, ~2,200 "
                             "with context)")
     _add_tracking(serve, experiment=False)
@@ -255,9 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Optuna search over learning rate, filters, kernels, dropout, focal loss, "
                                       "balancing and augmentation. Objective: the pooled out-of-fold PR-AUC of "
                                       "patient-wise cross-validation on the training patients, as training "
-                                      "optimises it (--cv-folds 3 makes trials cheaper); DS2 is never used. Every trial is a nested MLflow run under one "
-                                      "parent run that logs the best parameters and the importance and history "
-                                      "plots. Several workers join one study through a shared --storage.",
+                                      "optimises it (--cv-folds 3 makes trials cheaper); DS2 is never used. Every "
+                                      "trial is a nested MLflow run under one parent run that logs the best "
+                                      "parameters and the importance and history plots. Several workers join one "
+                                      "study through a shared --storage.",
                           epilog=EPILOG_DATA)
     tune.add_argument("--trials", type=int, default=20, help="trials to run in this process (default: 20)")
     tune.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
@@ -271,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(tune)
     tune.set_defaults(func=cmd_tune)
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def port_number(text: str) -> int:

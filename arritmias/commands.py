@@ -123,8 +123,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                    register=not args.no_register, gate_thresholds=gate_thresholds(args))
     m = result.metrics
     print(f"run {result.run_name} ({result.run_id})")
-    print(f"cross-validated on the training patients ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): V precision "
-          f"{m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
+    print(f"cross-validated on the training patients ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): "
+          f"V precision {m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
           f"PR-AUC {m['cv_pr_auc']:.4f}")
     for label, p in (("with record context", "test"), ("beat alone        ", "test_nocontext")):
         print(f"DS2 N vs V, {label}: V precision {m[f'{p}_precision_V']:.4f}  V recall {m[f'{p}_recall_V']:.4f}  "

@@ -60,6 +60,28 @@ class CVResult:
     fold_histories: list[list[dict]]
 
 
+class _HeldOutScores:
+    """One fold's ``after_epoch``: P(V) of the held-out patients after every epoch, with and without context."""
+
+    def __init__(self, cfg, held_out: BeatSet):
+        self.cfg, self.held_out, self.y = cfg, held_out, held_out.aami == "V"
+        self.detector = None
+        self.prob: list[np.ndarray] = []
+        self.prob_no_context: list[np.ndarray] = []
+
+    def __call__(self, model, epoch: int) -> dict[str, float]:
+        from arritmias.detector import Detector
+
+        if self.detector is None:  # one Detector per fold: its traced graph reads the weights as they train
+            self.detector = Detector(model, 0.5, 0.5, None, self.cfg.win, self.cfg.fs, self.cfg.use_context)
+        b = self.held_out
+        p_nc = self.detector.predict_proba(b.windows, b.rr)
+        p = self.detector.predict_proba(b.windows, b.rr, b.context) if self.cfg.use_context else p_nc
+        self.prob.append(p)
+        self.prob_no_context.append(p_nc)
+        return {"val_pr_auc": average_precision(self.y, p), "val_pr_auc_no_context": average_precision(self.y, p_nc)}
+
+
 def cross_validate(cfg, beats: BeatSet, bank, fold_scope=None, on_epoch=None, progress: bool = True) -> CVResult:
     """Fit one network per fold on the other folds' patients for ``cfg.epochs_max`` epochs, predicting the held-out
     patients after every epoch, with and without their record context.
@@ -70,7 +92,6 @@ def cross_validate(cfg, beats: BeatSet, bank, fold_scope=None, on_epoch=None, pr
     """
     from contextlib import nullcontext
 
-    from arritmias.detector import Detector
     from arritmias.training import fit
 
     v_counts = {r: int(np.sum((beats.record == r) & (beats.aami == "V"))) for r in cfg.train_records}
@@ -79,27 +100,14 @@ def cross_validate(cfg, beats: BeatSet, bank, fold_scope=None, on_epoch=None, pr
     for i, held in enumerate(folds):
         out = np.isin(beats.record, held)
         train_part, test_part = beats.select(~out), beats.select(out)
-        y = test_part.aami == "V"
-        fold_probs, fold_probs_nc, det = [], [], []
-
-        def after_epoch(model, epoch, test_part=test_part, y=y, fold_probs=fold_probs, fold_probs_nc=fold_probs_nc,
-                        det=det):
-            if not det:  # one Detector per fold: its traced graph reads the weights as they train
-                det.append(Detector(model, 0.5, 0.5, None, cfg.win, cfg.fs, uses_context=cfg.use_context))
-            det = det[0]
-            p_nc = det.predict_proba(test_part.windows, test_part.rr)
-            p = det.predict_proba(test_part.windows, test_part.rr, test_part.context) if cfg.use_context else p_nc
-            fold_probs.append(p)
-            fold_probs_nc.append(p_nc)
-            return {"val_pr_auc": average_precision(y, p), "val_pr_auc_no_context": average_precision(y, p_nc)}
-
+        scores = _HeldOutScores(cfg, test_part)
         with (fold_scope(i, held) if fold_scope else nullcontext()):
-            _, history = fit(cfg, train_part, bank, cfg.epochs_max, after_epoch,
+            _, history = fit(cfg, train_part, bank, cfg.epochs_max, scores,
                              None if on_epoch is None else (lambda rec, i=i: on_epoch(i, rec)),
                              progress, desc=f"fold {i + 1}/{len(folds)}")
         parts.append(test_part)
-        probs.append(np.stack(fold_probs))
-        probs_nc.append(np.stack(fold_probs_nc))
+        probs.append(np.stack(scores.prob))
+        probs_nc.append(np.stack(scores.prob_no_context))
         histories.append(history)
     held_out = BeatSet.concat(parts)
     y = held_out.aami == "V"

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arritmias import ruleguard
 from arritmias.beats import BeatSet
 from arritmias.config import TrainConfig
 from arritmias.detector import Detector
 from arritmias.evaluation import average_precision, binary_metrics, choose_threshold, mcnemar_greater
-from arritmias import ruleguard
 from arritmias.ruleguard import RuleGuard
 
 RULE_KEEP_P = 0.05  # a rule's fixes must outnumber its breakages beyond chance (one-sided sign test)

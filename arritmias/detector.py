@@ -129,7 +129,8 @@ class Detector:
 
     def spec(self) -> dict:
         return {"threshold": self.threshold, "threshold_no_context": self.threshold_no_context,
-                "ruleguard": self.guard.to_dict() if self.guard else None, "win": self.win, "fs": self.fs, "uses_context": self.uses_context}
+                "ruleguard": self.guard.to_dict() if self.guard else None, "win": self.win, "fs": self.fs,
+                "uses_context": self.uses_context}
 
     def save(self, folder: Path) -> Path:
         """Write ``model.keras`` and ``detector.json`` into ``folder``; returns ``folder``."""

@@ -115,7 +115,7 @@ def owner_tags() -> dict[str, str]:
 def heartbeat(run_id: str) -> None:
     import time
 
-    _client().set_tag(run_id, "heartbeat", str(int(time.time())))
+    tag_run(run_id, {"heartbeat": str(int(time.time()))})
 
 
 def _process_alive(pid: int) -> bool:

@@ -36,6 +36,7 @@ from arritmias.augment import NoiseBank, augment_windows, find_noise_dir, load_n
 from arritmias.beats import BeatSet, build_beats
 from arritmias.cache import default_cache_dir
 from arritmias.config import TrainConfig
+from arritmias.context import Context
 from arritmias.crossval import cross_validate
 from arritmias.decision import choose_decision_rule
 from arritmias.detector import Detector
@@ -130,7 +131,7 @@ def epoch_inputs(cfg: TrainConfig, beats: BeatSet, idx: np.ndarray, bank: NoiseB
     if cfg.use_augment:
         windows, gain = augment_windows(windows, cfg, bank, rng)
         rr, factor = augment_rr(rr, rng)
-        context = type(context)(context.template * gain, context.rr_usual * factor)
+        context = Context(context.template * gain, context.rr_usual * factor)
     use = rng.random(len(idx)) >= cfg.context_dropout if cfg.use_context else np.zeros(len(idx), bool)
     return model_inputs(windows, rr, context, use)
 
@@ -312,7 +313,9 @@ def _fold_run(run_ids: list[str]):
 def _summarize_folds(run_ids: list[str], cv) -> None:
     """Each fold run's summary value is its held-out PR-AUC at the epoch cross-validation chose (the per-epoch
     ``val_pr_auc`` history stays; its last value is the last epoch's, not the kept one's)."""
-    client = registry._client()
+    import mlflow
+
+    client = mlflow.MlflowClient()
     for run_id, value in zip(run_ids, cv.fold_pr_auc):
         client.log_metric(run_id, "val_pr_auc_chosen_epoch", value)
         client.set_tag(run_id, "chosen_epoch", str(cv.best_epoch))
@@ -352,7 +355,8 @@ def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions,
         plot_history(rows, cv.best_epoch, out / "training_curves.png")
         plot_confusion({k.removeprefix("test_"): v for k, v in test.items()}, out / "confusion_matrix.png",
                        f"DS2 N vs V, with record context (threshold {detector.threshold:.3f})")
-        plot_pr({"cross-validated (DS1, out of fold)": (y_cv, cv.prob), "test (DS2)": (y_test, decisions["context"].prob),
+        plot_pr({"cross-validated (DS1, out of fold)": (y_cv, cv.prob),
+                 "test (DS2)": (y_test, decisions["context"].prob),
                  "test (DS2), no context": (y_test, decisions["no_context"].prob)}, out / "pr_curve.png",
                 {"cross-validated operating point": (rule.metrics["cv_recall_V"], rule.metrics["cv_precision_V"]),
                  "test operating point": (test["test_recall_V"], test["test_precision_V"])})

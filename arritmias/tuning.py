@@ -93,8 +93,8 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
     from arritmias.augment import find_noise_dir, load_noise
     from arritmias.beats import build_beats
     from arritmias.cache import default_cache_dir
-    from arritmias.records import resolve_data_dir
     from arritmias.crossval import cross_validate
+    from arritmias.records import resolve_data_dir
     from arritmias.training import n_v, require_v
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
