@@ -274,26 +274,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def int_in(lo: int, hi: int | None = None, what: str = "a whole number"):
+    """argparse type: a whole number in ``[lo, hi]`` (no upper bound when ``hi`` is None)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if value < lo or (hi is not None and value > hi):
+            bounds = f"{lo}-{hi}" if hi is not None else f"at least {lo}"
+            raise argparse.ArgumentTypeError(f"{value} is not {what} ({bounds})")
+        return value
+
+    return parse
 
 
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 1-65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
-    return port
+positive_int = int_in(1)
+port_number = int_in(1, 65535, "a port number")
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
