@@ -38,7 +38,7 @@ from benchmarks.common import quick_model, timed, write_results  # noqa: E402
 TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyze_s": 2.0}
 
 
-def start_server(model_uri: str, store: str, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
+def start_server(model_uri: str, store: str, port: int, log: Path, workers: int = 2) -> subprocess.Popen:
     cmd = serve_command(model_uri, "127.0.0.1", port, workers)
     registry.use_tracking(store)
     env = serve_env(store, model_uri, log.parent / "served-model")
