@@ -120,7 +120,7 @@ def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, tmp_path):
     dest = tmp_path / "mit-bih"
     proc = run_cli("data", "fetch", "--data-dir", str(dest), "--records", "100,119",
                    env={"ARRITMIAS_PHYSIONET_URL": physionet_mirror})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the verify table (stdout) says which check failed
     assert "2/2 ok" in proc.stdout
     assert sorted(p.name for p in dest.iterdir()) == sorted(
         ["RECORDS", "SHA256SUMS"] + [f"{r}.{e}" for r in RECORDS for e in ("atr", "dat", "hea")])
