@@ -271,7 +271,8 @@ def _pattern_episodes(is_v: np.ndarray, period: int, min_cycles: int = 3) -> lis
 
 def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: float,
               unreadable: np.ndarray | None = None) -> dict:
-    """Beats, PVC count and burden, couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs with times (s).
+    """Beats, PVC count and burden (overall and per hour), couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs
+    with times (s from the start of the recording).
 
     Beats in ``unreadable`` (n,) bool stretches are counted in ``beats`` but are never PVCs and do not count in
     the burden's denominator (the share of PVCs among the beats that could be read).
@@ -292,7 +293,23 @@ def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: floa
         "pvc_count": int(is_v.sum()),
         "pvc_burden_percent": round(100.0 * is_v.sum() / max(readable, 1), 2),
         "couplets": sum(1 for _, length in runs if length == 2),
+        "couplet_episodes": [span(s, length) for s, length in runs if length == 2],
         "runs_of_3_or_more": [span(s, length) for s, length in runs if length >= 3],
         "bigeminy_episodes": [span(s, length) for s, length in _pattern_episodes(is_v, 2)],
         "trigeminy_episodes": [span(s, length) for s, length in _pattern_episodes(is_v, 3)],
+        "per_hour": _per_hour(is_v, t, duration_s, unreadable),
     }
+
+
+def _per_hour(is_v: np.ndarray, t: np.ndarray, duration_s: float, unreadable: np.ndarray | None) -> list[dict]:
+    """Beats, PVCs and burden of each hour from the start (the last hour may be partial)."""
+    hour = (t // 3600).astype(np.int64)
+    readable = np.ones(len(t), bool) if unreadable is None else ~np.asarray(unreadable, bool)
+    rows = []
+    for h in range(int(np.ceil(max(duration_s, 1e-9) / 3600))):
+        sel = hour == h
+        pvcs, read = int(is_v[sel].sum()), int((sel & readable).sum())
+        rows.append({"hour": h, "start_s": 3600 * h, "end_s": round(min(3600 * (h + 1), duration_s), 1),
+                     "beats": int(sel.sum()), "pvc_count": pvcs,
+                     "pvc_burden_percent": round(100.0 * pvcs / max(read, 1), 2)})
+    return rows

@@ -151,7 +151,9 @@ class Classifier:
 
     def __init__(self, model_ref: list, threads: int = 1):
         import ray
-        import tensorflow as tf
+        from arritmias import import_tensorflow
+
+        tf = import_tensorflow()
 
         # One actor per CPU: TensorFlow's own thread pools would oversubscribe the cores the other actors use.
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -179,8 +181,9 @@ class Classifier:
                 "unreadable": batch["unreadable"]}
 
 
-def to_analysis(row: dict, fs: float):
-    """An :class:`arritmias.analysis.Analysis` (without the signal) from a classified row."""
+def to_analysis(row: dict, fs: float, made_by: dict | None = None):
+    """An :class:`arritmias.analysis.Analysis` (without the signal) from a classified row; ``made_by`` (see
+    :func:`arritmias.report.provenance`) joins the summary."""
     from arritmias.analysis import Analysis, summarize
     from arritmias.detector import Decisions
 
@@ -190,7 +193,7 @@ def to_analysis(row: dict, fs: float):
                           np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool)
                           ).excluding(np.asarray(row["unreadable"], bool))
     duration = meta.pop("duration_s")
-    summary = summarize(decisions.is_v, samples, fs, duration, decisions.unreadable) | meta
+    summary = summarize(decisions.is_v, samples, fs, duration, decisions.unreadable) | meta | (made_by or {})
     return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)
 
 
@@ -260,12 +263,13 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
     from tqdm import tqdm
 
     from arritmias.detector import Detector
-    from arritmias.report import write_outputs
+    from arritmias.report import provenance, write_outputs
 
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}")
     recordings = find_recordings(inputs)
     detector = Detector.from_model_uri(model_uri)
+    made_by = provenance(detector, model_uri)
     check_manifest(out_dir, model_uri, resume)
     done = {r.name: completed_counts(r.name, out_dir) for r in recordings} if resume else {}
     todo = [r for r in recordings if done.get(r.name) is None]
@@ -298,7 +302,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                     errors.append((row["name"], row["error"]))
                     statuses[row["name"]] = ("error", 0, 0, row["error"])
                 else:
-                    analysis = to_analysis(row, detector.fs)
+                    analysis = to_analysis(row, detector.fs, made_by)
                     write_outputs(analysis, out_dir, **OUTPUTS)
                     n = len(analysis.samples)
                     beats += n

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from arritmias.errors import ArritmiasError, CheckFailed
@@ -250,10 +251,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from arritmias import registry
     from arritmias.analysis import analyze_signal, read_signal
     from arritmias.detector import Detector
-    from arritmias.report import write_outputs
+    from arritmias.features import record_paths
+    from arritmias.report import provenance, write_outputs
 
     registry.use_tracking(args.tracking_uri)
-    from arritmias.features import record_paths
 
     record = args.record
     if not Path(record).exists() and not Path(record).with_suffix(".hea").exists():
@@ -261,6 +262,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     signal = read_signal(record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
     detector = Detector.from_model_uri(args.model_uri)
     analysis = analyze_signal(signal, detector)
+    analysis = replace(analysis, summary=analysis.summary | provenance(detector, args.model_uri))
     paths = write_outputs(analysis, Path(args.out))
     s = analysis.summary
     print(f"{s['record']}: {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "

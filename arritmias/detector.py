@@ -80,7 +80,9 @@ class Detector:
         """The network as one traced TensorFlow graph: a single beat in ~2 ms instead of ~30 ms eagerly, and about
         twice the batch throughput on CPU (measured on the 2-core machine)."""
         if self._infer is None:
-            import tensorflow as tf
+            from arritmias import import_tensorflow
+
+            tf = import_tensorflow()
 
             model = self.model
             spec = (tf.TensorSpec([None, self.win, BEAT_CHANNELS], tf.float32),
@@ -155,6 +157,9 @@ class Detector:
 
     @classmethod
     def load(cls, folder: Path) -> Detector:
+        from arritmias import import_tensorflow
+
+        import_tensorflow()
         import keras
 
         from arritmias import model as _model  # noqa: F401  registers the focal loss for deserialisation

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
+from arritmias import import_tensorflow
+
+import_tensorflow()
+import keras  # noqa: E402
+from keras import layers, ops  # noqa: E402
 
 from arritmias.config import TrainConfig
 from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS

@@ -277,3 +277,25 @@ def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT
     cols = ["run_id", "tags.mlflow.runName"] + [c for c in COMPARE_COLUMNS if c in runs.columns]
     out = runs[cols].rename(columns=lambda c: c.split(".", 1)[-1].replace("mlflow.runName", "run_name"))
     return out
+
+
+def model_provenance(uri: str) -> dict:
+    """Which model ``uri`` is, for a report's footer: ``{"uri", "name", "version", "run_id"}`` (version and run id
+    None where the URI names none: a run, a folder, a store that cannot be reached)."""
+    from mlflow.exceptions import MlflowException
+
+    out = {"uri": uri, "name": None, "version": None, "run_id": None}
+    try:
+        if uri.startswith("models:/"):
+            name, _, ref = uri[len("models:/"):].partition("@")
+            if ref:
+                mv = _client().get_model_version_by_alias(name, ref)
+            else:
+                name, _, ref = uri[len("models:/"):].rpartition("/")
+                mv = _client().get_model_version(name, ref)
+            out.update(name=name, version=int(mv.version), run_id=mv.run_id)
+        elif uri.startswith("runs:/"):
+            out["run_id"] = uri[len("runs:/"):].split("/", 1)[0]
+    except (MlflowException, ValueError, OSError):
+        pass  # the model loaded already; a footer without a version number is no reason to fail the analysis
+    return out

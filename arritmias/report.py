@@ -1,4 +1,5 @@
-"""Outputs of an analysed recording: WFDB annotation file, JSON summary, HTML report with ECG strips.
+"""Outputs of an analysed recording: WFDB annotation file, JSON summary, the HTML report
+(:mod:`arritmias.clinical_report`) and, for batch scoring, a Parquet table of beats.
 
 Everything is written into a temporary folder beside the output folder and moved in file by file only when all
 were written, so an interrupted run never leaves a summary without its annotation file.
@@ -6,9 +7,6 @@ were written, so an interrupted run never leaves a summary without its annotatio
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import os
 import shutil
@@ -18,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from arritmias.analysis import Analysis
+from arritmias.clinical_report import render_html
 
 ANNOTATOR = "pvc"  # annotation file extension: <record>.pvc, read with wfdb.rdann(path, "pvc") or bxb -t pvc
-STRIP_SECONDS = 10.0
 BEATS_DIR = "beats"  # batch-score: one Parquet part per recording; the folder reads as one table
 
 
@@ -54,69 +52,17 @@ def beats_table(a: Analysis):
     })
 
 
-def strip_figure(a: Analysis, max_strips: int = 4) -> bytes:
-    """PNG of up to ``max_strips`` 10-s ECG strips around PVCs (V in red) and the PVC rate per minute."""
-    import matplotlib
+def provenance(detector, model_uri: str) -> dict:
+    """What a summary says about how it was made: ``{"model": {uri, name, version, run_id, threshold,
+    threshold_no_context, ruleguard, arritmias_version}, "analysed_at_utc": "YYYY-MM-DD HH:MM"}``."""
+    from datetime import datetime, timezone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from arritmias import __version__, registry
 
-    t = a.samples / a.fs
-    v_times = t[a.decisions.is_v]
-    starts, last_end = [], -np.inf
-    for vt in v_times:
-        if vt - 2 >= last_end and len(starts) < max_strips:
-            starts.append(max(vt - 2, 0.0))
-            last_end = starts[-1] + STRIP_SECONDS
-    if not starts:
-        starts = [0.0]
-    fig, axes = plt.subplots(len(starts) + 1, 1, figsize=(11, 2.1 * (len(starts) + 1)), squeeze=False)
-    minutes = np.arange(0, len(a.signal) / a.fs / 60 + 1)
-    counts, _ = np.histogram(v_times / 60, bins=minutes)
-    axes[0, 0].bar(minutes[:-1], counts, width=0.9, color="tab:red")
-    axes[0, 0].set_title(f"{a.name}: PVCs per minute ({int(a.decisions.is_v.sum())} PVCs, "
-                         f"{a.summary['pvc_burden_percent']} % of {len(t)} beats)")
-    axes[0, 0].set_xlabel("minute")
-    for ax, s0 in zip(axes[1:, 0], starts):
-        i0, i1 = int(s0 * a.fs), int(min((s0 + STRIP_SECONDS) * a.fs, len(a.signal)))
-        ax.plot(np.arange(i0, i1) / a.fs, a.signal[i0:i1], lw=0.7, color="black")
-        sel = (t >= s0) & (t < s0 + STRIP_SECONDS)
-        for ti, v, si in zip(t[sel], a.decisions.is_v[sel], a.samples[sel]):
-            ax.annotate("V" if v else "N", (ti, a.signal[si]), xytext=(0, 6), textcoords="offset points",
-                        ha="center", color="tab:red" if v else "tab:gray", fontsize=8, fontweight="bold" if v else None)
-        ax.set_xlim(s0, s0 + STRIP_SECONDS)
-        ax.set_ylabel("mV")
-        ax.grid(alpha=0.25)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def render_html(a: Analysis, png: bytes) -> str:
-    s = a.summary
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in s.items()
-                   if not isinstance(v, list))
-
-    def episodes(key, title):
-        items = s[key]
-        body = "".join(f"<li>{e['start_s']} s – {e['end_s']} s ({e['beats']} beats)</li>" for e in items[:50])
-        more = f"<li>… {len(items) - 50} more</li>" if len(items) > 50 else ""
-        return f"<h3>{title}: {len(items)}</h3><ul>{body}{more}</ul>"
-
-    return f"""<!doctype html><html lang="es"><head><meta charset="utf-8">
-<title>arritmias — {html.escape(a.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}th{{text-align:left;padding-right:1em}}</style>
-</head><body><h1>PVC analysis of {html.escape(a.name)}</h1>
-<table>{rows}</table>
-{episodes("runs_of_3_or_more", "Runs of ≥ 3 PVCs")}
-{episodes("bigeminy_episodes", "Bigeminy episodes")}
-{episodes("trigeminy_episodes", "Trigeminy episodes")}
-<img alt="ECG strips with PVCs marked" src="data:image/png;base64,{base64.b64encode(png).decode()}" style="width:100%">
-<p>Beats: N = normal or other non-ventricular, V = premature ventricular contraction (AAMI class V).
-Annotations: <code>{html.escape(a.name)}.{ANNOTATOR}</code>.</p></body></html>"""
+    model = registry.model_provenance(model_uri) | {
+        "threshold": round(detector.threshold, 4), "threshold_no_context": round(detector.threshold_no_context, 4),
+        "ruleguard": detector.guard is not None, "arritmias_version": __version__}
+    return {"model": model, "analysed_at_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 
 def output_paths(name: str, out_dir: Path, report: bool = True, beats: bool = False) -> dict[str, Path]:
@@ -146,7 +92,7 @@ def write_outputs(a: Analysis, out_dir: Path, report: bool = True, beats: bool =
             beats_table(a).to_parquet(written["beats"], index=False)
         if report:
             written["report"] = tmp / "report.html"
-            written["report"].write_text(render_html(a, strip_figure(a)))
+            written["report"].write_text(render_html(a))
         written["summary"] = tmp / "summary.json"
         written["summary"].write_text(json.dumps(a.summary, indent=2))
         for kind, path in paths.items():

@@ -233,8 +233,15 @@ def decisions_frame(decisions) -> pd.DataFrame:
                          "context_used": decisions.context_used.astype(bool)})
 
 
-class ArritmiasPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: validate the request, then the Detector's preprocessing, network, threshold, rules."""
+class _Scoring:
+    """What the pyfunc does: validate the request, then the Detector's preprocessing, network, threshold, rules.
+
+    A mixin rather than methods of :class:`ArritmiasPyfunc` itself: MLflow 3 inspects a ``predict`` defined on a
+    PythonModel subclass and, finding no type hints, prints a coloured warning on every model load asking for
+    them. Its schemas cannot say "360 finite numbers, RR within 0.1-6 s, optional context", and its enforcement
+    answers bad requests differently from the one-line 400s of :func:`parse_request`, so the project validates
+    requests itself and keeps ``predict`` where that inspection does not look.
+    """
 
     def load_context(self, context):
         from arritmias.detector import Detector
@@ -257,6 +264,10 @@ class ArritmiasPyfunc(mlflow.pyfunc.PythonModel):
             _log_unexpected()
             raise MlflowException("internal error while scoring; the server log has the details",
                                   error_code=INTERNAL_ERROR) from None
+
+
+class ArritmiasPyfunc(_Scoring, mlflow.pyfunc.PythonModel):
+    """The MLflow pyfunc model (see :class:`_Scoring`)."""
 
 
 def _log_unexpected() -> None:

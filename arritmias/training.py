@@ -143,6 +143,9 @@ def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_ep
     ``after_epoch(model, epoch)`` may return a dict of held-out figures that joins the epoch's record;
     ``on_epoch(record)`` then receives the record (``epoch``, ``train_loss``, ``lr_epoch``, ...).
     """
+    from arritmias import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     from arritmias.model import build_model
@@ -206,9 +209,11 @@ def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
             signature=False,
             metadata={"request": serving.REQUEST_DOC, "response": serving.RESPONSE_DOC},
             pip_requirements=runtime_requirements(),
+            # Shown on the model's page in the MLflow UI and written as serving_input_example.json, a request
+            # ready for `curl -d @serving_input_example.json .../invocations` (MLflow does not score it: no
+            # signature is inferred).
+            input_example=[example],
         )
-    # A ready-to-send request with one real DS2 beat: curl -d @request_example.json .../invocations
-    (folder / "model" / "request_example.json").write_text(json.dumps({"instances": [example]}))
 
 
 def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path | None = None,

@@ -99,7 +99,12 @@ def test_analyze_real_record_and_250hz_csv(trained, store, mitdb, tmp_path):
     assert summary["pvc_count"] == ann.symbol.count("V")
     # QRS detection finds the record's beats: 3079 reference beats in 233, a few at the edges.
     assert abs(summary["beats"] - 3079) < 40
-    assert (out / "233_report.html").read_text().count("data:image/png;base64,") == 1
+    assert sum(h["pvc_count"] for h in summary["per_hour"]) == summary["pvc_count"]
+    assert summary["model"]["run_id"] == trained.run_id and summary["model"]["threshold"] > 0
+    page = (out / "233_report.html").read_text()
+    assert '<html lang="es">' in page and "Solo para uso en investigación" in page
+    assert f"{summary['pvc_count']}</td>" in page and "Tiras de ECG" in page
+    assert "stderr" not in proc.stderr and "Add type hints" not in proc.stderr and "oneDNN" not in proc.stderr
 
     # The same lead as a 250 Hz CSV: resampled to 360 Hz, annotations written at 250 Hz.
     from arritmias.records import resample

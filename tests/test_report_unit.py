@@ -1,0 +1,83 @@
+"""The clinician's PVC report on seeded synthetic ECG with known beat labels: Spanish text, hh:mm:ss, the pattern
+table, strips chosen from the episodes, the per-hour burden, the footer that says which model made it."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from arritmias.analysis import Analysis, summarize
+from arritmias.clinical_report import RESEARCH_ONLY, choose_strips, hms, render_html
+from arritmias.detector import Decisions
+from tests.conftest import synthetic_ecg
+
+FS = 360.0
+
+
+def _analysis(is_v: np.ndarray, samples: np.ndarray, signal: np.ndarray, unreadable=None) -> Analysis:
+    n = len(samples)
+    decisions = Decisions(np.where(is_v, 0.9, 0.1).astype(np.float32), is_v, np.zeros(n, bool), np.ones(n, bool))
+    if unreadable is not None:
+        decisions = decisions.excluding(unreadable)
+    summary = summarize(decisions.is_v, samples, FS, len(signal) / FS, unreadable) | {
+        "record": "sint", "lead": "MLII", "source": "synthetic", "fs_in_hz": FS,
+        "beats_at_edges_not_classified": 0, "seconds_unreadable": 0.0,
+        "beats_unreadable_not_classified": int(np.sum(unreadable)) if unreadable is not None else 0,
+        "model": {"uri": "models:/ECG_Arritmias_NvsV@production", "name": "ECG_Arritmias_NvsV", "version": 7,
+                  "run_id": "abc", "threshold": 0.4321, "threshold_no_context": 0.3, "ruleguard": True,
+                  "arritmias_version": "0.1.0"},
+        "analysed_at_utc": "2026-11-29 10:00"}
+    return Analysis("sint", FS, FS, samples, decisions, signal, summary)
+
+
+def test_hms():
+    assert hms(0) == "00:00:00" and hms(59.99) == "00:00:59" and hms(3725.4) == "01:02:05"
+
+
+def test_per_hour_burden_excludes_unreadable_beats_from_the_denominator():
+    t = np.arange(0.5, 2 * 3600 + 600, 1.0)  # one beat a second for 2 h 10 min
+    is_v = np.zeros(len(t), bool)
+    is_v[::10] = True  # 10 % in every hour
+    unreadable = np.zeros(len(t), bool)
+    unreadable[(t > 3600) & (t < 3600 + 1800) & ~is_v] = True  # half of the second hour unreadable
+    s = summarize(is_v, np.round(t * FS).astype(np.int64), FS, 2 * 3600 + 600, unreadable)
+    hours = s["per_hour"]
+    assert [h["hour"] for h in hours] == [0, 1, 2] and hours[-1]["end_s"] == 7800
+    assert sum(h["pvc_count"] for h in hours) == s["pvc_count"] == is_v.sum()
+    assert sum(h["beats"] for h in hours) == s["beats"]
+    assert hours[0]["pvc_burden_percent"] == 10.0
+    assert hours[1]["pvc_burden_percent"] == round(100 * 360 / (3600 - 1620), 2)  # 1,620 unreadable N beats
+    assert s["couplets"] == len(s["couplet_episodes"]) == 0
+
+
+def test_report_is_spanish_and_shows_the_first_episode_of_each_kind():
+    signal, r, _ = synthetic_ecg(300, FS, seed=3)
+    n = len(r)
+    is_v = np.zeros(n, bool)
+    is_v[[40, 41]] = True  # a couplet
+    is_v[100:104] = True  # a run of 4
+    is_v[200:212:2] = True  # bigeminy, 6 cycles
+    a = _analysis(is_v, r, signal)
+    strips = choose_strips(a)
+    titles = [title for title, _ in strips]
+    assert titles[:3] == ["Primera pareja de EV", "Primera racha de ≥ 3 EV", "Primer episodio de bigeminismo"]
+    couplet_t = r[40] / FS
+    assert strips[0][1] <= couplet_t <= strips[0][1] + 10  # the strip shows the couplet
+    page = render_html(a)
+    assert '<html lang="es">' in page and RESEARCH_ONLY in page
+    assert "00:05:00" in page  # the duration in hh:mm:ss
+    assert f"{hms(couplet_t)}" in page  # the first couplet's time in the pattern table
+    assert "ECG_Arritmias_NvsV versión 7" in page and "P(V) ≥ 0,432" in page and "2026-11-29 10:00" in page
+    pct = f"{100 * is_v.sum() / n:.2f}".replace(".", ",")
+    assert f"{pct} % de los latidos legibles" in page
+    assert page.count("data:image/png;base64,") == 1 + len(strips)  # per-minute chart + strips
+    assert not re.search(r"duration_s|pvc_burden_percent|start_s", page)  # no raw summary keys on the page
+
+
+def test_a_recording_without_pvcs_gets_one_strip_and_a_dash_per_pattern():
+    signal, r, _ = synthetic_ecg(60, FS, seed=5)
+    a = _analysis(np.zeros(len(r), bool), r, signal)
+    assert [t for t, _ in choose_strips(a)] == ["Inicio del registro (sin EV)"]
+    page = render_html(a)
+    assert "Todos los episodios" not in page and page.count("<td>—</td>") == 8
