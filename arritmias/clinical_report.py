@@ -144,7 +144,8 @@ def per_minute_png(a: Analysis) -> bytes:
 
 
 def _img(png: bytes, alt: str, style: str = "width:100%") -> str:
-    return f'<img alt="{html.escape(alt)}" style="{style}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    data = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" style="{style}" src="data:image/png;base64,{data}">'
 
 
 def _table(head: list[str], rows: list[list], cls: str = "") -> str:
