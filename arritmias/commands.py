@@ -138,6 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"registered as ECG_Arritmias_NvsV version "
               f"{result.registered_version}; promote it with `arritmias promote --version "
               f"{result.registered_version}`")
+    print(f"in the MLflow UI (./start_mlflow.sh): {registry.ui_url(result.run_id)}")
     return 0
 
 

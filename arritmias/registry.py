@@ -184,6 +184,20 @@ def run_metrics(run_id: str) -> dict[str, float]:
         raise DataError(f"run {run_id} not found in {tracking_uri()} ({exc.error_code})") from None
 
 
+def ui_url(run_id: str) -> str:
+    """The run's page in the MLflow UI: the tracking server itself for an http(s) store, else the local UI of
+    ``start_mlflow.sh`` (port ``$MLFLOW_PORT``, default 5000).
+
+    ``workflowType=machine_learning`` opens it on the model-training view: MLflow 3 otherwise starts a browser on
+    its GenAI view, whatever the experiment's kind tag says, until the user switches once.
+    """
+    uri = tracking_uri()
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else \
+        f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
+    experiment_id = _client().get_run(run_id).info.experiment_id
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
 def tag_run(run_id: str, tags: dict[str, str]) -> None:
     client = _client()
     for key, value in tags.items():

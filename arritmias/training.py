@@ -283,6 +283,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
 
             result = registry.gate(metrics, gate_thresholds)
             mlflow.set_tag("gate", "passed" if result.passed else "failed")
+            # The run page's "Description": what was trained on what, the figures, the request.
+            mlflow.set_tag("mlflow.note.content", registry.version_description(mlflow.get_run(run.info.run_id)))
             version = registry.register(run.info.run_id, result) if register and result.passed else None
             if version is not None:
                 mlflow.set_tag("registered_version", str(version))

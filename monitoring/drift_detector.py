@@ -104,7 +104,7 @@ class ECGDriftDetector:
                             "(about a minute of ECG)")
         return frame.astype("float64").reset_index(drop=True)
 
-    def load_reference_data(self, reference_df: pd.DataFrame) -> None:
+    def load_reference_data(self, reference_df: pd.DataFrame, label: str = "datos de referencia") -> None:
         """Set the reference beats; the monitored columns are fixed here (extra columns are ignored)."""
         if self.features is None:
             cols = list(FEATURES)
@@ -112,14 +112,18 @@ class ECGDriftDetector:
                 cols += [c for c in PREDICTION_FEATURES if c in reference_df.columns]
             self.features = cols
         self.reference = self._validate(reference_df, "reference data", self.features)
+        self.reference_label = label
 
-    def detect_drift(self, current_df: pd.DataFrame) -> dict:
-        """Run the drift report of ``current_df`` against the reference; returns the results dict.
+    def detect_drift(self, current_df: pd.DataFrame, label: str = "datos actuales") -> dict:
+        """Run the drift report of ``current_df`` (described by ``label``) against the reference; returns the
+        results dict.
 
         Keys: ``drift_detected``, ``reason`` ("share", "signal_quality" or both), ``drifted_features``,
-        ``drift_share`` (share of monitored features that drifted),
-        ``features`` (per feature: method, score, threshold, drifted), ``n_reference``, ``n_current``,
-        ``report_html`` and ``summary_json`` (paths, or None when no ``out_dir``), ``timestamp``.
+        ``drift_share`` (share of monitored features that drifted), ``features`` (per feature: method, score,
+        threshold, drifted, reference_median, current_median), ``reference`` and ``current`` (labels),
+        ``n_reference``, ``n_current``, ``method``, ``threshold``, ``timestamp``, and the written files
+        ``report_html`` (Evidently's), ``summary_html`` (the project's page) and ``summary_json`` (paths, or None
+        when no ``out_dir``).
         """
         if self.reference is None:
             raise DataError("no reference data: call load_reference_data(reference_df) first")
@@ -136,7 +140,9 @@ class ECGDriftDetector:
             if metric["config"]["type"].endswith("ValueDrift") and column in self.features:
                 score = float(metric["value"])
                 per_feature[column] = {"method": self.method, "score": score, "threshold": self.threshold,
-                                       "drifted": _drifted(self.method, score, self.threshold)}
+                                       "drifted": _drifted(self.method, score, self.threshold),
+                                       "reference_median": float(self.reference[column].median()),
+                                       "current_median": float(current[column].median())}
         drifted = [c for c in self.features if per_feature[c]["drifted"]]
         share = len(drifted) / len(self.features)
         quality = [c for c in drifted if c in QUALITY_FEATURES]
@@ -146,8 +152,9 @@ class ECGDriftDetector:
         results = {
             "timestamp": stamp, "drift_detected": bool(reason), "reason": reason or None, "drifted_features": drifted,
             "drift_share": share, "drift_share_threshold": self.drift_share, "features": per_feature,
-            "n_reference": len(self.reference), "n_current": len(current), "report_html": None,
-            "summary_json": None,
+            "reference": self.reference_label, "current": label, "n_reference": len(self.reference),
+            "n_current": len(current), "method": self.method, "threshold": self.threshold, "report_html": None,
+            "summary_html": None, "summary_json": None,
         }
         if self.out_dir is not None:
             self._write(snapshot, results)
@@ -156,14 +163,22 @@ class ECGDriftDetector:
     def _write(self, snapshot, results: dict) -> None:
         out = self.out_dir
         out.mkdir(parents=True, exist_ok=True)
-        html_path = out / f"drift_report_{results['timestamp']}.html"
-        json_path = out / f"drift_summary_{results['timestamp']}.json"
-        results["report_html"], results["summary_json"] = str(html_path), str(json_path)
+        from monitoring.drift_report import render_summary, viewer_safe
+
+        paths = {key: out / f"drift_{kind}_{results['timestamp']}.{ext}" for key, kind, ext in
+                 (("report_html", "report", "html"), ("summary_html", "summary", "html"),
+                  ("summary_json", "summary", "json"))}
+        results.update({key: str(path) for key, path in paths.items()})
         with tempfile.TemporaryDirectory(dir=out, prefix=".drift.") as tmp:
-            snapshot.save_html(str(Path(tmp) / html_path.name))
-            (Path(tmp) / json_path.name).write_text(json.dumps(results, indent=2))
-            os.replace(Path(tmp) / html_path.name, html_path)
-            os.replace(Path(tmp) / json_path.name, json_path)
+            tmp_paths = {key: Path(tmp) / path.name for key, path in paths.items()}
+            snapshot.save_html(str(tmp_paths["report_html"]))
+            page = tmp_paths["report_html"].read_text(encoding="utf-8")
+            tmp_paths["report_html"].write_text(viewer_safe(page), encoding="utf-8")
+            tmp_paths["summary_html"].write_text(render_summary(results, paths["report_html"].name),
+                                                 encoding="utf-8")
+            tmp_paths["summary_json"].write_text(json.dumps(results, indent=2))
+            for key, path in paths.items():  # the JSON last: a summary on disk means the run finished
+                os.replace(tmp_paths[key], path)
         line = (f"{results['timestamp']}\tdrift={'yes' if results['drift_detected'] else 'no'}\t"
                 f"share={results['drift_share']:.2f}\tdrifted={','.join(results['drifted_features']) or '-'}\n")
         with (out / ALERTS_LOG).open("a") as fh:
@@ -189,10 +204,21 @@ def log_to_mlflow(results: dict, args: dict, tracking_uri: str) -> str:
                             "n_current": results["n_current"], "n_reference": results["n_reference"],
                             **{f"score_{k}": v["score"] for k, v in results["features"].items()}})
         mlflow.set_tag("drifted_features", ",".join(results["drifted_features"]) or "-")
-        for key in ("report_html", "summary_json"):
+        for key in ("summary_html", "report_html", "summary_json"):
             if results[key]:
                 mlflow.log_artifact(results[key])
     return run.info.run_id
+
+
+def _describe(csv: str | None, records: str | None) -> str:
+    """What one side of the comparison is, for the reports: a file, or a record list as given and its size."""
+    from arritmias.beats import parse_records
+
+    if csv:
+        return f"fichero {csv}"
+    names = parse_records(records)
+    return f"registros {records}" + (f" ({len(names)} registros)" if len(names) > 1 and records != ",".join(names)
+                                     else "")
 
 
 def _load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model) -> pd.DataFrame:
@@ -254,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         current = _load_side(args.current, args.current_records, args.data_dir, args.fs, model)
         detector = ECGDriftDetector(method=args.method, threshold=args.threshold, drift_share=args.drift_share,
                                     out_dir=args.out)
-        detector.load_reference_data(reference)
-        results = detector.detect_drift(current)
+        detector.load_reference_data(reference, _describe(args.reference, args.reference_records))
+        results = detector.detect_drift(current, _describe(args.current, args.current_records))
         if tracking:
             log_to_mlflow(results, {"reference": args.reference or args.reference_records,
                                     "current": args.current or args.current_records, "method": args.method,
@@ -271,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{verdict}: {len(results['drifted_features'])}/{len(results['features'])} features drifted "
           f"({', '.join(results['drifted_features']) or 'none'}); {results['n_current']} current vs "
           f"{results['n_reference']} reference beats")
-    print(f"  report: {results['report_html']}\n  summary: {results['summary_json']}")
+    print(f"  summary page: {results['summary_html']}\n  Evidently report: {results['report_html']}\n"
+          f"  summary JSON: {results['summary_json']}")
     return 1 if results["drift_detected"] else 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -149,9 +150,20 @@ def test_command_writes_reports_log_and_mlflow_run(halves, tmp_path, mitdb):
     assert len(log) == 2 and "drift=no" in log[0] and "drift=yes" in log[1] and "ptp_mv" in log[1]
     summary = json.loads(sorted(out.glob("drift_summary_*.json"))[-1].read_text())
     assert summary["drift_detected"] is True
+    # The summary page says what was compared and why it alarmed; Evidently's page carries the sandbox shim.
+    page = Path(summary["summary_html"]).read_text()
+    assert f"fichero {cur_csv}" in page and f"fichero {ref_csv}" in page and "DERIVA DETECTADA" in page
+    assert "<script" not in page and all(f"<code>{f}</code>" in page for f in summary["drifted_features"])
+    assert "calidad de señal" in page  # noise_mv2 and wander_mv moved: the acquisition changed
+    assert summary["features"]["ptp_mv"]["current_median"] == pytest.approx(
+        2 * summary["features"]["ptp_mv"]["reference_median"], rel=0.05)
+    assert 0 <= Path(summary["report_html"]).read_text().find("in-memory localStorage") < 2000
     mlflow.set_tracking_uri(store)
     runs = mlflow.search_runs(experiment_names=["monitoring_ecg"])
     assert len(runs) == 1 and runs.iloc[0]["metrics.drift_detected"] == 0.0
+    logged = sorted(a.path.split("_")[1] + a.path[-5:] for a in
+                    mlflow.MlflowClient().list_artifacts(runs.iloc[0]["run_id"]))
+    assert logged == ["report.html", "summary.html", "summary.json"]
 
 
 @pytest.mark.slow

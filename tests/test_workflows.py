@@ -53,7 +53,7 @@ def test_monitoring_workflow_schedule_and_artifacts():
     wf, text = _load("monitoring.yml")
     on = wf[True]
     assert on["schedule"] == [{"cron": "0 3 * * 1"}] and "workflow_dispatch" in on
-    for pattern in ("drift_report_*.html", "drift_summary_*.json", "drift_alerts.log"):
+    for pattern in ("drift_report_*.html", "drift_summary_*.html", "drift_summary_*.json", "drift_alerts.log"):
         assert pattern in text
     assert "mlops-train.yml" in text
 
