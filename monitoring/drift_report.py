@@ -24,11 +24,13 @@ FEATURE_NAMES_ES = {
     "r_amplitude_mv": "altura de la onda R (mV)", "ptp_mv": "amplitud pico a pico (mV)",
     "qrs_width_ms": "anchura del QRS (ms)", "energy_mv2": "energía del latido (mV²)",
     "corr_median_beat": "correlación con el latido mediano", "noise_mv2": "ruido por encima de ~40 Hz (mV²)",
-    "wander_mv": "deriva de la línea de base (mV)", "prob_v": "P(V) del modelo", "pred_v": "decisión del modelo (1 = V)",
+    "wander_mv": "deriva de la línea de base (mV)", "prob_v": "P(V) del modelo",
+    "pred_v": "decisión del modelo (1 = V)",
 }
 
 STORAGE_SHIM = """<script>/* arritmias: in-memory localStorage where the page is sandboxed (MLflow's artifact viewer) */
-(function(){try{window.localStorage.getItem("_");}catch(e){var m={};var s={getItem:function(k){return k in m?m[k]:null;},
+(function(){try{window.localStorage.getItem("_");}catch(e){var m={};
+var s={getItem:function(k){return k in m?m[k]:null;},
 setItem:function(k,v){m[k]=String(v);},removeItem:function(k){delete m[k];},clear:function(){m={};},
 key:function(i){return Object.keys(m)[i]||null;},get length(){return Object.keys(m).length;}};
 Object.defineProperty(window,"localStorage",{value:s,configurable:true});
@@ -103,7 +105,8 @@ td,th{{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}}table{{b
 <h1>Control de deriva de los datos de ECG</h1>
 <p class="verdict">{verdict}</p><p>{html.escape(reason_text(results))}</p>
 <h2>Qué se comparó</h2><table>
-<tr><th>Referencia</th><td>{html.escape(str(results.get('reference', 'referencia')))}: {results['n_reference']} latidos</td></tr>
+<tr><th>Referencia</th><td>{html.escape(str(results.get('reference', 'referencia')))}: {results['n_reference']}
+latidos</td></tr>
 <tr><th>Actual</th><td>{html.escape(str(results.get('current', 'actual')))}: {results['n_current']} latidos</td></tr>
 <tr><th>Método</th><td>{html.escape(results['method'])}, umbral por variable {num(results['threshold'], 2)},
 proporción de alarma {num(100 * results['drift_share_threshold'], 0)} %</td></tr>
