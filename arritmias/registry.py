@@ -64,8 +64,12 @@ def use_experiment(name: str):
             pass
     experiment = mlflow.set_experiment(experiment_id=mlflow.set_experiment(name).experiment_id)
     if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
-        # MLflow 3 opens an experiment without this tag on its GenAI traces view; with it, on the runs table.
-        mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        # The experiment's kind for MLflow 3's UI (machine learning, not GenAI): it labels the experiment and
+        # picks the runs view where the URL does not name a view (see ui_url for the link that always does).
+        try:
+            mlflow.set_experiment_tag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        except MlflowException:  # a worker starting at the same moment set it first (a unique key on a server)
+            pass
     return experiment
 
 

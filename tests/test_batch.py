@@ -60,11 +60,15 @@ def ray_cluster():
 
 def _analyze(record_path, model_uri, out):
     """What ``arritmias analyze`` does for one record (cmd_analyze's calls)."""
+    from dataclasses import replace
+
     from arritmias.analysis import analyze_signal, read_signal
     from arritmias.detector import Detector
-    from arritmias.report import write_outputs
+    from arritmias.report import provenance, write_outputs
 
-    write_outputs(analyze_signal(read_signal(record_path), Detector.from_model_uri(model_uri)), out)
+    detector = Detector.from_model_uri(model_uri)
+    analysis = analyze_signal(read_signal(record_path), detector)
+    write_outputs(replace(analysis, summary=analysis.summary | provenance(detector, model_uri)), out)
 
 
 @pytest.mark.slow
@@ -90,8 +94,10 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
     reference = tmp_path / "analyze"
     for name in ("100", "119", "233"):
         _analyze(archive / name, uri, reference)
-        assert json.loads((out / f"{name}_summary.json").read_text()) == \
-            json.loads((reference / f"{name}_summary.json").read_text())
+        batch_summary, analyze_summary = (json.loads((folder / f"{name}_summary.json").read_text())
+                                          for folder in (out, reference))
+        batch_summary.pop("analysed_at_utc"), analyze_summary.pop("analysed_at_utc")  # minutes apart, maybe
+        assert batch_summary == analyze_summary and batch_summary["model"]["uri"] == uri
         assert filecmp.cmp(out / f"{name}.pvc", reference / f"{name}.pvc", shallow=False)
         part = beats[beats["record"] == name]
         summary = json.loads((out / f"{name}_summary.json").read_text())
