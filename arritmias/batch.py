@@ -117,13 +117,14 @@ def pack_detector(detector) -> dict[str, bytes]:
         return {f.name: f.read_bytes() for f in Path(tmp).iterdir() if f.is_file()}
 
 
-def unpack_detector(files: dict[str, bytes]):
+def unpack_detector(files: dict[str, bytes], folder: Path, threads: int = 1):
+    """The Detector of :func:`pack_detector`'s files, written into ``folder`` (which must outlive it: ONNX
+    Runtime and the lazily loaded Keras model read from there)."""
     from arritmias.detector import Detector
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, data in files.items():
-            (Path(tmp) / Path(name).name).write_bytes(data)
-        return Detector.load(Path(tmp))
+    for name, data in files.items():
+        (folder / Path(name).name).write_bytes(data)
+    return Detector.load(folder, threads)
 
 
 def find_beats_row(row: dict, fs: float, win: int) -> dict:
@@ -151,14 +152,16 @@ class Classifier:
 
     def __init__(self, model_ref: list, threads: int = 1):
         import ray
-        from arritmias import import_tensorflow
 
-        tf = import_tensorflow()
+        # One actor per CPU: the runtime's own thread pools would oversubscribe the cores the other actors use.
+        self._folder = tempfile.TemporaryDirectory(prefix="arritmias-actor-")
+        self.detector = unpack_detector(ray.get(model_ref[0]), Path(self._folder.name), threads)
+        if self.detector.onnx_path is None:  # an export-less model: TensorFlow, limited the same way
+            from arritmias import import_tensorflow
 
-        # One actor per CPU: TensorFlow's own thread pools would oversubscribe the cores the other actors use.
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        self.detector = unpack_detector(ray.get(model_ref[0]))
+            tf = import_tensorflow()
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
 
     def __call__(self, batch: dict) -> dict:
         windows, rr = list(batch["windows"]), list(batch["rr"])

@@ -34,6 +34,8 @@ class TrainConfig:
     # --- model --------------------------------------------------------------------------------------------
     filters: tuple[int, ...] = (32, 64, 64)  # conv blocks, first strided; beat (16,32,32) on validation PR-AUC
     kernel_sizes: tuple[int, ...] = (7, 5, 5)  # 7 samples at 360 Hz ~ 19 ms; later layers see wider spans
+    first_stride: int = 2  # the first conv's stride: 2 runs the network at 180 Hz, 4 at 90 Hz (QRS < ~40 Hz)
+    separable: bool = False  # depthwise-separable convs after the first: ~k times fewer multiply-adds per layer
     dense_units: int = 32  # the merged head; more overfits the ~3k training V beats
     rr_units: int = 16  # the small dense branch over the 3 RR features
     dropout: float = 0.2  # on the head only, against memorising the training patients' beat shapes
@@ -89,6 +91,7 @@ class TrainConfig:
              "filters and kernel_sizes must have the same, non-zero length")
         need(all(f > 0 for f in self.filters) and all(k > 0 for k in self.kernel_sizes),
              "filters and kernel_sizes must be positive")
+        need(1 <= self.first_stride <= 6, f"first_stride={self.first_stride}: must be 1 to 6")
         need(0 <= self.dropout < 1, f"dropout={self.dropout}: must be in [0, 1)")
         need(0 <= self.context_dropout < 1, f"context_dropout={self.context_dropout}: must be in [0, 1)")
         need(0 <= self.aug_scale < 1, f"aug_scale={self.aug_scale}: must be in [0, 1)")

@@ -261,6 +261,9 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                                      registry.heartbeat(run.info.run_id)),
                                  progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
+            from arritmias.model import macs_per_beat
+
+            mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
             rule = choose_decision_rule(cfg, cv)
             detector = Detector(model, rule.threshold, rule.threshold_no_context, rule.guard, cfg.win, cfg.fs,
                                 cfg.use_context)

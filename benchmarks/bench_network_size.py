@@ -1,0 +1,116 @@
+"""Benchmark: network size against cross-validated quality, to choose a network that can reach 50,000 beats/s.
+
+Issue 15: two CPU cores do on the order of 100 G multiply-adds per second at best, so 50,000 beats/s needs a
+network of a few hundred thousand multiply-adds (MACs) per beat; the default costs ~1.9 M. Each candidate is
+cross-validated on DS1 exactly as training does (5 patient-wise folds, pooled out-of-fold PR-AUC with record
+context at the best epoch; DS2 is not read), and its network alone is timed on batches of 4,096 beats (traced
+TensorFlow, and ONNX Runtime when installed). The rule, stated before running: the cheapest candidate whose
+cross-validated PR-AUC is within TOLERANCE of the best candidate's is the one to adopt.
+
+    python benchmarks/bench_network_size.py [--seeds 1] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from arritmias.config import TrainConfig  # noqa: E402
+from arritmias.records import resolve_data_dir  # noqa: E402
+from benchmarks.common import write_results  # noqa: E402
+
+TOLERANCE = 0.005  # pooled out-of-fold PR-AUC; a single seed moves it by about this much
+CANDIDATES = {
+    "default (stride 2, 32-64-64)": {},
+    "stride 4, 32-64-64": {"first_stride": 4},
+    "stride 4, 16-32-32": {"first_stride": 4, "filters": (16, 32, 32)},
+    "stride 4, separable 32-64-64": {"first_stride": 4, "separable": True},
+}
+BATCH = 4096
+
+
+def network_speed(model, cfg: TrainConfig) -> dict:
+    """Beats per second of the network alone on random inputs of BATCH beats: traced TF and ONNX Runtime."""
+    import tensorflow as tf
+
+    from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
+
+    rng = np.random.default_rng(0)
+    beat = rng.standard_normal((BATCH, cfg.win, BEAT_CHANNELS)).astype(np.float32)
+    rr = rng.standard_normal((BATCH, RR_INPUTS)).astype(np.float32)
+    infer = tf.function(lambda b, r: model({"beat": b, "rr": r}, training=False), autograph=False)
+
+    def rate(call, repeats: int = 10) -> float:
+        call()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        return repeats * BATCH / (time.perf_counter() - t0)
+
+    out = {"tf_beats_per_s": rate(lambda: infer(beat, rr))}
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(f"{tmp}/net.onnx", format="onnx", verbose=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(f"{tmp}/net.onnx", options, providers=["CPUExecutionProvider"])
+        out["onnx_beats_per_s"] = rate(lambda: session.run(None, {"beat": beat, "rr": rr}))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    from arritmias.augment import find_noise_dir, load_noise
+    from arritmias.beats import build_beats
+    from arritmias.cache import default_cache_dir
+    from arritmias.crossval import cross_validate
+    from arritmias.model import build_model, macs_per_beat
+    from arritmias.training import n_v
+
+    data_dir = resolve_data_dir(args.data_dir)
+    base = TrainConfig()
+    train_set = n_v(build_beats(data_dir, base.train_records, base.deriv_idx, base.win, base.fs,
+                                default_cache_dir(), progress=False))
+    rows = {}
+    for name, overrides in CANDIDATES.items():
+        cfg = replace(base, **overrides)
+        model = build_model(cfg)
+        row = {"overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+               "macs_per_beat": macs_per_beat(model), "params": int(model.count_params()),
+               **network_speed(model, cfg), "cv_pr_auc": [], "best_epoch": [], "cv_seconds": []}
+        for seed in range(args.seeds):
+            cfg_s = replace(cfg, seed=base.seed + seed)
+            bank = load_noise(find_noise_dir(data_dir), cfg_s.fs, cfg_s.seed)
+            t0 = time.perf_counter()
+            cv = cross_validate(cfg_s, train_set, bank, progress=False)
+            row["cv_seconds"].append(round(time.perf_counter() - t0, 1))
+            row["cv_pr_auc"].append(round(max(cv.epoch_pr_auc), 4))
+            row["best_epoch"].append(cv.best_epoch)
+        row["cv_pr_auc_mean"] = round(float(np.mean(row["cv_pr_auc"])), 4)
+        rows[name] = row
+        print(f"{name:32s} MACs/beat {row['macs_per_beat']:>9,}  CV PR-AUC {row['cv_pr_auc']}  network "
+              f"{row['tf_beats_per_s']:,.0f} beats/s (TF)" + (f", {row['onnx_beats_per_s']:,.0f} (ONNX Runtime)"
+                                                             if "onnx_beats_per_s" in row else ""), flush=True)
+    best = max(r["cv_pr_auc_mean"] for r in rows.values())
+    eligible = [n for n, r in rows.items() if r["cv_pr_auc_mean"] >= best - TOLERANCE]
+    chosen = min(eligible, key=lambda n: rows[n]["macs_per_beat"])
+    print(f"best cross-validated PR-AUC {best:.4f}; within {TOLERANCE}: {eligible}; cheapest of them: {chosen}")
+    write_results("network_size", {"tolerance": TOLERANCE, "seeds": args.seeds, "batch": BATCH,
+                                   "candidates": rows, "chosen": chosen})
+
+
+if __name__ == "__main__":
+    main()
