@@ -207,8 +207,11 @@ def export_onnx(model, path: Path) -> Path:
     Keras project maintains, both inputs kept by name, parity with Keras measured at ~1e-6 in P(V)."""
     import contextlib
     import io
+    import warnings
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+    # The exporter prints its progress, and Keras's tf2onnx shim warns about np.object: neither is the user's.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         model.export(str(path), format="onnx", verbose=False)
     return path
 

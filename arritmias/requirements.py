@@ -27,6 +27,22 @@ def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:
     return [r for r in metadata.requires("arritmias") or [] if "extra ==" not in r]
 
 
+# What the served model imports (arritmias.serving and arritmias.detector with the network in ONNX Runtime):
+# the requirements of the logged pyfunc, so `mlflow models serve --env-manager virtualenv` and images built from
+# the model carry neither TensorFlow (~1 GB, seconds of start-up) nor training, analysis or monitoring packages.
+SERVED = ("numpy", "scipy", "pandas", "mlflow", "onnxruntime")
+
+
+def served_requirements(pyproject: Path = PYPROJECT) -> list[str]:
+    """The runtime requirements the served model needs (see ``SERVED``), pinned as in ``pyproject``."""
+    import re
+
+    def name(req: str) -> str:
+        return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].strip().lower()
+
+    return [r for r in runtime_requirements(pyproject) if name(r) in SERVED]
+
+
 def render(pyproject: Path = PYPROJECT) -> str:
     """Return the requirements file text for the runtime dependencies of ``pyproject``."""
     return HEADER + "".join(f"{d}\n" for d in runtime_requirements(pyproject))

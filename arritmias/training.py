@@ -194,7 +194,7 @@ def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
     import mlflow
 
     from arritmias import serving
-    from arritmias.requirements import runtime_requirements
+    from arritmias.requirements import served_requirements
 
     package = Path(__file__).resolve().parent
     with tempfile.TemporaryDirectory() as tmp:  # MLflow copies it into model/artifacts/: not logged twice
@@ -208,7 +208,7 @@ def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
             # a message naming the field; serving.parse_request validates every request instead.
             signature=False,
             metadata={"request": serving.REQUEST_DOC, "response": serving.RESPONSE_DOC},
-            pip_requirements=runtime_requirements(),
+            pip_requirements=served_requirements(),  # no TensorFlow: the network runs in ONNX Runtime
             # Shown on the model's page in the MLflow UI and written as serving_input_example.json, a request
             # ready for `curl -d @serving_input_example.json .../invocations` (MLflow does not score it: no
             # signature is inferred).
