@@ -34,10 +34,10 @@ class TrainConfig:
     # --- model --------------------------------------------------------------------------------------------
     filters: tuple[int, ...] = (32, 64, 64)  # conv blocks, first strided; (16,32,32) lost cross-validated PR-AUC
     kernel_sizes: tuple[int, ...] = (7, 5, 5)  # 7 samples at 360 Hz ~ 19 ms; later layers see wider spans
-    # The first conv's stride: 4 runs the network at 90 Hz (QRS content < ~40 Hz). Chosen on cross-validated DS1
-    # PR-AUC by benchmarks/bench_network_size.py: 0.9285 at 0.96 M multiply-adds per beat against 0.9286 at 1.93 M
-    # for stride 2 (within its 0.005 tolerance); 16-32-32 filters (0.911) and separable convs (0.918) lost more.
-    first_stride: int = 4
+    # The first conv's stride: 2 runs the network at 180 Hz (1.93 M multiply-adds per beat), 4 at 90 Hz (0.96 M).
+    # Stride 4 tied on one seed of benchmarks/bench_network_size.py (cross-validated PR-AUC 0.9285 vs 0.9286) but
+    # lost on three (bench_training: 0.9246 vs 0.9369 mean, seeds 42-44), beyond the 0.005 tolerance: 2 stays.
+    first_stride: int = 2
     separable: bool = False  # depthwise-separable convs after the first: ~k times fewer multiply-adds per layer
     dense_units: int = 32  # the merged head; more overfits the ~3k training V beats
     rr_units: int = 16  # the small dense branch over the 3 RR features

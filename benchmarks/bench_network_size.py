@@ -7,7 +7,10 @@ context at the best epoch; DS2 is not read), and its network alone is timed on b
 TensorFlow, and ONNX Runtime when installed). The rule, stated before running: the cheapest candidate whose
 cross-validated PR-AUC is within TOLERANCE of the best candidate's is the one to adopt.
 
-    python benchmarks/bench_network_size.py [--seeds 1] [--data-dir DIR]
+    python benchmarks/bench_network_size.py [--seeds 3] [--data-dir DIR]
+
+One seed is not enough: stride 4 tied the default on seed 42 (0.9285 vs 0.9286) and lost by 0.012 on the mean of
+seeds 42-44 (benchmarks/results/training_first_stride_4.json against training.json), so the default is 3.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def network_speed(model, cfg: TrainConfig) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     from arritmias.augment import find_noise_dir, load_noise
