@@ -37,7 +37,7 @@ class TrainConfig:
     # The first conv's stride: 2 runs the network at 180 Hz (1.93 M multiply-adds per beat), 4 at 90 Hz (0.96 M).
     # Stride 4 tied on one seed of benchmarks/bench_network_size.py (cross-validated PR-AUC 0.9285 vs 0.9286) but
     # lost on three (bench_training: 0.9246 vs 0.9369 mean, seeds 42-44), beyond the 0.005 tolerance: 2 stays.
-    first_stride: int = 2
+    first_stride: int = 2  # first conv's stride: 2 runs the network at 180 Hz, 4 at 90 Hz (half the multiply-adds)
     separable: bool = False  # depthwise-separable convs after the first: ~k times fewer multiply-adds per layer
     dense_units: int = 32  # the merged head; more overfits the ~3k training V beats
     rr_units: int = 16  # the small dense branch over the 3 RR features
