@@ -22,6 +22,8 @@ GOOD = {"sig": SIG, "rr": [0.8, 0.8, 1.0]}
 
 REQUEST_PROBES = {
     "value beyond float32": ({"sig": [1e39] + SIG[1:], "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: NaN, infinite or beyond"),
+    "integer beyond float64": ({**GOOD, "ctx_sig": SIG, "ctx_rr": 10**400}, "ctx_rr of beat 0: NaN, infinite or"),
+    "a boolean among numbers": ({"sig": SIG[1:] + [True], "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: values must be"),
     "numeric strings": ({"sig": ["0.1"] * 360, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: values must be numbers"),
     "booleans": ({"sig": SIG, "rr": [True, True, True]}, "rr of beat 0: values must be numbers"),
     "nested lists": ({"sig": [[0.1]] * 360, "rr": [0.8, 0.8, 1.0]}, "sig of beat 0: values must be numbers"),
