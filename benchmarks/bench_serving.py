@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -121,6 +122,17 @@ def main() -> None:
         batch = {"sig": nv.windows[:50_000], "rr": nv.rr[:50_000]}
         model.predict(batch)
         batch_s, batch_runs, _ = timed(lambda: model.predict(batch), 3)
+        # Issue 15's forms, 4,096 beats per call: numpy arrays, and a DataFrame of per-beat lists (what
+        # mlflow.pyfunc users build), with record context.
+        chunks = [slice(i, i + 4096) for i in range(0, 49_152, 4096)]
+        arrays = [{"sig": nv.windows[c], "rr": nv.rr[c]} for c in chunks]
+        frames = [pd.DataFrame({"sig": nv.windows[c].astype(float).tolist(), "rr": nv.rr[c].astype(float).tolist(),
+                                "ctx_sig": nv.template[c].astype(float).tolist(),
+                                "ctx_rr": nv.rr_usual[c].astype(float).tolist()}) for c in chunks]
+        forms = {}
+        for name, inputs in (("numpy_4096", arrays), ("dataframe_of_lists_4096_with_context", frames)):
+            model.predict(inputs[0])
+            forms[name] = round(49_152 / timed(lambda: [model.predict(x) for x in inputs], 3)[0])
         detector = Detector.from_model_uri(uri)
         x, rr = batch["sig"], batch["rr"]
         # The Detector called directly on its network's two runtimes: the export in ONNX Runtime (what a loaded
@@ -152,6 +164,9 @@ def main() -> None:
             start_s = time.perf_counter() - t_start  # process start (model already downloaded) to first answer
             latency(url, bodies[0], 20)  # warm-up
             lat = latency(url, bodies[1], 500)
+            big = json.dumps({"instances": [{"sig": w.astype(float).tolist(), "rr": r.astype(float).tolist()}
+                                            for w, r in zip(nv.windows[:1000], nv.rr[:1000])]})
+            http_1000 = 1000 / (sum(latency(url, big, 10)) / 10 / 1000)  # latency() gives ms
             loaded = load(url, bodies, 16, args.load_seconds)
         finally:
             os.killpg(server.pid, 15)
@@ -167,6 +182,8 @@ def main() -> None:
                                 "p99_ms": round(float(np.percentile(lat, 99)), 2)},
         "load_16_clients": loaded,
         "batch_beats_per_s": round(50_000 / batch_s), "batch_runs_s": [round(t, 3) for t in batch_runs],
+        "pyfunc_beats_per_s_by_input": forms,
+        "http_1000_beat_request_beats_per_s": round(http_1000),
         "preprocessing_beats_per_s": round(50_000 / prep_s),
         "analyze_30min_record_s": round(statistics.median(analyze_runs), 3),
         "analyze_runs_s": [round(t, 3) for t in analyze_runs],
@@ -186,6 +203,8 @@ def main() -> None:
           f"{loaded['requests_per_s']} req/s, p50 {loaded['p50_ms']} ms, p99 {loaded['p99_ms']} ms")
     print(f"pyfunc batch predict: {figures['batch_beats_per_s']} beats/s (target 50,000); preprocessing alone "
           f"{figures['preprocessing_beats_per_s']} beats/s")
+    print(f"pyfunc by input form, 4,096 beats a call: {forms} beats/s; one HTTP request of 1,000 beats: "
+          f"{figures['http_1000_beat_request_beats_per_s']} beats/s")
     print(f"Detector directly, by network runtime: {runtimes} beats/s; served runtime {runtime}; server start to "
           f"first answer {figures['server_start_to_first_answer_s']} s")
     print(f"analyze a 30-min record (model loaded): {figures['analyze_30min_record_s']} s (target 2 s)")
