@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,42 @@ def synthetic_ecg(seconds: float, fs: float, hr_bpm: float = 72.0, seed: int = 0
         time += rr0 * (1.7 if is_pvc else 1.0) + 0.02 * rng.standard_normal()
     r = np.round(np.array(r_times) * fs).astype(np.int64)
     return sig.astype(np.float32), r, symbols
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Poll ``url`` until it answers 2xx; fail with the server's output if it exits or ``timeout`` s pass (the
+    server's stdout must be a pipe)."""
+    import time
+
+    import requests
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            pytest.fail(f"{url} did not come up: {proc.stdout.read()[-3000:] if proc.stdout else ''}")
+        time.sleep(1)
+
+
+@contextmanager
+def mlflow_ui(store: str):
+    """``start_mlflow.sh`` over ``store`` on a free loopback port, as users start it; yields its base URL."""
+    import signal
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_PORT": str(port), "MLFLOW_TRACKING_URI": store}
+    proc = subprocess.Popen(["bash", str(ROOT / "start_mlflow.sh")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/health", proc)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.conftest import ROOT, free_port, run_cli
+from tests.conftest import ROOT, mlflow_ui, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +43,8 @@ def browser():
 @pytest.fixture(scope="module")
 def ui(trained, store):
     """The MLflow UI as users start it, on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "MLFLOW_PORT": str(port), "MLFLOW_TRACKING_URI": store}
-    proc = subprocess.Popen(["bash", str(ROOT / "start_mlflow.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            if requests.get(f"{base}/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            pytest.fail(f"MLflow UI did not come up: {proc.stdout.read() if proc.poll() is not None else ''}")
-        time.sleep(1)
-    yield base
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
+    with mlflow_ui(store) as base:
+        yield base
 
 
 @pytest.fixture

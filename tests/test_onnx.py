@@ -39,12 +39,11 @@ def test_model_serves_from_a_virtualenv_without_tensorflow(trained, store, mitdb
     import os
     import subprocess
     import sys
-    import time
 
     import mlflow
     import requests
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_until_up
 
     mlflow.set_tracking_uri(store)
     model_dir = Path(mlflow.artifacts.download_artifacts(f"runs:/{trained.run_id}/model", dst_path=str(tmp_path)))
@@ -65,17 +64,7 @@ def test_model_serves_from_a_virtualenv_without_tensorflow(trained, store, mitdb
                              "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not come up: {proc.stdout.read()[-3000:]}")
-            time.sleep(1)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", proc, timeout=300)
         beats = build_beats(mitdb, ("233",), 0, 360, 360.0, cache_dir, progress=False)
         rows = slice(0, 300)
         instances = [{"sig": w.tolist(), "rr": r.tolist(), "ctx_sig": t.tolist(), "ctx_rr": float(u)}
