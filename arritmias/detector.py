@@ -171,7 +171,7 @@ class Detector:
         if self.onnx_path is not None and Path(self.onnx_path).is_file():
             shutil.copyfile(self.onnx_path, folder / ONNX_FILE)
         else:
-            export_onnx(self.model, folder / ONNX_FILE)
+            export_onnx(self.model, folder / ONNX_FILE, self.win)
         (folder / SPEC_FILE).write_text(json.dumps(self.spec(), indent=2))
         return folder
 
@@ -202,12 +202,16 @@ class Detector:
                    onnx_path if onnx_path.is_file() else None, threads)
 
 
-def export_onnx(model, path: Path) -> Path:
-    """Write the Keras network to ``path`` as ONNX with Keras 3's own exporter (tf2onnx underneath): one call the
-    Keras project maintains, both inputs kept by name, parity with Keras measured at ~1e-6 in P(V)."""
+def export_onnx(model, path: Path, win: int) -> Path:
+    """Write the Keras network (inputs of ``win`` samples) to ``path`` as ONNX with Keras 3's own exporter (tf2onnx
+    underneath): one call the Keras project maintains, both inputs kept by name, parity with Keras ~1e-6 in P(V)."""
     import contextlib
     import io
     import warnings
+
+    # The exporter refuses a model that has never been called (one just loaded from model.keras, e.g. a model
+    # logged before the export existed, re-saved for batch-score's actors): one call on a zero beat builds it.
+    model({"beat": np.zeros((1, win, BEAT_CHANNELS), np.float32), "rr": np.zeros((1, RR_INPUTS), np.float32)})
 
     # The exporter prints its progress, and Keras's tf2onnx shim warns about np.object: neither is the user's.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

@@ -62,7 +62,6 @@ def build_model(cfg: TrainConfig) -> keras.Model:
     h = layers.Dropout(cfg.dropout)(h)
     out = layers.Dense(1, activation="sigmoid", name="p_v")(h)
     model = keras.Model({"beat": beat, "rr": rr}, out, name="cnn_rr")
-    model({"beat": ops.zeros((1, cfg.win, BEAT_CHANNELS)), "rr": ops.zeros((1, RR_INPUTS))})  # built for export
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss=BinaryFocalLoss(cfg.focal_gamma, cfg.focal_alpha),

@@ -43,6 +43,7 @@ def network_speed(model, cfg: TrainConfig) -> dict:
     """Beats per second of the network alone on random inputs of BATCH beats: traced TF and ONNX Runtime."""
     import tensorflow as tf
 
+    from arritmias.detector import export_onnx, onnx_network
     from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
 
     rng = np.random.default_rng(0)
@@ -58,16 +59,10 @@ def network_speed(model, cfg: TrainConfig) -> dict:
         return repeats * BATCH / (time.perf_counter() - t0)
 
     out = {"tf_beats_per_s": rate(lambda: infer(beat, rr))}
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return out
-    with tempfile.TemporaryDirectory() as tmp:
-        model.export(f"{tmp}/net.onnx", format="onnx", verbose=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        session = ort.InferenceSession(f"{tmp}/net.onnx", options, providers=["CPUExecutionProvider"])
-        out["onnx_beats_per_s"] = rate(lambda: session.run(None, {"beat": beat, "rr": rr}))
+    with tempfile.TemporaryDirectory() as tmp:  # the export and the session a loaded Detector uses
+        network = onnx_network(export_onnx(model, Path(tmp) / "net.onnx", cfg.win), threads=2)
+        if network is not None:
+            out["onnx_beats_per_s"] = rate(lambda: network(beat, rr))
     return out
 
 
