@@ -231,12 +231,13 @@ def origin(sig: Signal, found: FoundBeats) -> dict:
             "beats_unreadable_not_classified": int(found.unreadable.sum())}
 
 
-def analyze_signal(sig: Signal, detector: Detector) -> Analysis:
-    """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns."""
+def analyze_signal(sig: Signal, detector: Detector, made_by: dict | None = None) -> Analysis:
+    """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns, joined by
+    ``made_by`` (see :func:`arritmias.report.provenance`)."""
     found = find_beats(sig, detector.fs, detector.win)
     decisions = detector.decide(found.windows, found.rr, found.context).excluding(found.unreadable)
     summary = (summarize(decisions.is_v, found.samples, found.fs, found.duration_s, found.unreadable)
-               | origin(sig, found))
+               | origin(sig, found) | (made_by or {}))
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
 
 

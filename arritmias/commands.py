@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from arritmias.errors import ArritmiasError, CheckFailed
@@ -262,8 +261,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         record = str(record_paths([record], resolve_data_dir(args.data_dir))[0])  # a name like 119
     signal = read_signal(record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
     detector = Detector.from_model_uri(args.model_uri)
-    analysis = analyze_signal(signal, detector)
-    analysis = replace(analysis, summary=analysis.summary | provenance(detector, args.model_uri))
+    analysis = analyze_signal(signal, detector, provenance(detector, args.model_uri))
     paths = write_outputs(analysis, Path(args.out))
     s = analysis.summary
     print(f"{s['record']}: {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "

@@ -204,7 +204,7 @@ def _fast_rows(rows: list, length: int) -> np.ndarray | None:
 
 
 def _finite_numeric(arr: np.ndarray) -> bool:
-    """A numeric 2-D array whose every value is finite once in float32 (the network's type)."""
+    """A numeric array whose every value is finite once in float32 (the network's type)."""
     if arr.dtype.kind not in "iuf":
         return False
     with np.errstate(over="ignore"):
@@ -231,9 +231,7 @@ def _check_row(value, name: str, i: int, length: int) -> np.ndarray:
             raise DataError(f"{name} of beat {i}: NaN, infinite or beyond float32's range (|x| > 3.4e38)") from None
     else:
         raise DataError(f"{name} of beat {i}: values must be numbers (not strings, booleans or lists)")
-    with np.errstate(over="ignore"):
-        finite = np.isfinite(row.astype(np.float32))
-    if not np.all(finite):
+    if not _finite_numeric(row):
         raise DataError(f"{name} of beat {i}: NaN, infinite or beyond float32's range (|x| > 3.4e38)")
     return row
 

@@ -227,6 +227,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
     """
     import mlflow
 
+    from arritmias.model import macs_per_beat
+
     os.environ.setdefault("MPLBACKEND", "Agg")
     data_dir = resolve_data_dir(data_dir)
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
@@ -261,8 +263,6 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                                      registry.heartbeat(run.info.run_id)),
                                  progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
-            from arritmias.model import macs_per_beat
-
             mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
             rule = choose_decision_rule(cfg, cv)
             detector = Detector(model, rule.threshold, rule.threshold_no_context, rule.guard, cfg.win, cfg.fs,
@@ -328,7 +328,7 @@ def _summarize_folds(run_ids: list[str], cv) -> None:
     client = mlflow.MlflowClient()
     for run_id, value in zip(run_ids, cv.fold_pr_auc):
         client.log_metric(run_id, "val_pr_auc_chosen_epoch", value)
-        client.set_tag(run_id, "chosen_epoch", str(cv.best_epoch))
+        registry.tag_run(run_id, {"chosen_epoch": str(cv.best_epoch)})
 
 
 def _log_fold_epoch(parent_id: str):

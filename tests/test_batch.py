@@ -60,15 +60,12 @@ def ray_cluster():
 
 def _analyze(record_path, model_uri, out):
     """What ``arritmias analyze`` does for one record (cmd_analyze's calls)."""
-    from dataclasses import replace
-
     from arritmias.analysis import analyze_signal, read_signal
     from arritmias.detector import Detector
     from arritmias.report import provenance, write_outputs
 
     detector = Detector.from_model_uri(model_uri)
-    analysis = analyze_signal(read_signal(record_path), detector)
-    write_outputs(replace(analysis, summary=analysis.summary | provenance(detector, model_uri)), out)
+    write_outputs(analyze_signal(read_signal(record_path), detector, provenance(detector, model_uri)), out)
 
 
 def _summary(folder, name: str) -> dict:
