@@ -69,16 +69,18 @@ def choose_strips(a: Analysis) -> list[tuple[str, float]]:
     return strips
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig, dpi: int = 110) -> bytes:
+    """``fig`` as PNG bytes (for embedding in a page), the figure closed."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: reports are drawn on servers without a display."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +92,7 @@ def _pyplot():
 def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
     """PNG of ``STRIP_S`` seconds of the lead from ``start_s`` on ECG paper, beats labelled N / V / Q; returns the
     PNG and its paper size (width, height) in mm, so the page can show it at 25 mm/s and 10 mm/mV."""
-    plt = _pyplot()
+    plt = pyplot()
     i0 = int(start_s * a.fs)
     i1 = min(int((start_s + STRIP_S) * a.fs), len(a.signal))
     x = a.signal[i0:i1]
@@ -119,12 +121,12 @@ def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
         ax.text(t[k], top, labels[k], ha="center", va="center", fontsize=9, color=colour,
                 fontweight="bold" if labels[k] != "N" else None)
     ax.text(start_s + 0.05, lo + 0.12, f"{hms(start_s)}   25 mm/s · 10 mm/mV", fontsize=8, color="#333333")
-    return _png(fig), width_mm, height_mm
+    return png_bytes(fig), width_mm, height_mm
 
 
 def per_minute_png(a: Analysis) -> bytes:
     """Bar chart of PVCs in each minute of the recording, x in hh:mm from the start."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     minutes = int(np.ceil(len(a.signal) / a.fs / 60))
@@ -140,10 +142,11 @@ def per_minute_png(a: Analysis) -> bytes:
     ax.set_title(f"Registro {a.name}: extrasístoles ventriculares (EV) por minuto")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
-def _img(png: bytes, alt: str, style: str = "width:100%") -> str:
+def img_tag(png: bytes, alt: str, style: str = "width:100%") -> str:
+    """An ``<img>`` carrying ``png`` inline, so the page is one self-contained file."""
     data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" style="{style}" src="data:image/png;base64,{data}">'
 
@@ -224,7 +227,7 @@ def render_html(a: Analysis) -> str:
     strips = []
     for title, start in choose_strips(a):
         png, w_mm, _ = strip_png(a, start)
-        strips.append(f"<figure>{_img(png, title, f'width:{w_mm:.0f}mm;max-width:none')}<figcaption>"
+        strips.append(f"<figure>{img_tag(png, title, f'width:{w_mm:.0f}mm;max-width:none')}<figcaption>"
                       f"{html.escape(title)}: {hms(start)}–{hms(start + STRIP_S)}</figcaption></figure>")
     name = html.escape(a.name)
     return f"""<!doctype html><html lang="es"><head><meta charset="utf-8">
@@ -234,7 +237,7 @@ def render_html(a: Analysis) -> str:
 <h2>Resumen</h2><table class="kv">{kv}</table>
 <h2>Carga de EV por hora</h2>{hours}
 <h2>Patrones</h2>{_patterns(a)}
-<h2>EV por minuto</h2>{_img(per_minute_png(a), "EV por minuto")}
+<h2>EV por minuto</h2>{img_tag(per_minute_png(a), "EV por minuto")}
 <h2>Tiras de ECG</h2><p>Papel estándar: 25 mm/s, 10 mm/mV; cuadro pequeño 0,04 s × 0,1 mV, grande 0,2 s × 0,5 mV.
 Latidos: <b style="color:#c62828">V</b> extrasístole ventricular, N normal, <b style="color:#ef6c00">Q</b>
 no clasificable.</p>

@@ -12,11 +12,9 @@ real one is refused; opened from disk, nothing changes.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
-from arritmias.clinical_report import num
+from arritmias.clinical_report import img_tag, num, png_bytes, pyplot
 
 # Features as a reader of the page names them (the columns of arritmias.features.FEATURES / PREDICTION_FEATURES).
 FEATURE_NAMES_ES = {
@@ -64,11 +62,7 @@ def reason_text(results: dict) -> str:
 
 def scores_png(results: dict) -> bytes:
     """Horizontal bars of each feature's drift score, the threshold as a line, drifted features in red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     items = sorted(results["features"].items(), key=lambda kv: kv[1]["score"])
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(items) + 1.2))
     ax.barh([FEATURE_NAMES_ES.get(k, k) for k, _ in items], [v["score"] for _, v in items],
@@ -79,10 +73,7 @@ def scores_png(results: dict) -> bytes:
     ax.set_title("Deriva por variable (rojo: supera el umbral)")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=100)
 
 
 def render_summary(results: dict, evidently_file: str | None) -> str:
@@ -97,7 +88,6 @@ def render_summary(results: dict, evidently_file: str | None) -> str:
                     f"<td>{'<b style=color:#c62828>sí</b>' if f['drifted'] else 'no'}</td></tr>")
     link = (f'<p>Detalle por variable (distribuciones): informe de Evidently <code>{html.escape(evidently_file)}'
             "</code>, en la misma carpeta.</p>" if evidently_file else "")
-    png = base64.b64encode(scores_png(results)).decode()
     return f"""<!doctype html><html lang="es"><head><meta charset="utf-8"><title>Deriva de datos — {verdict}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:1.5em auto;padding:0 1em;color:#222}}
 td,th{{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}}table{{border-collapse:collapse}}
@@ -112,7 +102,7 @@ latidos</td></tr>
 proporción de alarma {num(100 * results['drift_share_threshold'], 0)} %</td></tr>
 <tr><th>Fecha (UTC)</th><td>{_when(results['timestamp'])}</td></tr></table>
 <h2>Variables, de más a menos deriva</h2>
-<img alt="puntuación de deriva por variable" style="max-width:100%" src="data:image/png;base64,{png}">
+{img_tag(scores_png(results), "puntuación de deriva por variable", "max-width:100%")}
 <table><thead><tr><th>Variable</th><th>Qué mide</th><th>Mediana ref.</th><th>Mediana actual</th><th>Puntuación</th>
 <th>Umbral</th><th>Deriva</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 {link}</body></html>"""
