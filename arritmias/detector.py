@@ -16,10 +16,11 @@ import numpy as np
 from arritmias import ruleguard
 from arritmias.context import Context
 from arritmias.errors import DataError
+from arritmias.export import compiled_network, export_onnx
 from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS, model_inputs
 
 MODEL_FILE = "model.keras"
-ONNX_FILE = "model.onnx"  # the same network exported for ONNX Runtime: what a loaded Detector runs
+ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.export): what a loaded Detector runs
 SPEC_FILE = "detector.json"
 
 
@@ -70,10 +71,10 @@ class Detector:
     uses_context : bool
         False for a network trained without record context (the ablation): context sent to it is ignored.
     onnx_path : Path or None
-        The network's ONNX export: when given and ONNX Runtime is installed, the network runs there and the Keras
+        The network's ONNX export: when given and OpenVINO is installed, the network runs there and the Keras
         model (``model`` may then be a path to ``model.keras``) is loaded only if something asks for it.
     threads : int or None
-        ONNX Runtime's intra-op threads (None: the machine's cores, at most 4; batch actors use 1 each).
+        OpenVINO's inference threads (None: the machine's cores, at most 4; batch actors use 1 each).
     """
 
     def __init__(self, model, threshold: float, threshold_no_context: float, guard: ruleguard.RuleGuard | None,
@@ -83,7 +84,7 @@ class Detector:
         self.threshold, self.threshold_no_context = float(threshold), float(threshold_no_context)
         self.onnx_path, self.threads = onnx_path, threads
         self._infer = None
-        self.runtime = None  # "onnxruntime" or "tensorflow", once the network first ran
+        self.runtime = None  # "openvino" or "tensorflow", once the network first ran
 
     @property
     def model(self):
@@ -100,11 +101,11 @@ class Detector:
         return self._model
 
     def _compiled(self):
-        """The network as a function ``(beat (n, win, 2), rr (n, 4)) -> P(V) (n,)``: ONNX Runtime on the export
+        """The network as a function ``(beat (n, win, 2), rr (n, 4)) -> P(V) (n,)``: OpenVINO on the ONNX export
         when there is one, else one traced TensorFlow graph (a single beat in ~2 ms instead of ~30 ms eagerly)."""
         if self._infer is None and self.onnx_path is not None:
-            self._infer = onnx_network(self.onnx_path, self.threads)
-            self.runtime = "onnxruntime" if self._infer else None
+            self._infer = compiled_network(self.onnx_path, self.threads)
+            self.runtime = "openvino" if self._infer else None
         if self._infer is None:
             from arritmias import import_tensorflow
 
@@ -191,7 +192,7 @@ class Detector:
 
     @classmethod
     def load(cls, folder: Path, threads: int | None = None) -> Detector:
-        """The Detector saved in ``folder``; its network runs in ONNX Runtime when ``model.onnx`` is there."""
+        """The Detector saved in ``folder``; its network runs in OpenVINO when ``model.onnx`` is there."""
         spec = json.loads((folder / SPEC_FILE).read_text())
         if "threshold_no_context" not in spec:
             raise DataError(f"{folder}: a model from before record context (arritmias < 0.2); retrain it")
@@ -200,46 +201,3 @@ class Detector:
         return cls(folder / MODEL_FILE, spec["threshold"], spec["threshold_no_context"], guard, int(spec["win"]),
                    float(spec["fs"]), bool(spec.get("uses_context", True)),
                    onnx_path if onnx_path.is_file() else None, threads)
-
-
-def export_onnx(model, path: Path, win: int) -> Path:
-    """Write the Keras network (inputs of ``win`` samples) to ``path`` as ONNX with Keras 3's own exporter (tf2onnx
-    underneath): one call the Keras project maintains, both inputs kept by name, parity with Keras ~1e-6 in P(V)."""
-    import contextlib
-    import io
-    import warnings
-
-    # The exporter refuses a model that has never been called (one just loaded from model.keras, e.g. a model
-    # logged before the export existed, re-saved for batch-score's actors): one call on a zero beat builds it.
-    model({"beat": np.zeros((1, win, BEAT_CHANNELS), np.float32), "rr": np.zeros((1, RR_INPUTS), np.float32)})
-
-    # The exporter prints its progress, and Keras's tf2onnx shim warns about np.object: neither is the user's.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        model.export(str(path), format="onnx", verbose=False)
-    return path
-
-
-def onnx_network(path: Path, threads: int | None = None):
-    """``(beat, rr) -> P(V) (n,)`` running ``path`` in ONNX Runtime, or None when ONNX Runtime is not installed.
-
-    Threads: intra-op up to the machine's cores (at most 4: the network is small, more threads only wait);
-    inter-op 1 (the graph is a chain); every graph optimisation on.
-    """
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    import os
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or max(1, min(os.cpu_count() or 1, 4))
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def run(beat, rr):
-        return session.run(None, {"beat": beat, "rr": rr})[0][:, 0]
-
-    return run

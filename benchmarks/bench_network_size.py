@@ -4,10 +4,12 @@ Issue 15: two CPU cores do on the order of 100 G multiply-adds per second at bes
 network of a few hundred thousand multiply-adds (MACs) per beat; the default costs ~1.9 M. Each candidate is
 cross-validated on DS1 exactly as training does (5 patient-wise folds, pooled out-of-fold PR-AUC with record
 context at the best epoch; DS2 is not read), and its network alone is timed on batches of 4,096 beats (traced
-TensorFlow, and ONNX Runtime when installed). The rule, stated before running: the cheapest candidate whose
+TensorFlow, and its ONNX graph in OpenVINO in float32 — what the Detector runs — and bfloat16, with the largest
+|ΔP(V)| against Keras for each). The rule, stated before running: the cheapest candidate whose
 cross-validated PR-AUC is within TOLERANCE of the best candidate's is the one to adopt.
 
     python benchmarks/bench_network_size.py [--seeds 3] [--data-dir DIR]
+    python benchmarks/bench_network_size.py --seeds 0     # speeds only, untrained weights (network_speed.json)
 
 One seed is not enough: stride 4 tied the default on seed 42 (0.9285 vs 0.9286) and lost by 0.012 on the mean of
 seeds 42-44 (benchmarks/results/training_first_stride_4.json against training.json), so the default is 3.
@@ -40,10 +42,11 @@ BATCH = 4096
 
 
 def network_speed(model, cfg: TrainConfig) -> dict:
-    """Beats per second of the network alone on random inputs of BATCH beats: traced TF and ONNX Runtime."""
+    """Beats per second of the network alone on random inputs of BATCH beats, 2 threads: traced TF, and the ONNX
+    graph in OpenVINO at float32 and bfloat16, each with its largest |ΔP(V)| against TF."""
     import tensorflow as tf
 
-    from arritmias.detector import export_onnx, onnx_network
+    from arritmias.export import compiled_network, export_onnx
     from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
 
     rng = np.random.default_rng(0)
@@ -58,17 +61,20 @@ def network_speed(model, cfg: TrainConfig) -> dict:
             call()
         return repeats * BATCH / (time.perf_counter() - t0)
 
-    out = {"tf_beats_per_s": rate(lambda: infer(beat, rr))}
-    with tempfile.TemporaryDirectory() as tmp:  # the export and the session a loaded Detector uses
-        network = onnx_network(export_onnx(model, Path(tmp) / "net.onnx", cfg.win), threads=2)
-        if network is not None:
-            out["onnx_beats_per_s"] = rate(lambda: network(beat, rr))
+    out = {"tf_beats_per_s": round(rate(lambda: infer(beat, rr)))}
+    reference = infer(beat, rr).numpy()[:, 0]
+    with tempfile.TemporaryDirectory() as tmp:  # the export and the runtime a loaded Detector uses
+        path = export_onnx(model, Path(tmp) / "net.onnx", cfg.win)
+        for precision in ("f32", "bf16"):
+            network = compiled_network(path, threads=2, precision=precision)
+            out[f"openvino_{precision}_beats_per_s"] = round(rate(lambda: network(beat, rr)))
+            out[f"openvino_{precision}_max_dp"] = float(np.max(np.abs(network(beat, rr) - reference)))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per candidate; 0 times the networks only")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     from arritmias.augment import find_noise_dir, load_noise
@@ -97,11 +103,14 @@ def main() -> None:
             row["cv_seconds"].append(round(time.perf_counter() - t0, 1))
             row["cv_pr_auc"].append(round(max(cv.epoch_pr_auc), 4))
             row["best_epoch"].append(cv.best_epoch)
-        row["cv_pr_auc_mean"] = round(float(np.mean(row["cv_pr_auc"])), 4)
+        row["cv_pr_auc_mean"] = round(float(np.mean(row["cv_pr_auc"])), 4) if row["cv_pr_auc"] else None
         rows[name] = row
         print(f"{name:32s} MACs/beat {row['macs_per_beat']:>9,}  CV PR-AUC {row['cv_pr_auc']}  network "
-              f"{row['tf_beats_per_s']:,.0f} beats/s (TF)" + (f", {row['onnx_beats_per_s']:,.0f} (ONNX Runtime)"
-                                                             if "onnx_beats_per_s" in row else ""), flush=True)
+              f"{row['tf_beats_per_s']:,} beats/s (TF), {row['openvino_f32_beats_per_s']:,} (OpenVINO f32), "
+              f"{row['openvino_bf16_beats_per_s']:,} (bf16, |ΔP| ≤ {row['openvino_bf16_max_dp']:.1e})", flush=True)
+    if args.seeds == 0:
+        write_results("network_speed", {"batch": BATCH, "candidates": rows})
+        return
     best = max(r["cv_pr_auc_mean"] for r in rows.values())
     eligible = [n for n, r in rows.items() if r["cv_pr_auc_mean"] >= best - TOLERANCE]
     chosen = min(eligible, key=lambda n: rows[n]["macs_per_beat"])

@@ -135,12 +135,12 @@ def main() -> None:
             forms[name] = round(49_152 / timed(lambda: [model.predict(x) for x in inputs], 3)[0])
         detector = Detector.from_model_uri(uri)
         x, rr = batch["sig"], batch["rr"]
-        # The Detector called directly on its network's two runtimes: the export in ONNX Runtime (what a loaded
+        # The Detector called directly on its network's two runtimes: the ONNX graph in OpenVINO (what a loaded
         # model runs) and the Keras model as a traced TensorFlow graph.
         keras_path = Detector(detector.model, detector.threshold, detector.threshold_no_context, detector.guard,
                               detector.win, detector.fs, detector.uses_context)
         runtimes = {}
-        for name, det in (("onnxruntime", detector), ("tensorflow", keras_path)):
+        for name, det in (("openvino", detector), ("tensorflow", keras_path)):
             det.decide(x[:4096], rr[:4096])
             runtimes[name] = round(50_000 / timed(lambda: det.decide(x, rr), 3)[0])
         runtime = detector.runtime

@@ -21,7 +21,7 @@ def test_macs_per_beat_counts_convolutions_and_dense_layers():
 
 def test_a_loaded_model_without_its_export_saves_one_that_matches(tmp_path):
     """A model logged before the ONNX export existed is re-saved for batch-score's actors: its Keras network,
-    just loaded and never called, is exported and runs in ONNX Runtime with the same P(V)."""
+    just loaded and never called, is exported and runs in OpenVINO with the same P(V)."""
     import numpy as np
 
     from arritmias.detector import MODEL_FILE, ONNX_FILE, Detector
@@ -34,5 +34,41 @@ def test_a_loaded_model_without_its_export_saves_one_that_matches(tmp_path):
     rng = np.random.default_rng(0)
     windows, rr = rng.standard_normal((64, cfg.win)).astype(np.float32), np.tile([0.8, 0.82, 1.025], (64, 1))
     p_onnx, p_keras = saved.predict_proba(windows, rr), old.predict_proba(windows, rr)
-    assert saved.runtime == "onnxruntime" and old.runtime == "tensorflow"
+    assert saved.runtime == "openvino" and old.runtime == "tensorflow"
     assert np.max(np.abs(p_onnx - p_keras)) <= 1e-5
+
+
+def test_onnx_export_matches_keras_for_every_layer_kind_build_model_uses(tmp_path):
+    """Plain and depthwise-separable convolutions, both strides, batch normalisation with non-trivial statistics
+    (folded by the runtime), pooling, both branches: the exported graph in OpenVINO gives Keras's P(V)."""
+    import numpy as np
+
+    from arritmias.export import compiled_network, export_onnx
+
+    rng = np.random.default_rng(1)
+    for cfg in (TrainConfig(), TrainConfig(first_stride=4, separable=True), TrainConfig(first_stride=3, win=250)):
+        model = build_model(cfg)
+        for w in model.weights:  # random weights and running statistics: untrained BN is the identity
+            value = rng.normal(0.0, 0.3, w.shape)
+            w.assign(np.abs(value) + 0.2 if "variance" in w.path else value)
+        path = export_onnx(model, tmp_path / f"net_{cfg.first_stride}_{cfg.separable}.onnx", cfg.win)
+        network = compiled_network(path, threads=1)
+        beat = rng.standard_normal((33, cfg.win, 2)).astype(np.float32)
+        rr = rng.standard_normal((33, 4)).astype(np.float32)
+        expected = model({"beat": beat, "rr": rr}).numpy()[:, 0]
+        assert np.max(np.abs(network(beat, rr) - expected)) <= 1e-5
+        assert np.max(np.abs(network(beat[:1], rr[:1]) - expected[:1])) <= 1e-5  # any batch size, one graph
+
+
+def test_onnx_export_refuses_a_layer_it_cannot_write(tmp_path):
+    import keras
+    import pytest
+
+    from arritmias.export import export_onnx
+
+    beat, rr = keras.Input((360, 2), name="beat"), keras.Input((4,), name="rr")
+    x = keras.layers.LSTM(4)(beat)
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Concatenate()([x, rr]))
+    with pytest.raises(ValueError, match="LSTM"):
+        export_onnx(keras.Model({"beat": beat, "rr": rr}, out), tmp_path / "lstm.onnx", 360)
+    assert not (tmp_path / "lstm.onnx").exists()  # nothing half-written

@@ -1,4 +1,4 @@
-"""The served network runs in ONNX Runtime: parity with Keras on every DS2 beat, both paths, same labels."""
+"""The served network runs its ONNX graph in OpenVINO: parity with Keras on every DS2 beat, both paths, same labels."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from arritmias.detector import Detector
 pytestmark = pytest.mark.slow
 
 
-def test_onnx_runtime_matches_keras_on_every_ds2_beat(trained, store, mitdb, cache_dir):
+def test_onnx_graph_in_openvino_matches_keras_on_every_ds2_beat(trained, store, mitdb, cache_dir):
     import mlflow
 
     mlflow.set_tracking_uri(store)
@@ -28,7 +28,7 @@ def test_onnx_runtime_matches_keras_on_every_ds2_beat(trained, store, mitdb, cac
     for ctx in (context, None):  # the record-context path and the beat-alone path
         onnx = served.decide(ds2.windows, ds2.rr, ctx)
         reference = keras_only.decide(ds2.windows, ds2.rr, ctx)
-        assert served.runtime == "onnxruntime" and keras_only.runtime == "tensorflow"
+        assert served.runtime == "openvino" and keras_only.runtime == "tensorflow"
         assert np.max(np.abs(onnx.prob - reference.prob)) <= 1e-5
         assert np.array_equal(onnx.labels(), reference.labels())
         assert np.array_equal(onnx.ruleguard_changed, reference.ruleguard_changed)
@@ -48,7 +48,7 @@ def test_model_serves_from_a_virtualenv_without_tensorflow(trained, store, mitdb
     mlflow.set_tracking_uri(store)
     model_dir = Path(mlflow.artifacts.download_artifacts(f"runs:/{trained.run_id}/model", dst_path=str(tmp_path)))
     needs = (model_dir / "requirements.txt").read_text().lower()
-    assert "onnxruntime" in needs and "tensorflow" not in needs and "keras" not in needs
+    assert "openvino" in needs and "tensorflow" not in needs and "keras" not in needs
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py = str(venv / "bin" / "python")
