@@ -30,7 +30,7 @@ def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:
 # What the served model imports (arritmias.serving and arritmias.detector with the network in OpenVINO):
 # the requirements of the logged pyfunc, so `mlflow models serve --env-manager virtualenv` and images built from
 # the model carry neither TensorFlow (~1 GB, seconds of start-up) nor training, analysis or monitoring packages.
-SERVED = ("numpy", "scipy", "pandas", "mlflow", "openvino")
+SERVED = ("numpy", "scipy", "pandas", "mlflow", "openvino", "orjson")
 
 
 def served_requirements(pyproject: Path = PYPROJECT) -> list[str]:

@@ -1,14 +1,8 @@
-"""The request guard's pure parts: nesting depth and one-line messages."""
+"""The request guard's pure part: one-line messages."""
 
 from __future__ import annotations
 
-from arritmias.server_guard import json_depth, one_line
-
-
-def test_json_depth_counts_brackets():
-    assert json_depth(b'{"instances": [{"sig": [0.1, 0.2], "rr": [0.8, 0.8, 1.0]}]}') == 4
-    assert json_depth(b"[" * 100 + b"]" * 100) == 100
-    assert json_depth(b"") == 0 and json_depth(b"12") == 0
+from arritmias.server_guard import one_line
 
 
 def test_one_line_drops_mlflows_request_dump():

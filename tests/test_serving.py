@@ -138,7 +138,10 @@ BAD = {
     "half a context": ({"dataframe_records": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0], "ctx_rr": 0.8}]},
                        "has 'ctx_rr' but no 'ctx_sig'"),
     "not json": ("this is not json", "valid JSON"),
-    "deeply nested": ('{"instances": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 32"),
+    "two forms": ({"instances": [{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0]}], "inputs": {"sig": [[0.1] * 360]}},
+                  "exactly one of"),
+    "a bare list": ([{"sig": [0.1] * 360, "rr": [0.8, 0.8, 1.0]}], "exactly one of"),
+    "deeply nested": ('{"instances": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than the parser allows"),
 }
 
 
