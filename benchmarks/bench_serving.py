@@ -58,6 +58,27 @@ def start_server(model_uri: str, store: str, port: int, log: Path, workers: int 
     raise RuntimeError(f"model server did not start: {log.read_text()[-2000:]}")
 
 
+def start_without_onnx(uri: str, store: str, port: int, tmp: Path, body: str) -> float:
+    """Seconds from process start to the first answer for the same model with its ONNX graph removed: what serving
+    cost before issue 15 (the network in Keras, TensorFlow imported by every worker)."""
+    import mlflow
+
+    from arritmias.detector import ONNX_FILE
+
+    copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp / "keras-only")))
+    for onnx in copy.rglob(ONNX_FILE):
+        onnx.unlink()
+    (tmp / "keras-only-server").mkdir()  # its own download folder: the first server's holds the ONNX graph
+    t0 = time.perf_counter()
+    server = start_server(str(copy), store, port, tmp / "keras-only-server" / "serve.log")
+    try:
+        latency(f"http://127.0.0.1:{port}/invocations", body, 1)
+        return time.perf_counter() - t0
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
 def latency(url: str, body: str, n: int) -> list[float]:
     s = requests.Session()
     out = []
@@ -177,6 +198,7 @@ def main() -> None:
         finally:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
+        start_keras_s = start_without_onnx(uri, store, port + 1, Path(tmp), bodies[0])
 
     figures = {
         "model_uri": uri if args.model_uri else "default architecture, 2 epochs (temporary)",
@@ -184,6 +206,7 @@ def main() -> None:
         "network_runtime": runtime,
         "detector_beats_per_s_by_runtime": runtimes,
         "server_start_to_first_answer_s": round(start_s, 2),
+        "server_start_to_first_answer_with_tensorflow_s": round(start_keras_s, 2),
         "single_beat_latency": {"requests": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 2),
                                 "p99_ms": round(float(np.percentile(lat, 99)), 2)},
         "load_16_clients": loaded,
@@ -212,7 +235,9 @@ def main() -> None:
     print(f"pyfunc by input form, 4,096 beats a call: {forms} beats/s; one HTTP request of 1,000 beats: "
           f"{figures['http_1000_beat_request_beats_per_s']} beats/s")
     print(f"Detector directly, by network runtime: {runtimes} beats/s; served runtime {runtime}; server start to "
-          f"first answer {figures['server_start_to_first_answer_s']} s")
+          f"first answer {figures['server_start_to_first_answer_s']} s "
+          f"({figures['server_start_to_first_answer_with_tensorflow_s']} s for the same model without its ONNX graph, "
+          "which loads TensorFlow)")
     print(f"analyze a 30-min record (model loaded): {figures['analyze_30min_record_s']} s (target 2 s)")
     print(f"results written to {path}")
 
