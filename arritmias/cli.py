@@ -10,8 +10,9 @@ import argparse
 import sys
 
 from arritmias import __version__
-from arritmias.commands import (cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch, cmd_data_verify,
-                                cmd_evaluate, cmd_features, cmd_gate, cmd_promote, cmd_serve, cmd_train, cmd_tune)
+from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch,
+                                cmd_data_verify, cmd_evaluate, cmd_features, cmd_gate, cmd_promote, cmd_serve,
+                                cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError, os_error_line
 from arritmias.records import DATA_DIR_ENV
 
@@ -179,8 +180,43 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-request-mb", type=positive_int, default=32,
                        help="largest request body in MiB; larger ones get a 413 (default: 32: ~4,500 beats, ~2,200 "
                             "with context)")
+    ab = serve.add_argument_group("production serving on Ray Serve (--engine ray; needs the 'cluster' extra)")
+    ab.add_argument("--engine", choices=("mlflow", "ray"), default="mlflow",
+                    help="mlflow (default): one model, MLflow's app; ray: one Ray Serve application holding the "
+                         "champion and optionally a challenger and a shadow, autoscaled, with a prediction log")
+    ab.add_argument("--champion", default="production", metavar="ALIAS",
+                    help="alias of the model that answers by default (default: production)")
+    ab.add_argument("--challenger", metavar="ALIAS", help="alias of the model that answers the --split share")
+    ab.add_argument("--split", type=share, default=0.0,
+                    help="share of requests (0-1) the challenger answers; a request's \"subject\" key keeps all of "
+                         "that subject's requests on one model (default: 0)")
+    ab.add_argument("--shadow", metavar="ALIAS", help="alias of a model that scores every request beside the "
+                    "champion; its decisions are only logged, never answered")
+    ab.add_argument("--min-replicas", type=positive_int, default=1, help="replicas per model at least (default: 1)")
+    ab.add_argument("--max-replicas", type=positive_int, default=2,
+                    help="replicas per model at most; Ray Serve adds one while each has more than one request "
+                         "in flight (default: 2)")
+    ab.add_argument("--scale-down-after", type=float, default=60.0, metavar="S",
+                    help="seconds of low load before a replica is removed (default: 60)")
+    ab.add_argument("--log-dir", default="prediction_log", metavar="DIR",
+                    help="Parquet prediction log, one folder per hour (default: ./prediction_log)")
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
+
+    abr = sub.add_parser("ab-report", help="compare the models of `serve --engine ray` from its prediction log",
+                         description="Per model: requests, beats, V rate, latency; with a shadow, how often it "
+                                     "disagrees with the answer given and on which beats; with --records (requests "
+                                     "that sent the record name as \"subject\" and each beat's \"sample\"), "
+                                     "Se/+P/F1 per model and, on the beats both scored (shadow mode), the decision "
+                                     "`promote --challenger` makes. Logged to the MLflow experiment ab_testing_ecg.")
+    abr.add_argument("--log", required=True, metavar="DIR", help="the prediction log folder (serve's --log-dir)")
+    abr.add_argument("--records", metavar="LIST", help="annotated records the requests came from: DS1, DS2 or "
+                     "names like 100,119")
+    abr.add_argument("--promote", action="store_true", help="when the shadow is accepted, make it @production "
+                     "(the old champion becomes @previous); exit 1 when it is refused")
+    _add_data_dir(abr)
+    _add_tracking(abr, experiment=False)
+    abr.set_defaults(func=cmd_ab_report)
 
     analyze = sub.add_parser("analyze", help="find the PVCs of a whole recording (no annotations needed)",
                              description="Detect QRS complexes (NeuroKit2), classify every beat with the model, "
@@ -291,6 +327,17 @@ def int_in(lo: int, hi: int | None = None, what: str = "a whole number"):
 
 positive_int = int_in(1)
 port_number = int_in(1, 65535, "a port number")
+
+
+def share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not a share between 0 and 1")
+    return value
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -235,6 +235,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from arritmias.serving import serve_command, serve_env
 
     uri = registry.use_tracking(args.tracking_uri)
+    if args.engine == "ray":
+        return _serve_on_ray(args, uri)
+    if args.challenger or args.shadow or args.split:
+        raise ArritmiasError("--challenger, --split and --shadow need --engine ray")
     cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
     with tempfile.TemporaryDirectory(prefix="arritmias-serve-") as tmp:
         env = serve_env(uri, args.model_uri, Path(tmp), args.max_request_mb * 2**20)
@@ -245,6 +249,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return subprocess.call(cmd, env=env)
         except KeyboardInterrupt:
             return 0
+
+
+def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
+    from arritmias.ab_serving import ABConfig, run
+
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        raise ArritmiasError("--engine ray needs Ray Serve: pip install -e '.[cluster]'") from None
+    cfg = ABConfig(args.champion, args.challenger, args.split, args.shadow, args.min_replicas, args.max_replicas,
+                   args.scale_down_after, Path(args.log_dir), args.host, args.port)
+    cfg.check()
+    run(cfg, tracking, args.max_request_mb * 2**20, ready=lambda line: print(line, flush=True))
+    print("stopped; prediction log written", flush=True)
+    return 0
+
+
+def cmd_ab_report(args: argparse.Namespace) -> int:
+    from arritmias import registry
+    from arritmias.ab_report import report
+    from arritmias.beats import parse_records
+
+    registry.use_tracking(args.tracking_uri)
+    out = report(Path(args.log), parse_records(args.records) if args.records else None, args.data_dir)
+    print(out.arms.to_string(index=False))
+    if out.disagreement_rate is not None:
+        print(f"shadow disagrees with the answer given on {out.disagreement_rate:.2%} of beats "
+              f"({len(out.disagreements)} beats)")
+    if out.accuracy is not None:
+        print(out.accuracy.to_string(index=False))
+    for note in out.notes:
+        print(note)
+    if out.decision:
+        d = out.decision
+        print(f"shadow v{d['candidate_version']} vs champion v{d['champion_version']} on {d['beats']} beats: "
+              f"{'accepted' if d['accepted'] else 'refused'} ({d['reason']})")
+    print(f"logged to MLflow experiment ab_testing_ecg, run {out.run_id}")
+    if args.promote:
+        if not (out.decision and out.decision["accepted"]):
+            raise CheckFailed("--promote: " + (out.decision["reason"] if out.decision else "no paired decision"))
+        uri = registry.promote(out.decision["candidate_version"])
+        print(f"version {out.decision['candidate_version']} is now @production ({uri}); the old one @previous")
+    return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import orjson
 
 MAX_BYTES_ENV = "ARRITMIAS_MAX_REQUEST_BYTES"
@@ -49,6 +50,83 @@ def one_line(message: str) -> str:
 
 def _error(status: int, message: str, code: str) -> tuple[int, bytes]:
     return status, json.dumps({"error_code": code, "message": message}).encode()
+
+
+class Refusal(Exception):
+    """A request answered with HTTP ``status`` and the one-line ``message`` (JSON ``error_code`` ``code``)."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST"):
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+def too_large(size: int, max_bytes: int) -> str:
+    return (f"body of {size:,} bytes refused: the request limit is {max_bytes / 2**20:.0f} MiB (a beat is ~7 kB of "
+            "JSON, ~15 kB with its context): split the beats into several requests")
+
+
+def decode(body: bytes) -> dict:
+    """The JSON object in ``body`` holding exactly one of MLflow's request forms, or a :class:`Refusal`."""
+    from mlflow.pyfunc.scoring_server import SUPPORTED_FORMATS
+
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson is strict JSON; the standard parser (what MLflow uses) also reads NaN and Infinity, which the
+        # model then refuses by name. Only bodies orjson refused pay for the second, slower parse.
+        try:
+            payload = json.loads(body)
+        except RecursionError:
+            raise Refusal(400, f"JSON nested deeper than the parser allows: a request is {SHAPE}") from None
+        except ValueError as e:
+            raise Refusal(400, f"the body is not valid JSON ({one_line(str(e))}): a request is {SHAPE}") from None
+    formats = set(payload) & SUPPORTED_FORMATS if isinstance(payload, dict) else set()
+    if len(formats) != 1:
+        raise Refusal(400, f"the body needs exactly one of {sorted(SUPPORTED_FORMATS)}: a request is {SHAPE}")
+    return payload
+
+
+def protocol_input(payload: dict, schema=None):
+    """The request's beats as MLflow's scoring server hands them to a model (its own protocol parser)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import SUPPORTED_FORMATS, infer_and_parse_data
+
+    form = (set(payload) & SUPPORTED_FORMATS).pop()
+    try:
+        return infer_and_parse_data({form: payload[form]}, schema)
+    except MlflowException as e:
+        raise Refusal(400, one_line(e.message)) from None
+
+
+def read_beats(body: bytes, win: int):
+    """``(payload, Request, samples)`` from a request body, read as ``arritmias serve`` reads it; ``samples`` is
+    the optional per-beat ``"sample"`` field as an int64 array (None when no beat sent one). A Refusal otherwise."""
+    from arritmias.errors import DataError
+    from arritmias.serving import parse_request
+
+    payload = decode(body)
+    try:
+        req = parse_request(protocol_input(payload), win)
+    except DataError as e:
+        raise Refusal(400, str(e)) from None
+    return payload, req, _samples(payload, len(req.windows))
+
+
+def _samples(payload: dict, n: int):
+    rows = payload.get("instances", payload.get("dataframe_records"))
+    if isinstance(rows, list):
+        values = [r.get("sample") if isinstance(r, dict) else None for r in rows]
+    elif isinstance(payload.get("inputs"), dict):
+        values = payload["inputs"].get("sample")
+    else:
+        values = None
+    if values is None or all(v is None for v in values):
+        return None
+    bad = [i for i, v in enumerate(values) if type(v) is not int or v < 0]
+    if bad or len(values) != n:
+        raise Refusal(400, f"sample of beat {bad[0] if bad else n}: each beat's 'sample' must be a non-negative "
+                           "integer (its sample number in the recording), or left out")
+    return np.asarray(values, np.int64)
 
 
 class RequestGuard:
@@ -80,11 +158,9 @@ class RequestGuard:
         return await self.app(scope, receive, self._clean(send))
 
     async def _read(self, scope, receive) -> tuple[bytes, tuple[int, bytes] | None]:
-        limit = f"the request limit is {self.max_bytes / 2**20:.0f} MiB (a beat is ~7 kB of JSON, ~15 kB with its " \
-                "context): split the beats into several requests"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return b"", _error(413, f"body of {int(length):,} bytes refused: {limit}", "REQUEST_TOO_LARGE")
+            return b"", _error(413, too_large(int(length), self.max_bytes), "REQUEST_TOO_LARGE")
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -93,7 +169,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                return b"", _error(413, f"body over {self.max_bytes:,} bytes refused: {limit}", "REQUEST_TOO_LARGE")
+                return b"", _error(413, too_large(size, self.max_bytes), "REQUEST_TOO_LARGE")
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks), None
@@ -106,24 +182,12 @@ class RequestGuard:
         from mlflow.pyfunc import scoring_server
 
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            # orjson is strict JSON; the standard parser (what MLflow uses) also reads NaN and Infinity, which the
-            # model then refuses by name. Only bodies orjson refused pay for the second, slower parse.
-            try:
-                payload = json.loads(body)
-            except RecursionError:
-                return _error(400, f"JSON nested deeper than the parser allows: a request is {SHAPE}", "BAD_REQUEST")
-            except ValueError as e:
-                return _error(400, f"the body is not valid JSON ({one_line(str(e))}): a request is {SHAPE}",
-                              "BAD_REQUEST")
-        formats = sorted(set(payload) & scoring_server.SUPPORTED_FORMATS) if isinstance(payload, dict) else []
-        if len(formats) != 1:
-            return _error(400, f"the body needs exactly one of {sorted(scoring_server.SUPPORTED_FORMATS)}: a request "
-                               f"is {SHAPE}", "BAD_REQUEST")
+            payload = decode(body)
+        except Refusal as r:
+            return _error(r.status, r.message, r.code)
 
         def score():
-            data = scoring_server.infer_and_parse_data({formats[0]: payload[formats[0]]}, self.schema)
+            data = protocol_input(payload, self.schema)
             params = payload.get(scoring_server.SERVING_PARAMS_KEY)
             return self.model.predict(data, params=params) if params else self.model.predict(data)
 
@@ -131,6 +195,8 @@ class RequestGuard:
             frame = await asyncio.wait_for(asyncio.to_thread(score), MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
         except (asyncio.TimeoutError, TimeoutError):
             return _error(504, "the request took longer than the server's limit: send fewer beats", "TIMEOUT")
+        except Refusal as r:
+            return _error(r.status, r.message, r.code)
         except MlflowException as e:
             if e.get_http_status_code() >= 500:
                 _log.error("server error: %s", e.message[-2000:])

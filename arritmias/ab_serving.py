@@ -1,0 +1,304 @@
+"""Production serving on Ray Serve: champion / challenger routing, shadow scoring, autoscaling, a prediction log.
+
+``arritmias serve --engine ray`` runs one Ray Serve application:
+
+    HTTP ──► Ingress (one replica: decode, validate, route, answer, log)
+               ├─► Arm "champion"    models:/ECG_Arritmias_NvsV@production   min..max replicas, autoscaled
+               ├─► Arm "challenger"  @<alias>, the --split share of requests   (optional)
+               └─► Arm "shadow"      @<alias>, every request, off the response path, only logged (optional)
+
+A request is read exactly as ``arritmias serve`` reads it (:mod:`arritmias.server_guard`: orjson, MLflow's
+protocol parser, :func:`arritmias.serving.parse_request`), so the same bodies get the same answers and the same
+one-line 400s; each beat's answer also names the ``model_version`` that gave it, and the body carries the
+``request_id`` its log rows are filed under. A request may carry ``"subject": "<key>"`` (a patient, a recorder):
+all requests with the same key go to the same arm (a hash of the key against ``--split``), so a patient's beats
+are never judged by two models; requests without one are drawn at random. Each beat may carry ``"sample"`` (its
+sample number in the recording) so that ``arritmias ab-report`` can match it to reference annotations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from arritmias.errors import DataError
+
+APP_NAME = "arritmias"
+ARMS = ("champion", "challenger", "shadow")
+
+
+@dataclass(frozen=True)
+class ABConfig:
+    """What ``serve --engine ray`` runs. Aliases name versions of the registered model."""
+
+    champion: str = "production"  # alias that answers by default
+    challenger: str | None = None  # alias that answers the ``split`` share of requests
+    split: float = 0.0  # share of requests (or of subjects) routed to the challenger
+    shadow: str | None = None  # alias that scores every request off the response path, only logged
+    min_replicas: int = 1  # per arm
+    max_replicas: int = 2  # per arm; Ray Serve adds replicas when each has more than ~1 request in flight
+    scale_down_after_s: float = 60.0  # how long load must stay low before a replica is removed
+    log_dir: Path = Path("prediction_log")  # the Parquet prediction log (hour partitions)
+    host: str = "127.0.0.1"
+    port: int = 5001
+
+    def check(self) -> None:
+        """Refuse a configuration that cannot run, in one line."""
+        if not 0.0 <= self.split <= 1.0:
+            raise DataError(f"--split {self.split:g}: must be a share between 0 and 1")
+        if self.split > 0 and not self.challenger:
+            raise DataError("--split needs --challenger ALIAS: which model gets that share of the requests")
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise DataError(f"replicas: need 1 <= --min-replicas ({self.min_replicas}) <= --max-replicas "
+                            f"({self.max_replicas})")
+        named = [a for a in (self.champion, self.challenger, self.shadow) if a]
+        if len(set(named)) != len(named):
+            raise DataError(f"the champion, challenger and shadow aliases must differ, got {named}")
+
+    def aliases(self) -> dict[str, str]:
+        return {arm: alias for arm, alias in zip(ARMS, (self.champion, self.challenger, self.shadow)) if alias}
+
+
+def resolve_versions(cfg: ABConfig) -> dict[str, int]:
+    """The registered version behind each arm's alias, or a DataError naming the alias that has none."""
+    from mlflow.exceptions import MlflowException
+
+    from arritmias.registry import MODEL_NAME, _client
+
+    client, out = _client(), {}
+    for arm, alias in cfg.aliases().items():
+        try:
+            out[arm] = int(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+        except MlflowException:
+            raise DataError(f"{MODEL_NAME} has no alias @{alias} (the {arm}): set it with `arritmias promote "
+                            f"--version N --alias {alias}`") from None
+    return out
+
+
+def choose_arm(subject: str | None, split: float, draw: float) -> str:
+    """``"challenger"`` for the ``split`` share, else ``"champion"``. With a subject key the share is decided by a
+    hash of the key (the same subject always lands on the same arm); without one by ``draw``, uniform in [0, 1)."""
+    if split <= 0.0:
+        return "champion"
+    if subject:
+        draw = int.from_bytes(hashlib.sha256(subject.encode()).digest()[:8], "big") / 2.0**64
+    return "challenger" if draw < split else "champion"
+
+
+def _deployments():
+    """The two Ray Serve deployment classes (built on first use: ``ray[serve]`` is an optional extra)."""
+    from ray import serve
+
+    @serve.deployment
+    class Arm:
+        """One model version, scoring validated requests (one OpenVINO thread per replica)."""
+
+        def __init__(self, uri: str, tracking_uri: str, version: int):
+            import mlflow
+
+            from arritmias.detector import Detector
+
+            mlflow.set_tracking_uri(tracking_uri)
+            self.detector, self.version = Detector.load(_detector_folder(uri), threads=1), version
+            self.detector.decide(np.zeros((1, self.detector.win), np.float32),
+                                 np.array([[0.8, 0.8, 1.0]], np.float32))  # compile before the first request
+
+        def score(self, req) -> dict:
+            t0 = time.perf_counter()
+            d = self.detector.decide(req.windows, req.rr, req.context, req.use_context)
+            return {"prob_v": d.prob.astype(np.float32), "label": d.labels(),
+                    "ruleguard_changed": d.ruleguard_changed.astype(bool),
+                    "context_used": d.context_used.astype(bool), "model_version": self.version,
+                    "latency_ms": (time.perf_counter() - t0) * 1000}
+
+    @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})
+    class Ingress:
+        """Decode, validate, route, answer; log both arms' decisions off the response path."""
+
+        def __init__(self, arms: dict, split: float, log_dir: str, win: int, max_bytes: int):
+            from arritmias.prediction_log import PredictionLog
+
+            self.arms, self.split, self.win, self.max_bytes = arms, float(split), int(win), int(max_bytes)
+            self.log = PredictionLog(Path(log_dir))
+            self.pending: set[asyncio.Task] = set()
+            self.rng = random.Random()
+
+        async def __call__(self, request):
+            from starlette.responses import Response
+
+            path = request.url.path.rstrip("/")
+            if request.method == "GET" and path in ("/ping", "/health"):
+                return Response("\n", media_type="application/json")
+            if request.method == "GET" and path == "/status":
+                return _json(200, _replicas())
+            if request.method != "POST" or path != "/invocations":
+                return _json(404, {"error_code": "NOT_FOUND", "message": "POST beats to /invocations"})
+            return await self._invocations(request)
+
+        async def _invocations(self, request):
+            from arritmias.server_guard import Refusal, read_beats
+
+            arrived, request_id = _now(), uuid.uuid4().hex
+            try:
+                body = await _read_limited(request, self.max_bytes)
+                payload, req, samples = read_beats(body, self.win)
+                subject = payload.get("subject")
+                if subject is not None and not isinstance(subject, (str, int)):
+                    raise Refusal(400, "'subject' must be a string: the key that keeps a patient on one model")
+            except Refusal as r:
+                return _json(r.status, {"error_code": r.code, "message": r.message})
+            subject = None if subject is None else str(subject)
+            arm = choose_arm(subject, self.split if "challenger" in self.arms else 0.0, self.rng.random())
+            try:
+                answer = await self.arms[arm].score.remote(req)
+            except Exception:  # noqa: BLE001  the traceback stays in Ray's log, never in a response
+                import logging
+
+                logging.getLogger("arritmias.ab_serving").exception("scoring failed")
+                return _json(500, {"error_code": "INTERNAL_ERROR", "message": "internal error while scoring"})
+            meta = {"request_id": request_id, "time_utc": arrived, "subject": subject or "", "sample": samples}
+            self.log.append(_rows(answer, arm, meta))
+            if "shadow" in self.arms:
+                task = asyncio.create_task(self._shadow(req, meta))
+                self.pending.add(task)
+                task.add_done_callback(self.pending.discard)
+            n = len(answer["prob_v"])
+            predictions = [{"prob_v": float(answer["prob_v"][i]), "label": str(answer["label"][i]),
+                            "ruleguard_changed": bool(answer["ruleguard_changed"][i]),
+                            "context_used": bool(answer["context_used"][i]),
+                            "model_version": answer["model_version"]} for i in range(n)]
+            return _json(200, {"predictions": predictions, "request_id": request_id})
+
+        async def _shadow(self, req, meta: dict) -> None:
+            try:
+                self.log.append(_rows(await self.arms["shadow"].score.remote(req), "shadow", meta))
+            except Exception:  # noqa: BLE001  the shadow never affects serving
+                import logging
+
+                logging.getLogger("arritmias.ab_serving").exception("shadow scoring failed")
+
+        async def __del__(self):
+            # Ray Serve calls this on a graceful shutdown (SIGTERM to `serve`): shadow answers still in flight
+            # are awaited, then every queued row is written.
+            if self.pending:
+                await asyncio.wait(list(self.pending), timeout=30)
+            self.log.close()
+
+    return Arm, Ingress
+
+
+def _detector_folder(uri: str) -> Path:
+    """The local folder of the Detector inside a logged model (MLflow caches the download)."""
+    import mlflow
+
+    from arritmias.serving import DETECTOR_ARTIFACT
+
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    return local / "artifacts" / DETECTOR_ARTIFACT
+
+
+def _rows(answer: dict, arm: str, meta: dict) -> dict:
+    n = len(answer["prob_v"])
+    return {"request_id": [meta["request_id"]] * n, "beat": np.arange(n), "time_utc": [meta["time_utc"]] * n,
+            "subject": [meta["subject"]] * n, "arm": [arm] * n, "model_version": [answer["model_version"]] * n,
+            "prob_v": answer["prob_v"], "label": answer["label"], "ruleguard_changed": answer["ruleguard_changed"],
+            "context_used": answer["context_used"], "latency_ms": [answer["latency_ms"]] * n,
+            "sample": meta["sample"] if meta["sample"] is not None else [None] * n}
+
+
+def _now():
+    import pandas as pd
+
+    return pd.Timestamp.now(tz="UTC")
+
+
+def _json(status: int, payload: dict):
+    import orjson
+    from starlette.responses import Response
+
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+async def _read_limited(request, max_bytes: int) -> bytes:
+    """The body, refused with a 413 as soon as it passes ``max_bytes`` (never held whole)."""
+    from arritmias.server_guard import Refusal, too_large
+
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise Refusal(413, too_large(int(length), max_bytes), "REQUEST_TOO_LARGE")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refusal(413, too_large(size, max_bytes), "REQUEST_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replicas() -> dict:
+    """Running replicas per arm, from Ray Serve's controller."""
+    from ray import serve
+
+    app = serve.status().applications.get(APP_NAME)
+    if app is None:
+        return {}
+    return {name: int(dep.replica_states.get("RUNNING", 0)) for name, dep in app.deployments.items()
+            if name in ARMS}
+
+
+def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: int, max_bytes: int):
+    """The bound Ray Serve application for ``cfg``."""
+    from arritmias.registry import MODEL_NAME
+
+    Arm, Ingress = _deployments()
+    autoscaling = {"min_replicas": cfg.min_replicas, "max_replicas": cfg.max_replicas,
+                   "target_ongoing_requests": 1, "metrics_interval_s": 1.0, "look_back_period_s": 3.0,
+                   "upscale_delay_s": 2.0, "downscale_delay_s": float(cfg.scale_down_after_s)}
+    arms = {}
+    for arm, alias in cfg.aliases().items():
+        arms[arm] = Arm.options(name=arm, autoscaling_config=autoscaling, max_ongoing_requests=8,
+                                ray_actor_options={"num_cpus": 1}).bind(
+            f"models:/{MODEL_NAME}@{alias}", tracking_uri, versions[arm])
+    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes)
+
+
+def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
+    """Start Ray, deploy, serve until SIGTERM / Ctrl-C, then shut down gracefully (the log is flushed)."""
+    import ray
+    from ray import serve
+
+    from arritmias.detector import Detector
+    from arritmias.registry import MODEL_NAME
+
+    cfg.check()
+    versions = resolve_versions(cfg)
+    win = Detector.from_model_uri(f"models:/{MODEL_NAME}@{cfg.champion}").win
+    logical_cpus = max(os.cpu_count() or 1, cfg.max_replicas * len(versions))  # replicas may share cores
+    ray.init(num_cpus=logical_cpus, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}})
+    stopping = {"now": False}
+
+    def on_signal(signum, frame):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        serve.start(http_options={"host": cfg.host, "port": cfg.port})
+        serve.run(build_app(cfg, tracking_uri, versions, win, max_bytes), name=APP_NAME, route_prefix="/")
+        ready(f"serving {', '.join(f'{a} v{v}' for a, v in versions.items())} on "
+              f"http://{cfg.host}:{cfg.port}/invocations (split {cfg.split:g}); prediction log in {cfg.log_dir}")
+        while not stopping["now"]:
+            time.sleep(0.2)
+    finally:
+        serve.shutdown()  # graceful: in-flight requests finish, the ingress writes its log
+        ray.shutdown()
