@@ -34,6 +34,7 @@ from arritmias.errors import DataError
 
 APP_NAME = "arritmias"
 ARMS = ("champion", "challenger", "shadow")
+SHADOW_BATCH_S = 0.05  # the shadow scores what arrived in the last 50 ms as one batch
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _deployments():
                     "context_used": d.context_used.astype(bool), "model_version": self.version,
                     "latency_ms": (time.perf_counter() - t0) * 1000}
 
-    @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})
+    @serve.deployment(num_replicas=1, max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
     class Ingress:
         """Decode, validate, route, answer; log both arms' decisions off the response path."""
 
@@ -129,7 +130,8 @@ def _deployments():
 
             self.arms, self.split, self.win, self.max_bytes = arms, float(split), int(win), int(max_bytes)
             self.log = PredictionLog(Path(log_dir))
-            self.pending: set[asyncio.Task] = set()
+            self.shadow_queue: list = []  # (request, log metadata) waiting for the shadow's next batch
+            self.shadow_task: asyncio.Task | None = None
             self.rng = random.Random()
 
         async def __call__(self, request):
@@ -168,9 +170,9 @@ def _deployments():
             meta = {"request_id": request_id, "time_utc": arrived, "subject": subject or "", "sample": samples}
             self.log.append(_rows(answer, arm, meta))
             if "shadow" in self.arms:
-                task = asyncio.create_task(self._shadow(req, meta))
-                self.pending.add(task)
-                task.add_done_callback(self.pending.discard)
+                self.shadow_queue.append((req, meta))
+                if self.shadow_task is None or self.shadow_task.done():
+                    self.shadow_task = asyncio.create_task(self._shadow())
             n = len(answer["prob_v"])
             predictions = [{"prob_v": float(answer["prob_v"][i]), "label": str(answer["label"][i]),
                             "ruleguard_changed": bool(answer["ruleguard_changed"][i]),
@@ -178,22 +180,51 @@ def _deployments():
                             "model_version": answer["model_version"]} for i in range(n)]
             return _json(200, {"predictions": predictions, "request_id": request_id})
 
-        async def _shadow(self, req, meta: dict) -> None:
-            try:
-                self.log.append(_rows(await self.arms["shadow"].score.remote(req), "shadow", meta))
-            except Exception:  # noqa: BLE001  the shadow never affects serving
-                import logging
+        async def _shadow(self) -> None:
+            """Score what the shadow queue holds every SHADOW_BATCH_S as one request: one call to the shadow per
+            batch instead of one per request keeps the shadow's cost off the champion's latency."""
+            while self.shadow_queue:
+                await asyncio.sleep(SHADOW_BATCH_S)
+                batch, self.shadow_queue = self.shadow_queue, []
+                try:
+                    answer = await self.arms["shadow"].score.remote(concat([req for req, _ in batch]))
+                except Exception:  # noqa: BLE001  the shadow never affects serving
+                    import logging
 
-                logging.getLogger("arritmias.ab_serving").exception("shadow scoring failed")
+                    logging.getLogger("arritmias.ab_serving").exception("shadow scoring failed")
+                    continue
+                start = 0
+                for req, meta in batch:
+                    n = len(req.windows)
+                    part = {k: v[start:start + n] if isinstance(v, np.ndarray) else v for k, v in answer.items()}
+                    self.log.append(_rows(part, "shadow", meta))
+                    start += n
 
         async def __del__(self):
-            # Ray Serve calls this on a graceful shutdown (SIGTERM to `serve`): shadow answers still in flight
-            # are awaited, then every queued row is written.
-            if self.pending:
-                await asyncio.wait(list(self.pending), timeout=30)
+            # Ray Serve calls this on a graceful shutdown (SIGTERM to `serve`): the shadow's last batch is scored,
+            # then every queued row is written.
+            while self.shadow_task is not None and not self.shadow_task.done():
+                await asyncio.wait([self.shadow_task], timeout=30)
             self.log.close()
 
     return Arm, Ingress
+
+
+def concat(requests: list):
+    """Validated requests (:class:`arritmias.serving.Request`) joined into one, beats in order."""
+    from arritmias.context import Context
+    from arritmias.serving import Request
+
+    if len(requests) == 1:
+        return requests[0]
+    win = requests[0].windows.shape[1]
+    template = [r.context.template if r.context is not None else np.zeros((len(r.windows), win), np.float32)
+                for r in requests]
+    usual = [r.context.rr_usual if r.context is not None else np.zeros(len(r.windows), np.float32)
+             for r in requests]
+    use = np.concatenate([r.use_context for r in requests])
+    return Request(np.concatenate([r.windows for r in requests]), np.concatenate([r.rr for r in requests]),
+                   Context(np.concatenate(template), np.concatenate(usual)) if use.any() else None, use)
 
 
 def _detector_folder(uri: str) -> Path:

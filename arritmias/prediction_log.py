@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # One row per beat and arm: which request, when, for whom, which model, what it said and how fast.
@@ -29,7 +30,7 @@ COLUMNS = {
     "label": "string",           # N or V
     "ruleguard_changed": "bool",
     "context_used": "bool",
-    "latency_ms": "float32",     # the arm's scoring time for the whole request
+    "latency_ms": "float32",     # the arm's scoring time for the request (the shadow's: for its batch)
     "sample": "Int64",           # the beat's sample in its recording, when the request sent one (else null)
 }
 
@@ -41,7 +42,7 @@ class PredictionLog:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.flush_every_s = float(flush_every_s)
-        self._rows: list[pd.DataFrame] = []
+        self._rows: list[dict] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._writer = uuid.uuid4().hex[:12]
@@ -51,19 +52,22 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, rows: dict) -> None:
-        """Queue rows given as columns (see ``COLUMNS``; equal lengths, one entry per beat)."""
-        frame = pd.DataFrame({name: pd.Series(rows[name]).astype(dtype) for name, dtype in COLUMNS.items()})
+        """Queue rows given as columns (see ``COLUMNS``; equal lengths, one entry per beat). Cheap: the table is
+        built by the writer, once per flush, not on the caller's (a response's) path."""
         with self._lock:
-            self._rows.append(frame)
+            self._rows.append(rows)
 
     def flush(self) -> int:
         """Write the queued rows (one file per hour they span); returns how many were written."""
         with self._write_lock:
             with self._lock:
-                frames, self._rows = self._rows, []
-            if not frames:
+                queued, self._rows = self._rows, []
+            if not queued:
                 return 0
-            table = pd.concat(frames, ignore_index=True)
+            table = pd.DataFrame({name: pd.Series(np.concatenate([np.asarray(r[name], object if dtype in
+                                                                             ("string", "Int64") else None)
+                                                                  for r in queued])).astype(dtype)
+                                  for name, dtype in COLUMNS.items()})
             hours = table["time_utc"].dt.strftime("%Y-%m-%dT%H")
             parts = list(table.groupby(hours, sort=True))
             for i, (hour, part) in enumerate(parts):
@@ -71,7 +75,7 @@ class PredictionLog:
                     self._write(hour, part)
                 except Exception:
                     with self._lock:  # what was not written goes back to the queue for the next flush
-                        self._rows[:0] = [p for _, p in parts[i:]]
+                        self._rows[:0] = [p.to_dict("list") for _, p in parts[i:]]
                     raise
             return len(table)
 

@@ -26,6 +26,20 @@ def test_routing_shares_and_subject_stickiness():
     assert all(choose_arm(s, 0.3, 0.0) == "challenger" for s, a in zip(subjects, arms) if a == "challenger")
 
 
+def test_shadow_batches_join_requests_with_and_without_context():
+    from arritmias.ab_serving import concat
+    from arritmias.serving import parse_request
+
+    rng = np.random.default_rng(1)
+    beat = {"sig": rng.normal(0, 0.2, 360).tolist(), "rr": [0.8, 0.82, 1.025]}
+    with_ctx = {**beat, "ctx_sig": rng.normal(0, 0.2, 360).tolist(), "ctx_rr": 0.8}
+    a, b = parse_request([beat, beat], 360), parse_request([with_ctx], 360)
+    joined = concat([a, b])
+    assert joined.windows.shape == (3, 360) and joined.use_context.tolist() == [False, False, True]
+    np.testing.assert_array_equal(joined.context.template[2], b.context.template[0])
+    assert concat([a, a]).context is None and concat([a]) is a
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     ({"split": 1.5, "challenger": "c"}, "between 0 and 1"),
     ({"split": -0.1, "challenger": "c"}, "between 0 and 1"),
