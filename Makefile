@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install postgresql chromium train test test-fast data verify gate register promote serve drift features requirements \
+.PHONY: install postgresql chromium prometheus train test test-fast data verify gate register promote serve drift features requirements \
 	bench clean
 
 install: $(STAMP)
@@ -60,7 +60,7 @@ drift: $(STAMP)
 features: $(STAMP)
 	$(BIN)/arritmias features --records DS1 --out reference_features.csv
 
-test: $(STAMP) $(ACTIONLINT) postgresql chromium
+test: $(STAMP) $(ACTIONLINT) postgresql chromium prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The team-server test runs a real PostgreSQL: Debian's package, installed when missing and we may (root or sudo).
@@ -70,6 +70,14 @@ postgresql:
 	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
 	  $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq postgresql >/dev/null \
 	  || echo "make: could not install PostgreSQL (apt-get install postgresql); the team-server test will skip"; }
+
+# The monitoring tests run Debian's Prometheus (promtool, the server) and Alertmanager; installed the same way.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
+	  $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq prometheus \
+	    prometheus-alertmanager >/dev/null \
+	  || echo "make: could not install Prometheus (apt-get install prometheus); the monitoring tests will skip"; }
 
 # The browser test (tests/test_browser.py) drives Debian's Chromium; installed the same way, skipped without it.
 chromium:

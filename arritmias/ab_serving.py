@@ -125,8 +125,14 @@ def _deployments():
     class Ingress:
         """Decode, validate, route, answer; log both arms' decisions off the response path."""
 
-        def __init__(self, arms: dict, split: float, log_dir: str, win: int, max_bytes: int):
+        def __init__(self, arms: dict, split: float, log_dir: str, win: int, max_bytes: int, versions: dict,
+                     training_v_rates: dict):
+            from arritmias import metrics
             from arritmias.prediction_log import PredictionLog
+
+            self.versions = versions
+            for arm, rate in training_v_rates.items():
+                metrics.set_training_v_rate(versions[arm], rate)
 
             self.arms, self.split, self.win, self.max_bytes = arms, float(split), int(win), int(max_bytes)
             self.log = PredictionLog(Path(log_dir))
@@ -142,14 +148,20 @@ def _deployments():
                 return Response("\n", media_type="application/json")
             if request.method == "GET" and path == "/status":
                 return _json(200, _replicas())
+            if request.method == "GET" and path == "/metrics":
+                from arritmias.metrics import exposition
+
+                body, content_type = exposition()
+                return Response(body, media_type=content_type)
             if request.method != "POST" or path != "/invocations":
                 return _json(404, {"error_code": "NOT_FOUND", "message": "POST beats to /invocations"})
             return await self._invocations(request)
 
         async def _invocations(self, request):
+            from arritmias.metrics import observe
             from arritmias.server_guard import Refusal, read_beats
 
-            arrived, request_id = _now(), uuid.uuid4().hex
+            arrived, request_id, t0 = _now(), uuid.uuid4().hex, time.perf_counter()
             try:
                 body = await _read_limited(request, self.max_bytes)
                 payload, req, samples = read_beats(body, self.win)
@@ -157,6 +169,8 @@ def _deployments():
                 if subject is not None and not isinstance(subject, (str, int)):
                     raise Refusal(400, "'subject' must be a string: the key that keeps a patient on one model")
             except Refusal as r:
+                observe(self.versions["champion"], "champion", "bad_request" if r.status < 500 else "error",
+                        time.perf_counter() - t0)
                 return _json(r.status, {"error_code": r.code, "message": r.message})
             subject = None if subject is None else str(subject)
             arm = choose_arm(subject, self.split if "challenger" in self.arms else 0.0, self.rng.random())
@@ -166,8 +180,11 @@ def _deployments():
                 import logging
 
                 logging.getLogger("arritmias.ab_serving").exception("scoring failed")
+                observe(self.versions[arm], arm, "error", time.perf_counter() - t0)
                 return _json(500, {"error_code": "INTERNAL_ERROR", "message": "internal error while scoring"})
-            meta = {"request_id": request_id, "time_utc": arrived, "subject": subject or "", "sample": samples}
+            observe(answer["model_version"], arm, "ok", time.perf_counter() - t0, answer["label"], answer["prob_v"])
+            meta = {"request_id": request_id, "time_utc": arrived, "subject": subject or "", "sample": samples,
+                    "served_labels": answer["label"]}
             self.log.append(_rows(answer, arm, meta))
             if "shadow" in self.arms:
                 self.shadow_queue.append((req, meta))
@@ -193,11 +210,15 @@ def _deployments():
 
                     logging.getLogger("arritmias.ab_serving").exception("shadow scoring failed")
                     continue
+                from arritmias.metrics import observe, observe_shadow
+
+                observe(answer["model_version"], "shadow", None, None, answer["label"], answer["prob_v"])
                 start = 0
                 for req, meta in batch:
                     n = len(req.windows)
                     part = {k: v[start:start + n] if isinstance(v, np.ndarray) else v for k, v in answer.items()}
                     self.log.append(_rows(part, "shadow", meta))
+                    observe_shadow(answer["model_version"], meta["served_labels"], part["label"])
                     start += n
 
         async def __del__(self):
@@ -299,7 +320,12 @@ def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: i
         arms[arm] = Arm.options(name=arm, autoscaling_config=autoscaling, max_ongoing_requests=8,
                                 ray_actor_options={"num_cpus": 1}).bind(
             f"models:/{MODEL_NAME}@{alias}", tracking_uri, versions[arm])
-    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes)
+    from arritmias.metrics import training_v_rate
+    from arritmias.registry import model_provenance
+
+    rates = {arm: training_v_rate(model_provenance(f"models:/{MODEL_NAME}/{v}")["run_id"])
+             for arm, v in versions.items()}
+    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes, versions, rates)
 
 
 def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:

@@ -26,11 +26,14 @@ import asyncio
 import json
 import logging
 import os
+import time
 
 import numpy as np
 import orjson
 
 MAX_BYTES_ENV = "ARRITMIAS_MAX_REQUEST_BYTES"
+VERSION_ENV = "ARRITMIAS_MODEL_VERSION"  # the registered version served, for the metrics' labels
+TRAINING_V_RATE_ENV = "ARRITMIAS_TRAINING_V_RATE"
 # 32 MiB holds ~4,500 beats without context or ~2,200 with it, written with full float precision (~7 and ~15 kB a
 # beat; fewer digits fit more): a 30-minute recording in one or two requests, while parsing stays within ~1 GB of
 # server memory (benchmarks/bench_large_request.py: +832 MB for 2,196 beats with context).
@@ -136,12 +139,22 @@ class RequestGuard:
     scored through MLflow's ``invocations`` (without it, every request goes to ``app`` as it came)."""
 
     def __init__(self, app, max_bytes: int = DEFAULT_MAX_BYTES, model=None):
+        from arritmias import metrics
+
         self.app, self.max_bytes, self.model = app, int(max_bytes), model
         self.schema = model.metadata.get_input_schema() if model is not None else None
+        self.version = os.environ.get(VERSION_ENV) or None
+        rate = os.environ.get(TRAINING_V_RATE_ENV)
+        metrics.set_training_v_rate(self.version, float(rate) if rate else None)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope["path"].rstrip("/") == "/metrics" and scope["method"] == "GET":
+            from arritmias.metrics import exposition
+
+            body, content_type = exposition()
+            return await self._respond(send, 200, body, content_type.encode())
         if scope["path"].rstrip("/") == "/invocations" and scope["method"] == "POST":
             body, refusal = await self._read(scope, receive)
             if refusal is not None:
@@ -149,7 +162,10 @@ class RequestGuard:
             content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
             # Plain JSON (UTF-8 is JSON's encoding) is scored here; anything else, MLflow's app answers as usual.
             if self.model is not None and content_type.replace(" ", "").lower() in JSON_TYPES:
-                return await self._respond(send, *await self._score_json(body))
+                t0 = time.perf_counter()
+                status, answer, scored = await self._score_json(body)
+                self._observe(status, time.perf_counter() - t0, scored)
+                return await self._respond(send, status, answer)
 
             async def replay():
                 return {"type": "http.request", "body": body, "more_body": False}
@@ -174,9 +190,10 @@ class RequestGuard:
             more = message.get("more_body", False)
         return b"".join(chunks), None
 
-    async def _score_json(self, body: bytes) -> tuple[int, bytes]:
+    async def _score_json(self, body: bytes) -> tuple[int, bytes, object]:
         """Decode ``body`` once, read it with MLflow's own protocol parser, score it, write the answer with orjson;
-        within MLflow's request timeout. The answer is what ``mlflow models serve`` writes, made 5x faster."""
+        within MLflow's request timeout. The answer is what ``mlflow models serve`` writes, made 5x faster.
+        Returns the status, the body and the answer's table (None unless it was scored), for the metrics."""
         from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
         from mlflow.exceptions import MlflowException
         from mlflow.pyfunc import scoring_server
@@ -184,7 +201,7 @@ class RequestGuard:
         try:
             payload = decode(body)
         except Refusal as r:
-            return _error(r.status, r.message, r.code)
+            return (*_error(r.status, r.message, r.code), None)
 
         def score():
             data = protocol_input(payload, self.schema)
@@ -194,23 +211,32 @@ class RequestGuard:
         try:
             frame = await asyncio.wait_for(asyncio.to_thread(score), MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
         except (asyncio.TimeoutError, TimeoutError):
-            return _error(504, "the request took longer than the server's limit: send fewer beats", "TIMEOUT")
+            return (*_error(504, "the request took longer than the server's limit: send fewer beats", "TIMEOUT"), None)
         except Refusal as r:
-            return _error(r.status, r.message, r.code)
+            return (*_error(r.status, r.message, r.code), None)
         except MlflowException as e:
             if e.get_http_status_code() >= 500:
                 _log.error("server error: %s", e.message[-2000:])
-                return _error(500, "internal error; the server log has the details", "INTERNAL_ERROR")
-            return _error(e.get_http_status_code(), one_line(e.message), e.error_code)
+                return (*_error(500, "internal error; the server log has the details", "INTERNAL_ERROR"), None)
+            return (*_error(e.get_http_status_code(), one_line(e.message), e.error_code), None)
         except Exception:
             _log.exception("server error")
-            return _error(500, "internal error; the server log has the details", "INTERNAL_ERROR")
-        return 200, orjson.dumps({"predictions": frame.to_dict(orient="records")}, option=orjson.OPT_SERIALIZE_NUMPY)
+            return (*_error(500, "internal error; the server log has the details", "INTERNAL_ERROR"), None)
+        return 200, orjson.dumps({"predictions": frame.to_dict(orient="records")},
+                                 option=orjson.OPT_SERIALIZE_NUMPY), frame
+
+    def _observe(self, status: int, seconds: float, scored) -> None:
+        """The request in the metrics: outcome by status, latency, and the answer's labels and P(V)."""
+        from arritmias.metrics import observe
+
+        outcome = "ok" if status < 400 else "bad_request" if status < 500 else "error"
+        labels, prob = (scored["label"].to_numpy(), scored["prob_v"].to_numpy()) if scored is not None else (None, None)
+        observe(self.version, "champion", outcome, seconds, labels, prob)
 
     @staticmethod
-    async def _respond(send, status: int, body: bytes) -> None:
+    async def _respond(send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
         await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
+                    "headers": [(b"content-type", content_type),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 

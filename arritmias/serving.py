@@ -257,6 +257,7 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
     (what ``mlflow models serve`` does), the tracking store, and the request limit. A model that cannot be loaded
     is a DataError here, before any server starts."""
     import os
+    import shutil
 
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -272,9 +273,19 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
         raise DataError(f"cannot load model '{model_uri}': {first}") from None
     if not (Path(local) / "MLmodel").is_file():
         raise DataError(f"'{model_uri}' is not an MLflow model (no MLmodel file)")
+    from arritmias import metrics, registry
+    from arritmias.server_guard import TRAINING_V_RATE_ENV, VERSION_ENV
+
+    # The workers' Prometheus metrics meet in a fresh folder (the client library's multiprocess mode).
+    metrics_dir = Path(dst) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    made = registry.model_provenance(model_uri)
+    rate = metrics.training_v_rate(made["run_id"])
     return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
             scoring_server._SERVER_MODEL_PATH: path_to_local_file_uri(local),
-            MAX_BYTES_ENV: str(max_bytes or DEFAULT_MAX_BYTES)}
+            MAX_BYTES_ENV: str(max_bytes or DEFAULT_MAX_BYTES), metrics.MULTIPROC_ENV: str(metrics_dir),
+            VERSION_ENV: str(made["version"] or ""), TRAINING_V_RATE_ENV: "" if rate is None else f"{rate:.6f}"}
 
 
 def decisions_frame(decisions) -> pd.DataFrame:

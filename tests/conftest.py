@@ -166,3 +166,41 @@ def mlflow_ui(store: str):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def need_binary(name: str) -> str:
+    """Path of Debian's ``name`` (Prometheus, promtool, Alertmanager): skipped without it, failed in CI, where
+    `make test` installs it."""
+    found = shutil.which(name)
+    if not found:
+        message = f"{name} not found (Debian: apt-get install prometheus prometheus-alertmanager; make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def start_prometheus(folder: Path, target: str, interval_s: float = 1.0, rules: Path | None = None,
+                     alertmanager: str | None = None):
+    """A real Prometheus scraping ``target`` (host:port) every ``interval_s`` and evaluating ``rules``, from the
+    project's monitoring/prometheus/prometheus.yml with the addresses and intervals replaced; returns
+    ``(process, url)``. The caller stops it."""
+    import yaml
+
+    binary = need_binary("prometheus")
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
+    every = f"{int(round(interval_s * 1000))}ms"  # Prometheus durations are whole units
+    config["global"].update(scrape_interval=every, evaluation_interval=every)
+    config["rule_files"] = [str(rules)] if rules else []
+    config["scrape_configs"][0]["static_configs"] = [{"targets": [target]}]
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}] if alertmanager else []
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--config.file={folder / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=(folder / "prometheus.log").open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{url}/-/ready", proc, timeout=60)
+    return proc, url

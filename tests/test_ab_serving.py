@@ -156,6 +156,38 @@ def test_champion_scales_to_two_replicas_under_load_and_back(ab_server, beats):
     assert requests.get(f"{url}/status", timeout=10).json()["champion"] == 1
 
 
+def test_every_dashboard_query_returns_data_from_a_real_prometheus(ab_server, beats, tmp_path):
+    """Prometheus scrapes the server's /metrics while split and shadow traffic runs; each panel's PromQL in the
+    Grafana dashboard returns data, the alert rules load, and clean traffic fires none of them."""
+    import json
+
+    from tests.conftest import ROOT, start_prometheus
+
+    rules = ROOT / "monitoring" / "prometheus" / "alerts.yml"
+    prom, prom_url = start_prometheus(tmp_path / "prom", ab_server["url"].removeprefix("http://"), 1.0, rules)
+    try:
+        s, t0 = requests.Session(), time.time()
+        while time.time() - t0 < 12:  # a dozen scrapes of steady traffic
+            for rows in ([0, 1, 2], [3, 4]):
+                assert s.post(f"{ab_server['url']}/invocations", json=_body(beats, rows), timeout=30).ok
+        s.post(f"{ab_server['url']}/invocations", json={"instances": []}, timeout=30)  # one bad request
+        time.sleep(3)
+        dashboard = json.loads((ROOT / "monitoring" / "grafana" / "dashboards" / "arritmias.json").read_text())
+        exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+        assert len(exprs) >= 8
+        for expr in exprs:
+            result = requests.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=10).json()
+            assert result["status"] == "success", (expr, result)
+            assert result["data"]["result"], f"no data for {expr}"
+        groups = requests.get(f"{prom_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert len(groups[0]["rules"]) >= 5 and all(r["health"] == "ok" for r in groups[0]["rules"])
+        firing = requests.get(f"{prom_url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        assert [a for a in firing if a["state"] == "firing"] == []
+    finally:
+        prom.terminate()
+        prom.wait(timeout=30)
+
+
 def test_sigterm_mid_load_loses_no_logged_decision_and_the_report_reads_the_log(ab_server, ab_store, beats,
                                                                                    mitdb):
     from arritmias.prediction_log import read_log

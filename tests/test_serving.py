@@ -182,3 +182,43 @@ def test_serve_refuses_a_taken_port(server, store):
     port = server.rsplit(":", 1)[1]
     proc = run_cli("serve", "--port", port, "--tracking-uri", store, timeout=60)
     assert proc.returncode == 2 and f"port {port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _scrape(url: str) -> dict:
+    """``{(metric sample name, sorted labels): value}`` from /metrics, read with the client library's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    resp = requests.get(f"{url}/metrics", timeout=10)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(resp.text) for s in family.samples}
+
+
+def test_metrics_count_requests_beats_labels_and_latency_across_workers(server, beats, trained):
+    windows, rr, _ = beats
+
+    def total(samples, name, **labels):
+        return sum(v for (n, ls), v in samples.items() if n == name and labels.items() <= dict(ls).items())
+
+    before = _scrape(server)
+    called_v = 0
+    for k in range(4):  # two workers: the counts must add up whichever worker answered
+        rows = slice(5 * k, 5 * k + 5)
+        resp = _post(server, {"instances": [{"sig": w.tolist(), "rr": r.tolist()}
+                                            for w, r in zip(windows[rows], rr[rows])]})
+        assert resp.status_code == 200
+        called_v += sum(p["label"] == "V" for p in resp.json()["predictions"])
+    assert _post(server, {"instances": [{"sig": [0.1] * 10, "rr": [0.8, 0.8, 1.0]}]}).status_code == 400
+    after = _scrape(server)
+    version = str(trained.registered_version)
+
+    def delta(name, **labels):
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    assert delta("arritmias_requests_total", outcome="ok", model_version=version, arm="champion") == 4
+    assert delta("arritmias_requests_total", outcome="bad_request") == 1
+    assert delta("arritmias_beats_total") == 20 and delta("arritmias_beats_total", label="V") == called_v
+    assert delta("arritmias_prob_v_count") == 20
+    assert delta("arritmias_request_seconds_count") == 5
+    rate = total(after, "arritmias_model_training_v_rate", model_version=version)
+    assert 0.0 < rate < 0.5  # the V share of the shrunk training's beats, from the run's metrics
