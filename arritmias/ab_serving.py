@@ -126,11 +126,16 @@ def _deployments():
         """Decode, validate, route, answer; log both arms' decisions off the response path."""
 
         def __init__(self, arms: dict, split: float, log_dir: str, win: int, max_bytes: int, versions: dict,
-                     training_v_rates: dict):
+                     training_v_rates: dict, champion_uri: str):
             from arritmias import metrics
+            from arritmias.detector import Detector
             from arritmias.prediction_log import PredictionLog
+            from arritmias.serving import LIVE_DRIFT_WINDOW
 
             self.versions = versions
+            # Live drift of the incoming beats against the champion's training beats (its reference).
+            self.live_drift = metrics.live_drift_for(Detector.load(_detector_folder(champion_uri)),
+                                                     versions["champion"], LIVE_DRIFT_WINDOW)
             for arm, rate in training_v_rates.items():
                 metrics.set_training_v_rate(versions[arm], rate)
 
@@ -173,6 +178,8 @@ def _deployments():
                         time.perf_counter() - t0)
                 return _json(r.status, {"error_code": r.code, "message": r.message})
             subject = None if subject is None else str(subject)
+            if self.live_drift is not None:
+                self.live_drift.add(req.windows, req.rr)
             arm = choose_arm(subject, self.split if "challenger" in self.arms else 0.0, self.rng.random())
             try:
                 answer = await self.arms[arm].score.remote(req)
@@ -227,6 +234,8 @@ def _deployments():
             while self.shadow_task is not None and not self.shadow_task.done():
                 await asyncio.wait([self.shadow_task], timeout=30)
             self.log.close()
+            if self.live_drift is not None:
+                self.live_drift.close()
 
     return Arm, Ingress
 
@@ -325,7 +334,8 @@ def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: i
 
     rates = {arm: training_v_rate(model_provenance(f"models:/{MODEL_NAME}/{v}")["run_id"])
              for arm, v in versions.items()}
-    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes, versions, rates)
+    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes, versions, rates,
+                        f"models:/{MODEL_NAME}@{cfg.champion}")
 
 
 def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:

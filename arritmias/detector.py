@@ -17,6 +17,7 @@ from arritmias import ruleguard
 from arritmias.context import Context
 from arritmias.errors import DataError
 from arritmias.export import compiled_network, export_onnx
+from arritmias.live_drift import load_reference, save_reference
 from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS, model_inputs
 
 MODEL_FILE = "model.keras"
@@ -75,14 +76,16 @@ class Detector:
         model (``model`` may then be a path to ``model.keras``) is loaded only if something asks for it.
     threads : int or None
         OpenVINO's inference threads (None: the machine's cores, at most 4; batch actors use 1 each).
+    drift_reference : dict or None
+        The training beats' feature deciles for live drift (:mod:`arritmias.live_drift`), saved with the model.
     """
 
     def __init__(self, model, threshold: float, threshold_no_context: float, guard: ruleguard.RuleGuard | None,
                  win: int, fs: float, uses_context: bool = True, onnx_path: Path | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, drift_reference: dict | None = None):
         self._model, self.guard, self.win, self.fs, self.uses_context = model, guard, win, fs, bool(uses_context)
         self.threshold, self.threshold_no_context = float(threshold), float(threshold_no_context)
-        self.onnx_path, self.threads = onnx_path, threads
+        self.onnx_path, self.threads, self.drift_reference = onnx_path, threads, drift_reference
         self._infer = None
         self.runtime = None  # "openvino" or "tensorflow", once the network first ran
 
@@ -164,7 +167,8 @@ class Detector:
                 "uses_context": self.uses_context}
 
     def save(self, folder: Path) -> Path:
-        """Write ``model.keras``, its ONNX export ``model.onnx`` and ``detector.json`` into ``folder``."""
+        """Write ``model.keras``, its ONNX export ``model.onnx``, ``detector.json`` and, when there is one, the
+        live-drift reference ``drift_reference.json`` into ``folder``."""
         import shutil
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -174,6 +178,8 @@ class Detector:
         else:
             export_onnx(self.model, folder / ONNX_FILE, self.win)
         (folder / SPEC_FILE).write_text(json.dumps(self.spec(), indent=2))
+        if self.drift_reference is not None:
+            save_reference(self.drift_reference, folder)
         return folder
 
     @classmethod
@@ -200,4 +206,4 @@ class Detector:
         onnx_path = folder / ONNX_FILE
         return cls(folder / MODEL_FILE, spec["threshold"], spec["threshold_no_context"], guard, int(spec["win"]),
                    float(spec["fs"]), bool(spec.get("uses_context", True)),
-                   onnx_path if onnx_path.is_file() else None, threads)
+                   onnx_path if onnx_path.is_file() else None, threads, load_reference(folder))

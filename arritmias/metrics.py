@@ -10,7 +10,9 @@ the URI names none) and ``arm`` (champion, challenger, shadow). What the dashboa
 * ``arritmias_beats_total{label}`` — beats scored, N or V (the V rate is a ratio of two rates);
 * ``arritmias_request_seconds`` — latency histogram of ``/invocations``;
 * ``arritmias_prob_v`` — histogram of P(V) of the scored beats;
-* ``arritmias_shadow_disagreements_total`` / ``arritmias_shadow_beats_total`` — shadow vs the answer given.
+* ``arritmias_shadow_disagreements_total`` / ``arritmias_shadow_beats_total`` — shadow vs the answer given;
+* ``arritmias_model_training_v_rate`` — the V share of the model's training beats;
+* ``arritmias_feature_drift{feature}`` — live drift (PSI) of each signal feature (:mod:`arritmias.live_drift`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def _metrics():
             "disagree": Counter("arritmias_shadow_disagreements", "Beats the shadow labelled differently from "
                                 "the answer given", ["model_version"]),
             "shadow_beats": Counter("arritmias_shadow_beats", "Beats the shadow scored", ["model_version"]),
+            "drift": Gauge("arritmias_feature_drift", "Live PSI of a signal feature over the last beats against "
+                           "the model's training beats", ["model_version", "feature"], multiprocess_mode="livemax"),
             "training_v_rate": Gauge("arritmias_model_training_v_rate", "Share of V among the N and V beats the "
                                      "model was trained on", ["model_version"], multiprocess_mode="max"),
         }
@@ -83,6 +87,23 @@ def observe_shadow(version, served_labels, shadow_labels) -> None:
     m, v = _metrics(), "" if version is None else str(version)
     m["shadow_beats"].labels(v).inc(len(shadow_labels))
     m["disagree"].labels(v).inc(int((np.asarray(served_labels) != np.asarray(shadow_labels)).sum()))
+
+
+def set_drift(version, scores: dict[str, float]) -> None:
+    """Publish the live drift score of each feature (:class:`arritmias.live_drift.LiveDrift`'s callback)."""
+    gauge, v = _metrics()["drift"], "" if version is None else str(version)
+    for feature, score in scores.items():
+        gauge.labels(v, feature).set(score)
+
+
+def live_drift_for(detector, version, window: int | None):
+    """A running :class:`~arritmias.live_drift.LiveDrift` publishing to the gauge, or None when the model carries
+    no reference (trained before live drift) or ``window`` is not set (not a server)."""
+    if not window or detector.drift_reference is None:
+        return None
+    from arritmias.live_drift import LiveDrift
+
+    return LiveDrift(detector.drift_reference, detector.fs, window, on_scores=lambda s: set_drift(version, s))
 
 
 def set_training_v_rate(version, rate: float | None) -> None:

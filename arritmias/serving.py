@@ -28,6 +28,8 @@ from arritmias.errors import DataError
 
 MAX_BATCH = 100_000  # beats per call of the model (in process); the server also limits bodies (server_guard)
 DETECTOR_ARTIFACT = "detector"
+LIVE_DRIFT_ENV = "ARRITMIAS_LIVE_DRIFT_WINDOW"  # beats in the live drift window; set by serve_env
+LIVE_DRIFT_WINDOW = 2000
 REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R peak at index 180], '
                '"rr": [previous RR s, next RR s, next/previous], optional together: "ctx_sig": [360 numbers: '
                'the patient\'s usual beat, mV], "ctx_rr": the patient\'s usual RR s}]}; dataframe_records and '
@@ -285,7 +287,8 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
     return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
             scoring_server._SERVER_MODEL_PATH: path_to_local_file_uri(local),
             MAX_BYTES_ENV: str(max_bytes or DEFAULT_MAX_BYTES), metrics.MULTIPROC_ENV: str(metrics_dir),
-            VERSION_ENV: str(made["version"] or ""), TRAINING_V_RATE_ENV: "" if rate is None else f"{rate:.6f}"}
+            VERSION_ENV: str(made["version"] or ""), TRAINING_V_RATE_ENV: "" if rate is None else f"{rate:.6f}",
+            LIVE_DRIFT_ENV: str(LIVE_DRIFT_WINDOW)}
 
 
 def decisions_frame(decisions) -> pd.DataFrame:
@@ -306,9 +309,16 @@ class _Scoring:
     """
 
     def load_context(self, context):
+        import os
+
         from arritmias.detector import Detector
+        from arritmias.metrics import live_drift_for
+        from arritmias.server_guard import VERSION_ENV
 
         self.detector = Detector.load(Path(context.artifacts[DETECTOR_ARTIFACT]))
+        # Inside `arritmias serve` (serve_env sets the window), the beats scored feed the live drift gauge.
+        self.live_drift = live_drift_for(self.detector, os.environ.get(VERSION_ENV),
+                                         int(os.environ.get(LIVE_DRIFT_ENV) or 0))
 
     def predict(self, context, model_input, params=None):
         try:
@@ -320,6 +330,8 @@ class _Scoring:
             _log_unexpected()
             raise MlflowException(f"could not read the request ({type(exc).__name__}): send beats as "
                                   f"{REQUEST_DOC}", error_code=INVALID_PARAMETER_VALUE) from None
+        if getattr(self, "live_drift", None) is not None:
+            self.live_drift.add(req.windows, req.rr)  # queued only: the features are computed off this path
         try:
             return decisions_frame(self.detector.decide(req.windows, req.rr, req.context, req.use_context))
         except Exception:  # noqa: BLE001  the traceback goes to the server's log, never into a response

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arritmias import __version__, registry
+from arritmias import __version__, live_drift, registry
 from arritmias.augment import NoiseBank, augment_windows, find_noise_dir, load_noise
 from arritmias.beats import BeatSet, build_beats
 from arritmias.cache import default_cache_dir
@@ -266,7 +266,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
             rule = choose_decision_rule(cfg, cv)
             detector = Detector(model, rule.threshold, rule.threshold_no_context, rule.guard, cfg.win, cfg.fs,
-                                cfg.use_context)
+                                cfg.use_context, drift_reference=live_drift.reference(train_set.windows,
+                                                                                     train_set.rr, cfg.fs))
 
             # DS2 is read here for the first and only time, after every choice is fixed.
             test_set = beats(cfg.test_records)

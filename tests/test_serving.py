@@ -222,3 +222,6 @@ def test_metrics_count_requests_beats_labels_and_latency_across_workers(server, 
     assert delta("arritmias_request_seconds_count") == 5
     rate = total(after, "arritmias_model_training_v_rate", model_version=version)
     assert 0.0 < rate < 0.5  # the V share of the shrunk training's beats, from the run's metrics
+    time.sleep(2.5)  # the live drift window is updated once a second, off the response path
+    drift = {dict(ls)["feature"]: v for (n, ls), v in _scrape(server).items() if n == "arritmias_feature_drift"}
+    assert "ptp_mv" in drift and "corr_median_beat" not in drift and all(v >= 0 for v in drift.values())

@@ -1,0 +1,122 @@
+"""Drift while serving: the last beats' signal features against the training beats', as one score per feature.
+
+Training writes the reference into the model (``drift_reference.json`` beside ``detector.json``): for each
+per-beat feature of :data:`arritmias.features.FEATURES` (except ``corr_median_beat``, which is relative to a
+batch and means nothing for a stream of single beats), the deciles of the training beats and the share of them
+in each decile bin. While serving, each scored beat's features are binned against those deciles into a rolling
+window of the last ``window`` beats, and the population stability index (PSI) of the window against the
+training shares is published as the
+gauge ``arritmias_feature_drift{feature}``: ~0 when the incoming beats look like the training beats, above 0.25
+(the usual "significant shift" reading of PSI) when a lead, a gain or the noise has changed.
+
+The work happens off the response path: :meth:`LiveDrift.add` only queues the request's arrays; a background
+thread computes the features of everything queued once a second. The weekly Evidently job stays the detailed
+report (:mod:`monitoring.drift_detector`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+REFERENCE_FILE = "drift_reference.json"
+BATCH_RELATIVE = ("corr_median_beat",)  # features that compare a beat with the others of its batch
+PSI_ALERT = 0.25
+EPS = 1e-4  # floor on bin shares: an empty bin would make the PSI infinite
+
+
+def reference(windows: np.ndarray, rr: np.ndarray, fs: float) -> dict:
+    """Per live feature, the training beats' deciles as bin edges and the share of training beats in each of the
+    10 bins (not exactly 10 % where values tie, e.g. QRS widths counted in samples):
+    ``{feature: {"edges": [9], "shares": [10]}}``."""
+    from arritmias.features import beat_features
+
+    table = beat_features(windows, rr, fs)
+    out = {}
+    for name in table.columns:
+        if name in BATCH_RELATIVE:
+            continue
+        values = table[name].to_numpy()
+        edges = np.quantile(values, np.linspace(0.1, 0.9, 9)).round(6)  # as stored: the shares must use these
+        shares = np.bincount(np.searchsorted(edges, values, side="right"), minlength=10) / len(values)
+        out[name] = {"edges": edges.tolist(), "shares": shares.round(6).tolist()}
+    return out
+
+
+def save_reference(ref: dict, folder: Path) -> Path:
+    path = Path(folder) / REFERENCE_FILE
+    path.write_text(json.dumps({"bins": "deciles of the training beats", "features": ref}, indent=1))
+    return path
+
+
+def load_reference(folder: Path) -> dict | None:
+    path = Path(folder) / REFERENCE_FILE
+    return json.loads(path.read_text())["features"] if path.is_file() else None
+
+
+def psi(counts: np.ndarray, expected: np.ndarray) -> float:
+    """Population stability index of observed bin ``counts`` against ``expected`` shares."""
+    observed = np.maximum(counts / max(counts.sum(), 1), EPS)
+    expected = np.maximum(expected, EPS)
+    return float(np.sum((observed - expected) * np.log(observed / expected)))
+
+
+class LiveDrift:
+    """Rolling PSI per feature over the last ``window`` beats, updated by a background thread every
+    ``every_s`` seconds; ``on_scores(dict)`` receives the scores (the metrics' gauge)."""
+
+    def __init__(self, ref: dict, fs: float, window: int = 2000, every_s: float = 1.0, on_scores=None):
+        self.edges = {k: np.asarray(v["edges"], np.float64) for k, v in ref.items()}
+        self.expected = {k: np.asarray(v["shares"], np.float64) for k, v in ref.items()}
+        self.fs, self.window, self.every_s, self.on_scores = float(fs), int(window), float(every_s), on_scores
+        self.bins = {k: np.full(self.window, -1, np.int8) for k in self.edges}  # -1: not filled yet
+        self.seen = 0
+        self.scores: dict[str, float] = {}
+        self._queue: list[tuple[np.ndarray, np.ndarray]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-drift", daemon=True)
+        self._thread.start()
+
+    def add(self, windows: np.ndarray, rr: np.ndarray) -> None:
+        """Queue a request's raw windows (n, win) in mV and RR features (n, 3); cheap."""
+        with self._lock:
+            self._queue.append((windows, rr))
+
+    def update(self) -> dict[str, float]:
+        """Bin everything queued into the window and recompute the scores (the background thread calls this)."""
+        from arritmias.features import beat_features
+
+        with self._lock:
+            queued, self._queue = self._queue, []
+        if not queued:
+            return self.scores
+        windows = np.concatenate([w for w, _ in queued])[-self.window:]
+        rr = np.concatenate([r for _, r in queued])[-self.window:]
+        table = beat_features(windows, rr, self.fs)
+        n = len(table)
+        slots = (self.seen + np.arange(n)) % self.window
+        for name, edges in self.edges.items():
+            self.bins[name][slots] = np.searchsorted(edges, table[name].to_numpy(), side="right")
+        self.seen += n
+        self.scores = {name: round(psi(np.bincount(b[b >= 0], minlength=10), self.expected[name]), 4)
+                       for name, b in self.bins.items()}
+        if self.on_scores is not None:
+            self.on_scores(self.scores)
+        return self.scores
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.update()
+            except Exception:  # noqa: BLE001  monitoring must never stop serving
+                import logging
+
+                logging.getLogger("arritmias.live_drift").exception("live drift update failed")
