@@ -74,7 +74,6 @@ def report(log_dir: Path, records: tuple[str, ...] | None = None, data_dir=None,
     """Read the prediction log under ``log_dir`` and compare the arms (see the module's docstring)."""
     from arritmias.evaluation import binary_metrics
     from arritmias.prediction_log import read_log
-    from arritmias.promotion import ALPHA, mcnemar_worse_p
 
     log = read_log(log_dir)
     if log.empty:
@@ -105,7 +104,7 @@ def report(log_dir: Path, records: tuple[str, ...] | None = None, data_dir=None,
                 rows.append({"arm": arm, "beats": len(part), **{k: round(v, 4) for k, v in m.items()
                                                                if k in ("recall_V", "precision_V", "f1_V")}})
             out.accuracy = pd.DataFrame(rows)
-            out.decision = _paired_decision(log, truth, known, ALPHA, mcnemar_worse_p, binary_metrics)
+            out.decision = _paired_decision(log, truth, known)
             if out.decision is None:
                 out.notes.append("the arms scored different beats (a split without shadow): McNemar needs the "
                                  "same beats, so no promotion decision; run the challenger as --shadow")
@@ -114,25 +113,20 @@ def report(log_dir: Path, records: tuple[str, ...] | None = None, data_dir=None,
     return out
 
 
-def _paired_decision(log, truth, known, alpha, mcnemar, metrics) -> dict | None:
-    """promote --challenger's rule on the beats the shadow and the champion both scored, or None."""
+def _paired_decision(log, truth, known) -> dict | None:
+    """promote --challenger's rule (:func:`arritmias.promotion.decide`) on the beats the shadow and the champion
+    both scored, or None when there are none."""
+    from arritmias.promotion import decide
+
     pairs = shadow_pairs(log[known].assign(truth=truth[known]))
     pairs = pairs[pairs["arm_served"] == "champion"]
     if pairs.empty:
         return None
     y = pairs["truth_served"].to_numpy() == "V"
-    cand, champ = pairs["label_shadow"].to_numpy() == "V", pairs["label_served"].to_numpy() == "V"
-    m_cand, m_champ = metrics(y, cand), metrics(y, champ)
-    p, _, _ = mcnemar(y, cand, champ)
-    if m_cand["f1_V"] < m_champ["f1_V"]:
-        accepted, reason = False, f"V F1 {m_cand['f1_V']:.4f} < champion's {m_champ['f1_V']:.4f}"
-    elif p < alpha:
-        accepted, reason = False, f"McNemar: significantly worse (p={p:.4g})"
-    else:
-        accepted, reason = True, f"V F1 {m_cand['f1_V']:.4f} >= {m_champ['f1_V']:.4f}, McNemar p={p:.4g}"
+    d = decide(y, pairs["label_shadow"].to_numpy() == "V", pairs["label_served"].to_numpy() == "V")
     return {"candidate_version": int(pairs["model_version_shadow"].iloc[0]),
             "champion_version": int(pairs["model_version_served"].iloc[0]), "beats": len(pairs),
-            "accepted": accepted, "reason": reason, "p_value": float(p)}
+            "accepted": d.accepted, "reason": d.reason, "p_value": float(d.p_value)}
 
 
 def _log_run(out: ABReport, log_dir: Path, records) -> str:

@@ -47,6 +47,36 @@ def mcnemar_worse_p(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray)
     return p, challenger_only, champion_only
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The champion/challenger rule applied to one set of labelled beats."""
+
+    accepted: bool
+    reason: str
+    p_value: float  # one-sided exact McNemar p that the challenger is worse
+    challenger_metrics: dict
+    champion_metrics: dict
+    challenger_only_right: int
+    champion_only_right: int
+
+
+def decide(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray) -> Decision:
+    """Whether the challenger may replace the champion, from the true V labels ``y`` and both models' V decisions
+    on the same beats (bool arrays of one length): refused when its V F1 is lower, or when McNemar's exact test
+    shows it significantly worse (one-sided p < ``ALPHA``); accepted otherwise. No side effects."""
+    from arritmias.evaluation import binary_metrics
+
+    m_chal, m_champ = binary_metrics(y, challenger), binary_metrics(y, champion)
+    p, b, c = mcnemar_worse_p(y, challenger, champion)
+    if m_chal["f1_V"] < m_champ["f1_V"]:
+        accepted, reason = False, f"V F1 {m_chal['f1_V']:.4f} < champion's {m_champ['f1_V']:.4f}"
+    elif p < ALPHA:
+        accepted, reason = False, f"McNemar: significantly worse (p={p:.4g})"
+    else:
+        accepted, reason = True, f"V F1 {m_chal['f1_V']:.4f} >= {m_champ['f1_V']:.4f}, McNemar p={p:.4g}"
+    return Decision(accepted, reason, p, m_chal, m_champ, b, c)
+
+
 def _reference_beats(data_dir: Path, records: tuple[str, ...]):
     from arritmias.beats import build_beats
     from arritmias.cache import default_cache_dir
@@ -62,7 +92,6 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
 
     from arritmias.beats import DS2
     from arritmias.detector import Detector
-    from arritmias.evaluation import binary_metrics
     from arritmias.records import resolve_data_dir
     from arritmias.registry import MODEL_NAME, PRODUCTION_ALIAS, _client
 
@@ -80,14 +109,9 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
     for version in (challenger, champion):
         det = Detector.from_model_uri(f"models:/{MODEL_NAME}/{version}")
         preds[version] = det.decide(beats.windows, beats.rr, beats.context).is_v
-    m_chal, m_champ = binary_metrics(y, preds[challenger]), binary_metrics(y, preds[champion])
-    p, b, c = mcnemar_worse_p(y, preds[challenger], preds[champion])
-    if m_chal["f1_V"] < m_champ["f1_V"]:
-        accepted, reason = False, f"V F1 {m_chal['f1_V']:.4f} < champion's {m_champ['f1_V']:.4f}"
-    elif p < ALPHA:
-        accepted, reason = False, f"McNemar: significantly worse (p={p:.4g})"
-    else:
-        accepted, reason = True, f"V F1 {m_chal['f1_V']:.4f} >= {m_champ['f1_V']:.4f}, McNemar p={p:.4g}"
+    d = decide(y, preds[challenger], preds[champion])
+    accepted, reason, p, m_chal, m_champ = d.accepted, d.reason, d.p_value, d.challenger_metrics, d.champion_metrics
+    b, c = d.challenger_only_right, d.champion_only_right
     result = Challenge(challenger, champion, accepted, reason, p, m_chal, m_champ, b, c)
     registry.use_experiment(PROMOTION_EXPERIMENT)
     with mlflow.start_run(run_name=f"challenge_v{challenger}_vs_v{champion}"):

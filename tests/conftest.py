@@ -204,3 +204,57 @@ def start_prometheus(folder: Path, target: str, interval_s: float = 1.0, rules: 
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/-/ready", proc, timeout=60)
     return proc, url
+
+
+def webhook_receiver():
+    """A local Alertmanager webhook receiver: ``(url, received list of (arrival time, alert), server)``."""
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.extend((time.time(), a) for a in body["alerts"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/alerts", received, server
+
+
+def fast_rules(folder: Path, hold: str = "2s") -> Path:
+    """alerts.yml with every rule's `for` shortened to ``hold``: the same expressions, a test-sized wait."""
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "alerts.yml").read_text())
+    for rule in rules["groups"][0]["rules"]:
+        rule["for"] = hold
+    path = folder / "alerts.yml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def start_alertmanager(folder: Path, webhook: str):
+    import yaml
+
+    binary = need_binary("prometheus-alertmanager")
+    config = yaml.safe_load((ROOT / "monitoring" / "alertmanager" / "alertmanager.yml").read_text())
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    config["receivers"][0]["webhook_configs"][0]["url"] = webhook
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    port, cluster = free_port(), free_port()
+    proc = subprocess.Popen([binary, f"--config.file={folder / 'alertmanager.yml'}", f"--storage.path={folder}",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=127.0.0.1:{cluster}"],
+                            stdout=(folder / "alertmanager.log").open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    wait_until_up(f"http://127.0.0.1:{port}/-/ready", proc, timeout=60)
+    return proc, f"127.0.0.1:{port}"

@@ -5,12 +5,12 @@ stays quiet on healthy ones), and alerts reach a receiver through real Prometheu
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, free_port, need_binary, wait_until_up
+from tests.conftest import (ROOT, fast_rules, free_port, need_binary, start_alertmanager, wait_until_up,
+                            webhook_receiver)
 
 PROM = ROOT / "monitoring" / "prometheus"
 
@@ -34,60 +34,6 @@ def test_every_alert_rule_passes_its_unit_tests():
     assert defined and defined == tested  # no rule without a test
 
 
-def _webhook():
-    """A local Alertmanager webhook receiver: ``(url, received list of (arrival time, alert), server)``."""
-    import json
-    import threading
-    import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.extend((time.time(), a) for a in body["alerts"])
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/alerts", received, server
-
-
-def _fast_rules(folder: Path, hold: str = "2s") -> Path:
-    """alerts.yml with every rule's `for` shortened to ``hold``: the same expressions, a test-sized wait."""
-    import yaml
-
-    rules = yaml.safe_load((PROM / "alerts.yml").read_text())
-    for rule in rules["groups"][0]["rules"]:
-        rule["for"] = hold
-    path = folder / "alerts.yml"
-    path.write_text(yaml.safe_dump(rules))
-    return path
-
-
-def _start_alertmanager(folder: Path, webhook: str):
-    import yaml
-
-    binary = need_binary("prometheus-alertmanager")
-    config = yaml.safe_load((ROOT / "monitoring" / "alertmanager" / "alertmanager.yml").read_text())
-    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
-    config["receivers"][0]["webhook_configs"][0]["url"] = webhook
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port, cluster = free_port(), free_port()
-    proc = subprocess.Popen([binary, f"--config.file={folder / 'alertmanager.yml'}", f"--storage.path={folder}",
-                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=127.0.0.1:{cluster}"],
-                            stdout=(folder / "alertmanager.log").open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    wait_until_up(f"http://127.0.0.1:{port}/-/ready", proc, timeout=60)
-    return proc, f"127.0.0.1:{port}"
-
-
 @pytest.mark.slow
 def test_alerts_arrive_drift_on_a_gain_change_and_target_down(trained, store, mitdb, cache_dir, tmp_path):
     """Real Prometheus (1 s scrapes and evaluations, the rules with `for: 2s`) and Alertmanager deliver to a
@@ -107,8 +53,8 @@ def test_alerts_arrive_drift_on_a_gain_change_and_target_down(trained, store, mi
     need_binary("prometheus")
     registry.use_tracking(store)
     registry.promote(trained.registered_version)
-    webhook, received, hook_server = _webhook()
-    am, am_addr = _start_alertmanager(tmp_path / "am", webhook)
+    webhook, received, hook_server = webhook_receiver()
+    am, am_addr = start_alertmanager(tmp_path / "am", webhook)
     port = free_port()
     serve = subprocess.Popen([sys.executable, "-m", "arritmias.cli", "serve", "--port", str(port), "--tracking-uri",
                               store], stdout=(tmp_path / "serve.log").open("w"), stderr=subprocess.STDOUT, cwd=ROOT,
@@ -117,7 +63,7 @@ def test_alerts_arrive_drift_on_a_gain_change_and_target_down(trained, store, mi
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/ping", serve, timeout=180)
-        prom, prom_url = start_prometheus(tmp_path / "prom", f"127.0.0.1:{port}", 1.0, _fast_rules(tmp_path),
+        prom, prom_url = start_prometheus(tmp_path / "prom", f"127.0.0.1:{port}", 1.0, fast_rules(tmp_path),
                                           am_addr)
         beats = build_beats(mitdb, ("208", "119"), 0, 360, 360.0, cache_dir, progress=False)  # the training records
         order = np.random.default_rng(0).permutation(len(beats.windows))
