@@ -30,7 +30,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.records import resolve_data_dir  # noqa: E402
 from benchmarks.bench_serving import latency, load  # noqa: E402
-from benchmarks.common import quick_model, write_results  # noqa: E402
+from benchmarks.common import registered_quick_models, write_results  # noqa: E402
 
 TARGETS = {"p50_ms": 15.0, "p99_ms": 60.0, "errors": 0, "shadow_p50_overhead": 0.20}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,8 +87,6 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    import mlflow
-
     from arritmias import registry
     from arritmias.beats import build_beats
     from arritmias.cache import default_cache_dir
@@ -100,11 +98,7 @@ def main() -> None:
                                          "rr": beats.rr[i].astype(float).tolist()}]}) for i in range(200)]
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
-        uri = quick_model(data_dir, store)
-        registry.use_tracking(store)
-        for _ in range(2):
-            mlflow.register_model(uri, registry.MODEL_NAME)
-        registry.promote(1)
+        registered_quick_models(data_dir, store, copies=2)
         registry.promote(2, "challenger")
         registry.promote(2, "shadow")
         figures = {}

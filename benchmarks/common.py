@@ -48,3 +48,17 @@ def quick_model(data_dir: Path, store: str) -> str:
 
     result = train(TrainConfig(epochs_max=2), data_dir=data_dir, tracking=store, register=False, progress=False)
     return f"runs:/{result.run_id}/model"
+
+
+def registered_quick_models(data_dir: Path, store: str, copies: int = 1) -> None:
+    """:func:`quick_model` registered ``copies`` times in ``store`` (versions 1..copies, same weights: what serving
+    benchmarks need), version 1 @production."""
+    import mlflow
+
+    from arritmias import registry
+
+    uri = quick_model(data_dir, store)
+    registry.use_tracking(store)
+    for _ in range(copies):
+        mlflow.register_model(uri, registry.MODEL_NAME)
+    registry.promote(1)
