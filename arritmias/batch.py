@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arritmias.atomic import write_text_atomic
 from arritmias.context import Context
 from arritmias.errors import DataError
 
@@ -47,18 +48,18 @@ RECORDINGS_PER_CALL = 8  # a 30-min record has ~2,000 beats: several per actor c
 
 
 @dataclass(frozen=True)
-class Recording:
+class BatchInput:
     """One input: the WFDB record ``path`` (without extension) and its output ``name``."""
 
     name: str
     path: str
 
 
-def find_recordings(inputs: list[str]) -> list[Recording]:
+def find_recordings(inputs: list[str]) -> list[BatchInput]:
     """WFDB records named by ``inputs``: record paths (with or without ``.hea``), folders (searched recursively
     for ``.hea`` headers) or glob patterns. Duplicates are dropped; two different records with one name, or an
     input that names no record, are refused (DataError)."""
-    found: dict[str, Recording] = {}
+    found: dict[str, BatchInput] = {}
     for item in inputs:
         if any(ch in item for ch in "*?["):
             headers = [Path(p) for p in sorted(glob.glob(item, recursive=True))]
@@ -74,7 +75,7 @@ def find_recordings(inputs: list[str]) -> list[Recording]:
         if not headers:
             raise DataError(f"'{item}' names no WFDB record (no .hea header found)")
         for header in headers:
-            rec = Recording(header.stem, str(header.with_suffix("").resolve()))
+            rec = BatchInput(header.stem, str(header.with_suffix("").resolve()))
             if rec.name in found and found[rec.name].path != rec.path:
                 raise DataError(f"two records are named '{rec.name}' ({found[rec.name].path} and {rec.path}); "
                                 "their outputs would collide: score them into different --out folders")
@@ -323,7 +324,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                        time.perf_counter() - t0, results, timeline)
 
 
-def write_results(out_dir: Path, recordings: list[Recording], statuses: dict) -> Path:
+def write_results(out_dir: Path, recordings: list[BatchInput], statuses: dict) -> Path:
     """``batch_results.csv``: record, path, status, beats, pvc_count, error — one row per input."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
@@ -331,12 +332,3 @@ def write_results(out_dir: Path, recordings: list[Recording], statuses: dict) ->
     for r in recordings:
         writer.writerow([r.name, r.path, *statuses[r.name]])
     return write_text_atomic(out_dir / RESULTS, buf.getvalue())
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a hidden temporary file beside it: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path

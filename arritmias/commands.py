@@ -359,6 +359,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_features(args: argparse.Namespace) -> int:
     from arritmias import registry
     from arritmias.beats import parse_records
+    from arritmias.atomic import write_atomic
     from arritmias.features import record_paths, records_features
 
     detector = None
@@ -372,8 +373,6 @@ def cmd_features(args: argparse.Namespace) -> int:
     frame = records_features(paths, fs_csv=args.fs, detector=detector)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out)
+    write_atomic(out, lambda tmp: frame.to_csv(tmp, index=False))
     print(f"{len(frame)} beats from {len(paths)} recording(s) -> {out}")
     return 0

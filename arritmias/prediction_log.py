@@ -9,7 +9,6 @@ what is left, so a clean shutdown (SIGTERM) loses nothing.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from arritmias.atomic import write_atomic
 
 # One row per beat and arm: which request, when, for whom, which model, what it said and how fast.
 COLUMNS = {
@@ -83,10 +84,9 @@ class PredictionLog:
         folder = self.folder / f"hour={hour}"
         folder.mkdir(parents=True, exist_ok=True)
         self._n += 1
-        final = folder / f"part-{self._writer}-{self._n:06d}.parquet"
-        tmp = folder / f".{final.name}.tmp"
-        part.to_parquet(tmp, index=False)
-        os.replace(tmp, final)  # readers see the whole file or none of it
+        # Readers see the whole file or none of it.
+        write_atomic(folder / f"part-{self._writer}-{self._n:06d}.parquet",
+                     lambda tmp: part.to_parquet(tmp, index=False))
 
     def close(self) -> int:
         """Stop the background writer and write what is left."""

@@ -31,13 +31,11 @@ def machine() -> dict:
 def write_results(name: str, figures: dict) -> Path:
     """Write ``figures`` with the date and machine to ``benchmarks/results/<name>.json`` (atomically)."""
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
+    from arritmias.atomic import write_text_atomic
+
     payload = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(), **figures}
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(RESULTS_DIR / f"{name}.json", json.dumps(payload, indent=2) + "\n")
 
 
 def quick_model(data_dir: Path, store: str) -> str:
