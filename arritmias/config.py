@@ -116,21 +116,6 @@ class TrainConfig:
             out[f.name] = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
         return out
 
-    @classmethod
-    def from_params(cls, params: dict) -> TrainConfig:
-        """Rebuild a config from :meth:`to_params` output (or MLflow's all-strings params)."""
-        kwargs = {}
-        for f in fields(cls):
-            if f.name not in params:
-                continue
-            value, default = params[f.name], getattr(cls, f.name, None)
-            if isinstance(default, bool):
-                value = value if isinstance(value, bool) else str(value).lower() == "true"
-            elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
-                value = type(default)(float(value)) if isinstance(default, int) else float(value)
-            kwargs[f.name] = value
-        return cls(**kwargs)
-
 
 def field_defaults() -> dict[str, object]:
     """Field name -> default value, in declaration order (used to generate CLI options)."""

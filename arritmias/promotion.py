@@ -86,14 +86,14 @@ def _reference_beats(data_dir: Path, records: tuple[str, ...]):
 
 
 def challenge(challenger: int, against: str = "production", records: tuple[str, ...] | None = None,
-              data_dir=None, apply: bool = True) -> Challenge:
+              data_dir=None) -> Challenge:
     """Score ``challenger`` (a version of the registered model) against the version behind alias ``against``."""
     import mlflow
 
     from arritmias.beats import DS2
     from arritmias.detector import Detector
     from arritmias.records import resolve_data_dir
-    from arritmias.registry import MODEL_NAME, PRODUCTION_ALIAS, _client
+    from arritmias.registry import MODEL_NAME, _client
 
     client = _client()
     try:
@@ -122,10 +122,9 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
                             **{f"challenger_{k}": v for k, v in m_chal.items()},
                             **{f"champion_{k}": v for k, v in m_champ.items()}})
         mlflow.set_tag("decision", reason)
-    if accepted and apply:
+    if accepted:
         client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(champion))
-        client.set_registered_model_alias(MODEL_NAME, PRODUCTION_ALIAS if against == "production" else against,
-                                          str(challenger))
+        client.set_registered_model_alias(MODEL_NAME, against, str(challenger))
     return result
 
 
