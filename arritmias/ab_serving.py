@@ -164,9 +164,10 @@ def _deployments():
 
         async def _invocations(self, request):
             from arritmias.metrics import observe
+            from arritmias.prediction_log import now_utc
             from arritmias.server_guard import Refusal, read_beats
 
-            arrived, request_id, t0 = _now(), uuid.uuid4().hex, time.perf_counter()
+            arrived, request_id, t0 = now_utc(), uuid.uuid4().hex, time.perf_counter()
             try:
                 body = await _read_limited(request, self.max_bytes)
                 payload, req, samples = read_beats(body, self.win)
@@ -274,12 +275,6 @@ def _rows(answer: dict, arm: str, meta: dict) -> dict:
             "prob_v": answer["prob_v"], "label": answer["label"], "ruleguard_changed": answer["ruleguard_changed"],
             "context_used": answer["context_used"], "latency_ms": [answer["latency_ms"]] * n,
             "sample": meta["sample"] if meta["sample"] is not None else [None] * n}
-
-
-def _now():
-    import pandas as pd
-
-    return pd.Timestamp.now(tz="UTC")
 
 
 def _json(status: int, payload: dict):

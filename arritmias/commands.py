@@ -260,7 +260,6 @@ def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
         raise ArritmiasError("--engine ray needs Ray Serve: pip install -e '.[cluster]'") from None
     cfg = ABConfig(args.champion, args.challenger, args.split, args.shadow, args.min_replicas, args.max_replicas,
                    args.scale_down_after, Path(args.log_dir), args.host, args.port)
-    cfg.check()
     run(cfg, tracking, args.max_request_mb * 2**20, ready=lambda line: print(line, flush=True))
     print("stopped; prediction log written", flush=True)
     return 0

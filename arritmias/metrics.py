@@ -51,10 +51,15 @@ def _metrics():
     return _METRICS
 
 
+def _label(version) -> str:
+    """The ``model_version`` label: the version number, "" when the served URI names none."""
+    return "" if version is None else str(version)
+
+
 def observe(version, arm: str, outcome: str | None, seconds: float | None = None, labels=None, prob=None) -> None:
     """Record one request: its outcome, latency and, when it was scored, each beat's label and P(V). ``outcome``
     None records the beats only (the shadow's, which answer no request)."""
-    m, v = _metrics(), "" if version is None else str(version)
+    m, v = _metrics(), _label(version)
     if outcome is not None:
         m["requests"].labels(v, arm, outcome).inc()
     if seconds is not None:
@@ -84,14 +89,14 @@ def _observe_many(hist, values: np.ndarray) -> None:
 
 def observe_shadow(version, served_labels, shadow_labels) -> None:
     """Record the shadow's beats and how many it labelled differently from the answer given."""
-    m, v = _metrics(), "" if version is None else str(version)
+    m, v = _metrics(), _label(version)
     m["shadow_beats"].labels(v).inc(len(shadow_labels))
     m["disagree"].labels(v).inc(int((np.asarray(served_labels) != np.asarray(shadow_labels)).sum()))
 
 
 def set_drift(version, scores: dict[str, float]) -> None:
     """Publish the live drift score of each feature (:class:`arritmias.live_drift.LiveDrift`'s callback)."""
-    gauge, v = _metrics()["drift"], "" if version is None else str(version)
+    gauge, v = _metrics()["drift"], _label(version)
     for feature, score in scores.items():
         gauge.labels(v, feature).set(score)
 
@@ -109,7 +114,7 @@ def live_drift_for(detector, version, window: int | None):
 def set_training_v_rate(version, rate: float | None) -> None:
     """Publish the V share of the model's training beats (what the V-rate alert compares against)."""
     if rate is not None:
-        _metrics()["training_v_rate"].labels("" if version is None else str(version)).set(rate)
+        _metrics()["training_v_rate"].labels(_label(version)).set(rate)
 
 
 def training_v_rate(run_id: str | None) -> float | None:

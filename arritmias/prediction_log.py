@@ -115,4 +115,5 @@ def read_log(folder: Path) -> pd.DataFrame:
 
 
 def now_utc() -> pd.Timestamp:
+    """The time a row's ``time_utc`` holds: now, in UTC."""
     return pd.Timestamp.now(tz="UTC")

@@ -308,6 +308,8 @@ class _Scoring:
     requests itself and keeps ``predict`` where that inspection does not look.
     """
 
+    live_drift = None  # set by load_context inside a server
+
     def load_context(self, context):
         import os
 
@@ -330,7 +332,7 @@ class _Scoring:
             _log_unexpected()
             raise MlflowException(f"could not read the request ({type(exc).__name__}): send beats as "
                                   f"{REQUEST_DOC}", error_code=INVALID_PARAMETER_VALUE) from None
-        if getattr(self, "live_drift", None) is not None:
+        if self.live_drift is not None:
             self.live_drift.add(req.windows, req.rr)  # queued only: the features are computed off this path
         try:
             return decisions_frame(self.detector.decide(req.windows, req.rr, req.context, req.use_context))
