@@ -1,17 +1,23 @@
-"""Writing a file so that a reader sees the whole of it or nothing: the one place this is done for single files.
+"""Writing files so that a reader sees the whole of them or nothing: the one place this is done.
 
-The content is written to a hidden temporary file beside the target (same folder, so the same file system) and
-renamed over it; a failed write leaves no temporary file behind and the old file (if any) untouched. Groups of
-files that must appear together (an analysis's outputs, a drift run's reports) are staged in a temporary folder
-and moved in one by one, the summary last: :func:`arritmias.report.write_outputs`,
-``monitoring/drift_detector.py``.
+A single file is written to a hidden temporary file beside the target (same folder, so the same file system) and
+renamed over it (:func:`write_atomic`). Files that must appear together (an analysis's outputs, a drift run's
+reports, a downloaded database, a cache entry) are written into a hidden staging folder beside their targets
+(:func:`staging_folder`) and renamed in one by one, the file whose presence means "finished" last
+(:func:`staged_files`). Either way a failed write leaves no temporary behind and older files untouched.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+K = TypeVar("K")
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
@@ -33,3 +39,36 @@ def write_text_atomic(path: Path, text: str) -> Path:
             fh.write(text)
 
     return write_atomic(path, write)
+
+
+@contextmanager
+def staging_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new hidden folder ``parent/.<prefix>.XXXX`` (created with ``parent``), removed with whatever is still in
+    it when the block ends, however it ends. Renames out of it are atomic: it is on the targets' file system."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{prefix}."))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def staged_files(targets: Mapping[K, Path]) -> Iterator[dict[K, Path]]:
+    """Temporary paths (same keys) for ``targets`` to be written inside the block; when it ends without an error
+    each is renamed onto its target in the order given, so put the file that says "finished" last. On an error
+    no target is touched. Targets may lie in sub-folders of the last target's folder (created here)."""
+    targets = {k: Path(p) for k, p in targets.items()}
+    if not targets:
+        raise ValueError("staged_files needs at least one target")
+    for path in targets.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if len({p.name for p in targets.values()}) < len(targets):
+        raise ValueError(f"staged_files needs distinct file names, got {sorted(p.name for p in targets.values())}")
+    last = list(targets.values())[-1]
+    with staging_folder(last.parent, last.stem) as tmp:
+        staged = {k: tmp / p.name for k, p in targets.items()}  # same names: writers that name files keep them
+        yield staged
+        for k, path in targets.items():
+            os.replace(staged[k], path)

@@ -15,11 +15,12 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from arritmias.atomic import staging_folder
 
 CACHE_DIR_ENV = "ARRITMIAS_CACHE_DIR"
 
@@ -48,10 +49,8 @@ def make_key(**parts) -> str:
 
 def save(cache_dir: Path, key: str, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Write ``arrays`` and JSON-able ``meta`` as entry ``key``; atomic (temp folder, then rename)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / key
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{key}.", suffix=".tmp"))
-    try:
+    with staging_folder(cache_dir, key) as tmp:
         sums = {}
         for name, arr in arrays.items():
             buf = io.BytesIO()
@@ -60,13 +59,8 @@ def save(cache_dir: Path, key: str, arrays: dict[str, np.ndarray], meta: dict) -
             (tmp / f"{name}.npy").write_bytes(data)
             sums[name] = zlib.crc32(data)
         (tmp / "meta.json").write_text(json.dumps({"arrays": sorted(arrays), "crc32": sums, **meta}))
-        if final.exists():  # a concurrent build of the same key won the race: its entry is equally valid
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if not final.exists():  # else a concurrent build of the same key won the race: its entry is equally valid
+            os.rename(tmp, final)  # the whole folder at once; staging_folder then finds nothing to remove
     return final
 
 

@@ -6,8 +6,6 @@ import contextlib
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from arritmias.atomic import staging_folder
 from arritmias.beats import AAMI_CLASSES
 from arritmias.errors import DataError
 from arritmias.progress import progress as progress_bar
@@ -144,8 +143,7 @@ def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = Tru
         wfdb.io.download.PN_CONTENT_URL = f"{base}/content/"
         wfdb.set_db_index_url(f"{base}/files/")
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=f".{data_dir.name}.fetch."))
-    try:
+    with staging_folder(data_dir.parent, f"{data_dir.name}.fetch") as tmp:
         try:
             # wfdb prints a line per file; the CLI shows its own progress instead.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -161,8 +159,6 @@ def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = Tru
         (tmp / "RECORDS").write_text("".join(f"{n}\n" for n in names))
         wanted = {f: d for f, d in parse_sums(bundled_sums()).items() if f.split(".")[0] in names}
         (tmp / SUMS_FILE).write_text("".join(f"{d}  {f}\n" for f, d in sorted(wanted.items())))
-        for item in tmp.iterdir():
+        for item in tmp.iterdir():  # whole files only: a failed download above leaves data_dir as it was
             os.replace(item, data_dir / item.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return verify(data_dir, progress=progress)

@@ -8,14 +8,12 @@ were written, so an interrupted run never leaves a summary without its annotatio
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from arritmias.analysis import Analysis
+from arritmias.atomic import staged_files
 from arritmias.clinical_report import render_html
 
 ANNOTATOR = "pvc"  # annotation file extension: <record>.pvc, read with wfdb.rdann(path, "pvc") or bxb -t pvc
@@ -82,21 +80,11 @@ def write_outputs(a: Analysis, out_dir: Path, report: bool = True, beats: bool =
     ``beats/<name>.parquet`` (``beats``) into ``out_dir`` atomically: each file is written into a temporary folder
     and moved in when all are written, the summary last."""
     paths = output_paths(a.name, out_dir, report, beats)
-    for path in paths.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{a.name}."))
-    try:
-        written = {"annotations": write_annotations(a, tmp)}
+    with staged_files(paths) as tmp:  # the summary is the last key: on disk, it means all the rest is
+        write_annotations(a, tmp["annotations"].parent)
         if beats:
-            written["beats"] = tmp / "beats.parquet"
-            beats_table(a).to_parquet(written["beats"], index=False)
+            beats_table(a).to_parquet(tmp["beats"], index=False)
         if report:
-            written["report"] = tmp / "report.html"
-            written["report"].write_text(render_html(a))
-        written["summary"] = tmp / "summary.json"
-        written["summary"].write_text(json.dumps(a.summary, indent=2))
-        for kind, path in paths.items():
-            os.replace(written[kind], path)
-        return paths
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            tmp["report"].write_text(render_html(a))
+        tmp["summary"].write_text(json.dumps(a.summary, indent=2))
+    return paths
