@@ -54,7 +54,7 @@ serve: $(STAMP)
 DRIFT_CURRENT ?= DS2
 DRIFT_OUT ?= reports
 drift: $(STAMP)
-	$(BIN)/python monitoring/drift_detector.py --reference-records DS1 --current-records "$(DRIFT_CURRENT)" \
+	$(BIN)/arritmias drift --reference-records DS1 --current-records "$(DRIFT_CURRENT)" \
 		$(if $(MODEL_URI),--model-uri "$(MODEL_URI)") --out "$(DRIFT_OUT)"
 
 features: $(STAMP)

@@ -11,8 +11,8 @@ import sys
 
 from arritmias import __version__
 from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch,
-                                cmd_data_verify, cmd_evaluate, cmd_features, cmd_gate, cmd_promote, cmd_serve,
-                                cmd_train, cmd_tune)
+                                cmd_data_verify, cmd_drift, cmd_evaluate, cmd_features, cmd_gate, cmd_promote,
+                                cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError, os_error_line
 from arritmias.records import DATA_DIR_ENV
 
@@ -87,6 +87,37 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     add_config_options(train)
     train.set_defaults(func=cmd_train)
     return train
+
+
+def add_drift_parser(sub) -> argparse.ArgumentParser:
+    from arritmias.drift import DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD
+
+    p = sub.add_parser(
+        "drift", help="is incoming ECG still like the training data? (Evidently drift report)",
+        description="Compare current ECG beats with the training data (Evidently): write an HTML report, a "
+                    "summary page and JSON, a line in drift_alerts.log and, with a tracking store, a run in "
+                    "the monitoring_ecg experiment. Exit 0: no drift, 1: drift, 2: bad input. "
+                    "`python monitoring/drift_detector.py` takes the same options.", epilog=EPILOG_DATA)
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--reference", metavar="CSV", help="reference beat features (e.g. reference_features.csv)")
+    ref.add_argument("--reference-records", default="DS1", metavar="LIST",
+                     help="build reference features from these records (default: DS1, the training patients)")
+    cur = p.add_mutually_exclusive_group(required=True)
+    cur.add_argument("--current", metavar="CSV", help="current beat features (e.g. production_features.csv)")
+    cur.add_argument("--current-records", metavar="LIST", help="WFDB records (names in the data folder, paths) or "
+                     "lead CSVs to build current features from")
+    p.add_argument("--fs", type=float, help="sampling rate (Hz) of lead CSVs given as records")
+    p.add_argument("--model-uri", help=f"also monitor the model's output (prediction drift), e.g. {MODEL_URI_DEFAULT}")
+    _add_data_dir(p)
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"Evidently drift method (default: {DEFAULT_METHOD})")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"per-feature threshold (default: {DEFAULT_THRESHOLD})")
+    p.add_argument("--drift-share", type=float, default=DEFAULT_DRIFT_SHARE,
+                   help=f"share of drifted features that means drift (default: {DEFAULT_DRIFT_SHARE})")
+    p.add_argument("--out", default="reports", help="output folder (default: ./reports)")
+    _add_tracking(p, experiment=False)
+    p.set_defaults(func=cmd_drift)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     features = sub.add_parser("features", help="write per-beat monitoring features as CSV",
                               description="Detect beats (NeuroKit2) and write their rhythm, morphology and "
                                           "signal-quality features (and, with --model-uri, the model's output) as "
-                                          "CSV, the input of monitoring/drift_detector.py. E.g. --records DS1 --out "
+                                          "CSV, the input of `arritmias drift`. E.g. --records DS1 --out "
                                           "reference_features.csv; --records rec1,rec2.csv --fs 250 --out "
                                           "production_features.csv.", epilog=EPILOG_DATA)
     features.add_argument("--records", required=True, help="DS1, DS2, record names, WFDB paths or lead CSVs")
@@ -286,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(features)
     _add_tracking(features, experiment=False)
     features.set_defaults(func=cmd_features)
+    add_drift_parser(sub)
 
     tune = sub.add_parser("tune", help="search hyperparameters with Optuna (cross-validated on DS1 only)",
                           description="Optuna search over learning rate, filters, kernels, dropout, focal loss, "

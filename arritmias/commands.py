@@ -375,3 +375,20 @@ def cmd_features(args: argparse.Namespace) -> int:
     write_atomic(out, lambda tmp: frame.to_csv(tmp, index=False))
     print(f"{len(frame)} beats from {len(paths)} recording(s) -> {out}")
     return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    import os
+
+    from arritmias.drift import check
+
+    tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
+    results = check(args.current, args.current_records, args.reference, args.reference_records, args.data_dir,
+                    args.fs, args.model_uri, args.method, args.threshold, args.drift_share, args.out, tracking)
+    verdict = "DRIFT" if results["drift_detected"] else "no drift"
+    print(f"{verdict}: {len(results['drifted_features'])}/{len(results['features'])} features drifted "
+          f"({', '.join(results['drifted_features']) or 'none'}); {results['n_current']} current vs "
+          f"{results['n_reference']} reference beats")
+    print(f"  summary page: {results['summary_html']}\n  Evidently report: {results['report_html']}\n"
+          f"  summary JSON: {results['summary_json']}")
+    return 1 if results["drift_detected"] else 0

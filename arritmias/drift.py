@@ -1,6 +1,6 @@
 """Drift monitoring with Evidently: is incoming ECG data still like the data the model was trained on?
 
-    from monitoring.drift_detector import ECGDriftDetector
+    from arritmias.drift import ECGDriftDetector      # also importable as monitoring.drift_detector
     detector = ECGDriftDetector()
     detector.load_reference_data(reference_df)   # beat features (arritmias.features)
     results = detector.detect_drift(current_df)
@@ -18,30 +18,25 @@ normed Wasserstein distance instead: how far the distribution moved, in referenc
   drifts on its own: those measure the acquisition, not the patient, and baseline wander shows up in little
   else once each beat's median is removed.
 
-Run as a command (exit 0 no drift, 1 drift, 2 bad input):
+Run as a command (exit 0 no drift, 1 drift, 2 bad input); the seed's ``python monitoring/drift_detector.py`` takes
+the same options:
 
-    python monitoring/drift_detector.py --reference-records DS1 --current-records 100,103 --out reports/
+    arritmias drift --reference-records DS1 --current-records 100,103 --out reports/
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from arritmias import registry  # noqa: E402
-from arritmias.errors import ArritmiasError, DataError, os_error_line  # noqa: E402
-from arritmias.features import FEATURES, PREDICTION_FEATURES  # noqa: E402
+from arritmias import registry
+from arritmias.atomic import staged_files
+from arritmias.errors import DataError
+from arritmias.features import FEATURES, PREDICTION_FEATURES
 
 DEFAULT_METHOD = "wasserstein"
 DEFAULT_THRESHOLD = 0.3
@@ -163,22 +158,18 @@ class ECGDriftDetector:
     def _write(self, snapshot, results: dict) -> None:
         out = self.out_dir
         out.mkdir(parents=True, exist_ok=True)
-        from monitoring.drift_report import render_summary, viewer_safe
+        from arritmias.drift_report import render_summary, viewer_safe
 
         paths = {key: out / f"drift_{kind}_{results['timestamp']}.{ext}" for key, kind, ext in
                  (("report_html", "report", "html"), ("summary_html", "summary", "html"),
                   ("summary_json", "summary", "json"))}
         results.update({key: str(path) for key, path in paths.items()})
-        with tempfile.TemporaryDirectory(dir=out, prefix=".drift.") as tmp:
-            tmp_paths = {key: Path(tmp) / path.name for key, path in paths.items()}
-            snapshot.save_html(str(tmp_paths["report_html"]))
-            page = tmp_paths["report_html"].read_text(encoding="utf-8")
-            tmp_paths["report_html"].write_text(viewer_safe(page), encoding="utf-8")
-            tmp_paths["summary_html"].write_text(render_summary(results, paths["report_html"].name),
-                                                 encoding="utf-8")
-            tmp_paths["summary_json"].write_text(json.dumps(results, indent=2))
-            for key, path in paths.items():  # the JSON last: a summary on disk means the run finished
-                os.replace(tmp_paths[key], path)
+        with staged_files(paths) as tmp:  # the JSON last: a summary on disk means the run finished
+            snapshot.save_html(str(tmp["report_html"]))
+            page = tmp["report_html"].read_text(encoding="utf-8")
+            tmp["report_html"].write_text(viewer_safe(page), encoding="utf-8")
+            tmp["summary_html"].write_text(render_summary(results, paths["report_html"].name), encoding="utf-8")
+            tmp["summary_json"].write_text(json.dumps(results, indent=2))
         line = (f"{results['timestamp']}\tdrift={'yes' if results['drift_detected'] else 'no'}\t"
                 f"share={results['drift_share']:.2f}\tdrifted={','.join(results['drifted_features']) or '-'}\n")
         with (out / ALERTS_LOG).open("a") as fh:
@@ -196,7 +187,7 @@ def log_to_mlflow(results: dict, args: dict, tracking_uri: str) -> str:
     """Log one monitoring run (params, drift metrics, the report files) to the ``monitoring_ecg`` experiment."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
+    registry.use_tracking(tracking_uri)
     registry.use_experiment(MONITORING_EXPERIMENT)
     with mlflow.start_run(run_name=f"drift_{results['timestamp']}") as run:
         mlflow.log_params({k: v for k, v in args.items() if v is not None})
@@ -210,7 +201,7 @@ def log_to_mlflow(results: dict, args: dict, tracking_uri: str) -> str:
     return run.info.run_id
 
 
-def _describe(csv: str | None, records: str | None) -> str:
+def describe_side(csv: str | None, records: str | None) -> str:
     """What one side of the comparison is, for the reports: a file, or a record list as given and its size."""
     from arritmias.beats import parse_records
 
@@ -221,7 +212,9 @@ def _describe(csv: str | None, records: str | None) -> str:
                                      else "")
 
 
-def _load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model) -> pd.DataFrame:
+def load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model) -> pd.DataFrame:
+    """One side's beat features: read from ``csv``, or built from ``records`` (lead CSVs at ``fs`` Hz), with the
+    model's output when ``model`` (a Detector) is given."""
     from arritmias.beats import parse_records
     from arritmias.features import record_paths, records_features
     from arritmias.records import resolve_data_dir
@@ -235,72 +228,29 @@ def _load_side(csv: str | None, records: str | None, data_dir: str | None, fs: f
                             detector=model)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python monitoring/drift_detector.py",
-        description="Compare current ECG beats with the training data (Evidently); write an HTML report, a JSON "
-                    "summary and a line in drift_alerts.log. Exit 0: no drift, 1: drift, 2: bad input.")
-    ref = p.add_mutually_exclusive_group()
-    ref.add_argument("--reference", metavar="CSV", help="reference beat features (e.g. reference_features.csv)")
-    ref.add_argument("--reference-records", default="DS1", metavar="LIST",
-                     help="build reference features from these records (default: DS1, the training patients)")
-    cur = p.add_mutually_exclusive_group(required=True)
-    cur.add_argument("--current", metavar="CSV", help="current beat features (e.g. production_features.csv)")
-    cur.add_argument("--current-records", metavar="LIST", help="WFDB records (names in the data folder, paths) or "
-                     "lead CSVs to build current features from")
-    p.add_argument("--fs", type=float, help="sampling rate (Hz) of lead CSVs given as records")
-    p.add_argument("--model-uri", help="also monitor the model's output (prediction drift), e.g. "
-                   "models:/ECG_Arritmias_NvsV@production")
-    p.add_argument("--data-dir", help="folder of WFDB records (default: $ARRITMIAS_DATA_DIR or ./mit-bih)")
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"Evidently drift method (default: {DEFAULT_METHOD})")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"per-feature threshold (default: {DEFAULT_THRESHOLD})")
-    p.add_argument("--drift-share", type=float, default=DEFAULT_DRIFT_SHARE,
-                   help=f"share of drifted features that means drift (default: {DEFAULT_DRIFT_SHARE})")
-    p.add_argument("--out", default="reports", help="output folder (default: ./reports)")
-    p.add_argument("--tracking-uri", help="also log the run to this MLflow store (default: $MLFLOW_TRACKING_URI "
-                   "when set)")
-    return p
+def check(current: str | None = None, current_records: str | None = None, reference: str | None = None,
+          reference_records: str | None = "DS1", data_dir: str | None = None, fs: float | None = None,
+          model_uri: str | None = None, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD,
+          drift_share: float = DEFAULT_DRIFT_SHARE, out: str | Path | None = "reports",
+          tracking_uri: str | None = None) -> dict:
+    """The drift check ``arritmias drift`` runs: features of each side (a CSV, or records), the Evidently
+    comparison, the reports in ``out`` and, with ``tracking_uri``, a run in ``monitoring_ecg``; returns the
+    results of :meth:`ECGDriftDetector.detect_drift` (plus ``mlflow_run_id`` when logged)."""
+    model = None
+    if model_uri:
+        from arritmias.detector import Detector
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        model = None
-        tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
-        if args.model_uri:
-            import mlflow
-
-            from arritmias.detector import Detector
-
-            if tracking:
-                mlflow.set_tracking_uri(tracking)
-            model = Detector.from_model_uri(args.model_uri)
-        reference = _load_side(args.reference, args.reference_records, args.data_dir, args.fs, model)
-        current = _load_side(args.current, args.current_records, args.data_dir, args.fs, model)
-        detector = ECGDriftDetector(method=args.method, threshold=args.threshold, drift_share=args.drift_share,
-                                    out_dir=args.out)
-        detector.load_reference_data(reference, _describe(args.reference, args.reference_records))
-        results = detector.detect_drift(current, _describe(args.current, args.current_records))
-        if tracking:
-            log_to_mlflow(results, {"reference": args.reference or args.reference_records,
-                                    "current": args.current or args.current_records, "method": args.method,
-                                    "threshold": args.threshold, "drift_share_threshold": args.drift_share,
-                                    "model_uri": args.model_uri}, tracking)
-    except ArritmiasError as exc:
-        print(f"drift_detector: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"drift_detector: error: {os_error_line(exc)}", file=sys.stderr)
-        return 2
-    verdict = "DRIFT" if results["drift_detected"] else "no drift"
-    print(f"{verdict}: {len(results['drifted_features'])}/{len(results['features'])} features drifted "
-          f"({', '.join(results['drifted_features']) or 'none'}); {results['n_current']} current vs "
-          f"{results['n_reference']} reference beats")
-    print(f"  summary page: {results['summary_html']}\n  Evidently report: {results['report_html']}\n"
-          f"  summary JSON: {results['summary_json']}")
-    return 1 if results["drift_detected"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        if tracking_uri:
+            registry.use_tracking(tracking_uri)
+        model = Detector.from_model_uri(model_uri)
+    reference_df = load_side(reference, reference_records, data_dir, fs, model)
+    current_df = load_side(current, current_records, data_dir, fs, model)
+    detector = ECGDriftDetector(method=method, threshold=threshold, drift_share=drift_share, out_dir=out)
+    detector.load_reference_data(reference_df, describe_side(reference, reference_records))
+    results = detector.detect_drift(current_df, describe_side(current, current_records))
+    if tracking_uri:
+        results["mlflow_run_id"] = log_to_mlflow(
+            results, {"reference": reference or reference_records, "current": current or current_records,
+                      "method": method, "threshold": threshold, "drift_share_threshold": drift_share,
+                      "model_uri": model_uri}, tracking_uri)
+    return results

@@ -13,7 +13,7 @@ The work happens off the response path: :meth:`LiveDrift.add` only queues the re
 thread computes, once a second, the features of the latest queued beats, at most a quarter of the window (500 of
 2,000): under heavy traffic the window turns over in 4 s, and the thread's cost stays ~10 ms a second however
 many beats arrive (featurising every beat of 1,000-beat requests took a fifth of a core and 20 % of the
-throughput). The weekly Evidently job stays the detailed report (:mod:`monitoring.drift_detector`).
+throughput). The weekly Evidently job stays the detailed report (:mod:`arritmias.drift`, `arritmias drift`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from arritmias.features import signal_features  # noqa: E402
 from arritmias.records import resolve_data_dir  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 from monitoring import scenarios as sc  # noqa: E402
-from monitoring.drift_detector import ECGDriftDetector  # noqa: E402
+from arritmias.drift import ECGDriftDetector  # noqa: E402
 
 SPEED_TARGET_S = 20.0
 
