@@ -12,50 +12,59 @@ from dataclasses import dataclass, fields
 from arritmias.beats import DS1, DS2, parse_records
 from arritmias.errors import ConfigError
 
+
+def param(default, help: str):
+    """A TrainConfig field: its default and the why of that default, which ``--help`` shows beside the option."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The parameters of one training run (all logged to MLflow as params)."""
 
     # --- data ---------------------------------------------------------------------------------------------
-    train_records: tuple[str, ...] = DS1  # inter-patient split (de Chazal 2004): DS1 patients train the model
-    cv_folds: int = 5  # patient-wise folds of train_records: every patient held out once for epochs/threshold/rules
-    test_records: tuple[str, ...] = DS2  # DS2 patients: reported on, never used to choose anything
-    deriv_idx: int = 0  # lead index, MLII first: the lead the whole MIT-BIH literature reports on
-    fs: float = 360.0  # Hz; MIT-BIH's native rate, other databases are resampled to it
-    win: int = 360  # samples = 1 s: the QRS, the T wave and the P wave of the next beat at normal rates
+    train_records: tuple[str, ...] = param(DS1, "inter-patient split (de Chazal 2004): DS1 patients train the model")
+    cv_folds: int = param(
+        5, "patient-wise folds of train_records: every patient held out once for epochs/threshold/rules")
+    test_records: tuple[str, ...] = param(DS2, "DS2 patients: reported on, never used to choose anything")
+    deriv_idx: int = param(0, "lead index, MLII first: the lead the whole MIT-BIH literature reports on")
+    fs: float = param(360.0, "Hz; MIT-BIH's native rate, other databases are resampled to it")
+    win: int = param(360, "samples = 1 s: the QRS, the T wave and the P wave of the next beat at normal rates")
     # --- optimisation -------------------------------------------------------------------------------------
-    seed: int = 42  # fixes sampling, augmentation and weight init: the same command gives the same model
-    epochs_max: int = 16  # epochs each fold runs; cross-validation picks the best, the final fit runs that many
-    batch_size: int = 256  # large enough for stable batch statistics with ~1 V in 4, small enough for CPU speed
-    learning_rate: float = 1e-3  # Adam's default at epoch 1; cosine decay over epochs_max, same in folds and final
-    focal_gamma: float = 2.0  # Lin et al. 2017's default: down-weights the many easy N beats
-    focal_alpha: float = 0.5  # classes are rebalanced by sampling already, so no extra class weight
-    balance_ratio: float = 3.0  # N beats drawn per V beat each epoch (fresh draw every epoch)
+    seed: int = param(42, "fixes sampling, augmentation and weight init: the same command gives the same model")
+    epochs_max: int = param(16, "epochs each fold runs; cross-validation picks the best, the final fit runs that many")
+    batch_size: int = param(256, "large enough for stable batch statistics with ~1 V in 4, small enough for CPU speed")
+    learning_rate: float = param(
+        1e-3, "Adam's default at epoch 1; cosine decay over epochs_max, same in folds and final")
+    focal_gamma: float = param(2.0, "Lin et al. 2017's default: down-weights the many easy N beats")
+    focal_alpha: float = param(0.5, "classes are rebalanced by sampling already, so no extra class weight")
+    balance_ratio: float = param(3.0, "N beats drawn per V beat each epoch (fresh draw every epoch)")
     # --- model --------------------------------------------------------------------------------------------
-    filters: tuple[int, ...] = (32, 64, 64)  # conv blocks, first strided; (16,32,32) lost cross-validated PR-AUC
-    kernel_sizes: tuple[int, ...] = (7, 5, 5)  # 7 samples at 360 Hz ~ 19 ms; later layers see wider spans
+    filters: tuple[int, ...] = param((32, 64, 64), "conv blocks, first strided; (16,32,32) lost cross-validated PR-AUC")
+    kernel_sizes: tuple[int, ...] = param((7, 5, 5), "7 samples at 360 Hz ~ 19 ms; later layers see wider spans")
     # The first conv's stride: 2 runs the network at 180 Hz (1.93 M multiply-adds per beat), 4 at 90 Hz (0.96 M).
     # Stride 4 tied on one seed of benchmarks/bench_network_size.py (cross-validated PR-AUC 0.9285 vs 0.9286) but
     # lost on three (bench_training: 0.9246 vs 0.9369 mean, seeds 42-44), beyond the 0.005 tolerance: 2 stays.
-    first_stride: int = 2  # first conv's stride: 2 runs the network at 180 Hz, 4 at 90 Hz (half the multiply-adds)
-    separable: bool = False  # depthwise-separable convs after the first: ~k times fewer multiply-adds per layer
-    dense_units: int = 32  # the merged head; more overfits the ~3k training V beats
-    rr_units: int = 16  # the small dense branch over the 3 RR features
-    dropout: float = 0.2  # on the head only, against memorising the training patients' beat shapes
+    first_stride: int = param(
+        2, "first conv's stride: 2 runs the network at 180 Hz, 4 at 90 Hz (half the multiply-adds)")
+    separable: bool = param(False, "depthwise-separable convs after the first: ~k times fewer multiply-adds per layer")
+    dense_units: int = param(32, "the merged head; more overfits the ~3k training V beats")
+    rr_units: int = param(16, "the small dense branch over the 3 RR features")
+    dropout: float = param(0.2, "on the head only, against memorising the training patients' beat shapes")
     # --- record context (arritmias/context.py) ------------------------------------------------------------
-    use_context: bool = True  # judge each beat against the patient's usual beat and RR (False: the beat alone)
-    context_dropout: float = 0.2  # share of training beats shown without context, so one network answers both
+    use_context: bool = param(True, "judge each beat against the patient's usual beat and RR (False: the beat alone)")
+    context_dropout: float = param(0.2, "share of training beats shown without context, so one network answers both")
     # --- augmentation (training only) ---------------------------------------------------------------------
-    use_augment: bool = True  # test patients differ in gain, wander, noise and detector jitter
-    aug_scale: float = 0.25  # amplitude x U(1-s, 1+s): electrode gain differs between patients
-    aug_wander_mv: float = 0.3  # peak baseline wander added (mV); NSTDB 'bw' is of this order
-    aug_shift: int = 5  # R-peak jitter in samples (~14 ms): what a QRS detector adds in serving
-    aug_noise_prob: float = 0.5  # share of beats that get noise (real NSTDB 'bw'/'ma' when available)
-    aug_snr_db: tuple[float, float] = (6.0, 24.0)  # SNR range of the added noise, the span nst tests use
+    use_augment: bool = param(True, "test patients differ in gain, wander, noise and detector jitter")
+    aug_scale: float = param(0.25, "amplitude x U(1-s, 1+s): electrode gain differs between patients")
+    aug_wander_mv: float = param(0.3, "peak baseline wander added (mV); NSTDB 'bw' is of this order")
+    aug_shift: int = param(5, "R-peak jitter in samples (~14 ms): what a QRS detector adds in serving")
+    aug_noise_prob: float = param(0.5, "share of beats that get noise (real NSTDB 'bw'/'ma' when available)")
+    aug_snr_db: tuple[float, float] = param((6.0, 24.0), "SNR range of the added noise, the span nst tests use")
     # --- decision -----------------------------------------------------------------------------------------
-    target_prec: float = 0.98  # V precision the validation threshold aims for (the DS2 target)
-    target_rec: float = 0.96  # V recall it aims for; wins when both cannot be met (a missed PVC is worse)
-    use_ruleguard: bool = True  # physiological post-filter; each rule kept only if it helps out of fold
+    target_prec: float = param(0.98, "V precision the validation threshold aims for (the DS2 target)")
+    target_rec: float = param(0.96, "V recall it aims for; wins when both cannot be met (a missed PVC is worse)")
+    use_ruleguard: bool = param(True, "physiological post-filter; each rule kept only if it helps out of fold")
 
     def __post_init__(self) -> None:
         for name in ("train_records", "test_records", "filters", "kernel_sizes", "aug_snr_db"):
@@ -124,13 +133,5 @@ def field_defaults() -> dict[str, object]:
 
 
 def field_help() -> dict[str, str]:
-    """Field name -> the comment beside it in this file (the *why* of each default), for ``--help``."""
-    import inspect
-    import re
-
-    helps = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
-        m = re.match(r"\s+(\w+): [^=]+= .*?#\s*(.+)$", line)
-        if m:
-            helps[m.group(1)] = m.group(2).strip()
-    return helps
+    """Field name -> the *why* of its default (the field's ``help`` metadata), for ``--help``."""
+    return {f.name: f.metadata["help"] for f in fields(TrainConfig)}
