@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from arritmias.errors import DataError
+from arritmias.registry import PRODUCTION_ALIAS, model_uri
 
 APP_NAME = "arritmias"
 ARMS = ("champion", "challenger", "shadow")
@@ -41,7 +42,7 @@ SHADOW_BATCH_S = 0.05  # the shadow scores what arrived in the last 50 ms as one
 class ABConfig:
     """What ``serve --engine ray`` runs. Aliases name versions of the registered model."""
 
-    champion: str = "production"  # alias that answers by default
+    champion: str = PRODUCTION_ALIAS  # alias that answers by default
     challenger: str | None = None  # alias that answers the ``split`` share of requests
     split: float = 0.0  # share of requests (or of subjects) routed to the challenger
     shadow: str | None = None  # alias that scores every request off the response path, only logged
@@ -313,8 +314,6 @@ def _replicas() -> dict:
 
 def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: int, max_bytes: int):
     """The bound Ray Serve application for ``cfg``."""
-    from arritmias.registry import MODEL_NAME
-
     Arm, Ingress = _deployments()
     autoscaling = {"min_replicas": cfg.min_replicas, "max_replicas": cfg.max_replicas,
                    "target_ongoing_requests": 1, "metrics_interval_s": 1.0, "look_back_period_s": 3.0,
@@ -323,14 +322,14 @@ def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: i
     for arm, alias in cfg.aliases().items():
         arms[arm] = Arm.options(name=arm, autoscaling_config=autoscaling, max_ongoing_requests=8,
                                 ray_actor_options={"num_cpus": 1}).bind(
-            f"models:/{MODEL_NAME}@{alias}", tracking_uri, versions[arm])
+            model_uri(alias), tracking_uri, versions[arm])
     from arritmias.metrics import training_v_rate
     from arritmias.registry import model_provenance
 
-    rates = {arm: training_v_rate(model_provenance(f"models:/{MODEL_NAME}/{v}")["run_id"])
+    rates = {arm: training_v_rate(model_provenance(model_uri(v))["run_id"])
              for arm, v in versions.items()}
     return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes, versions, rates,
-                        f"models:/{MODEL_NAME}@{cfg.champion}")
+                        model_uri(cfg.champion))
 
 
 def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
@@ -339,11 +338,10 @@ def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
     from ray import serve
 
     from arritmias.detector import Detector
-    from arritmias.registry import MODEL_NAME
 
     cfg.check()
     versions = resolve_versions(cfg)
-    win = Detector.from_model_uri(f"models:/{MODEL_NAME}@{cfg.champion}").win
+    win = Detector.from_model_uri(model_uri(cfg.champion)).win
     logical_cpus = max(os.cpu_count() or 1, cfg.max_replicas * len(versions))  # replicas may share cores
     ray.init(num_cpus=logical_cpus, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}})

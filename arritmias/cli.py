@@ -15,8 +15,9 @@ from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd
                                 cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError, os_error_line
 from arritmias.records import DATA_DIR_ENV
+from arritmias.registry import DEFAULT_TRACKING_URI, EXPERIMENT, MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, model_uri
 
-MODEL_URI_DEFAULT = "models:/ECG_Arritmias_NvsV@production"
+MODEL_URI_DEFAULT = model_uri(PRODUCTION_ALIAS)
 EPILOG_DATA = f"Data folder: --data-dir, else ${DATA_DIR_ENV}, else ./mit-bih."
 
 
@@ -58,10 +59,9 @@ def add_gate_options(p: argparse.ArgumentParser) -> None:
 
 def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
     p.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, "
-                   "else sqlite:///mlflow.db)")
+                   f"else {DEFAULT_TRACKING_URI})")
     if experiment:
-        p.add_argument("--experiment", default="deteccion_arritmias_ecg", help="MLflow experiment "
-                       "(default: deteccion_arritmias_ecg)")
+        p.add_argument("--experiment", default=EXPERIMENT, help=f"MLflow experiment (default: {EXPERIMENT})")
 
 
 def add_train_parser(sub) -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         "train", help="train the detector and log the run to MLflow",
         description="Train the CNN+RR detector on DS1, choose threshold and RuleGuard on held-out DS1 patients, "
                     "report on DS2, log params, curves, metrics and the servable model to MLflow, and register "
-                    "the model as ECG_Arritmias_NvsV when it passes the gate.", epilog=EPILOG_DATA)
+                    f"the model as {MODEL_NAME} when it passes the gate.", epilog=EPILOG_DATA)
     _add_data_dir(train)
     train.add_argument("--cache-dir", metavar="DIR", help="dataset cache (default: $ARRITMIAS_CACHE_DIR or "
                        "./.cache/arritmias)")
@@ -165,21 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     gate.set_defaults(func=cmd_gate)
 
     promote = sub.add_parser("promote", help="point the production alias at a registered version",
-                             description="Set an alias (default: production) of ECG_Arritmias_NvsV to a version, "
-                                         "so that models:/ECG_Arritmias_NvsV@production loads it (aliases "
-                                         "replace MLflow's deprecated stages); the outgoing one becomes @previous. "
+                             description=f"Set an alias (default: {PRODUCTION_ALIAS}) of {MODEL_NAME} to a "
+                                         f"version, so that {MODEL_URI_DEFAULT} loads it (aliases replace "
+                                         f"MLflow's deprecated stages); the outgoing one becomes @{PREVIOUS_ALIAS}. "
                                          "--challenger N promotes only when N's V F1 is not lower than the "
                                          "champion's and McNemar's test does not show it significantly worse "
                                          "on the same annotated records (exit 1 when refused). --rollback gives "
-                                         "@production back to @previous.", epilog=EPILOG_DATA)
+                                         f"@{PRODUCTION_ALIAS} back to @{PREVIOUS_ALIAS}.", epilog=EPILOG_DATA)
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", type=int, help="registered model version to promote")
     which.add_argument("--latest", action="store_true",
                        help="promote the newest registered version (what `make train` just registered)")
     which.add_argument("--challenger", type=int, metavar="N", help="version to promote only if it holds up")
-    which.add_argument("--rollback", action="store_true", help="restore the @previous version")
-    promote.add_argument("--alias", default="production", help="alias to set with --version (default: production)")
-    promote.add_argument("--against", default="production", help="alias of the champion (default: production)")
+    which.add_argument("--rollback", action="store_true", help=f"restore the @{PREVIOUS_ALIAS} version")
+    promote.add_argument("--alias", default=PRODUCTION_ALIAS,
+                         help=f"alias to set with --version (default: {PRODUCTION_ALIAS})")
+    promote.add_argument("--against", default=PRODUCTION_ALIAS,
+                         help=f"alias of the champion (default: {PRODUCTION_ALIAS})")
     promote.add_argument("--records", metavar="LIST", help="annotated records both models are scored on "
                          "(default: DS2; in production, freshly labelled recordings)")
     _add_data_dir(promote)
@@ -215,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--engine", choices=("mlflow", "ray"), default="mlflow",
                     help="mlflow (default): one model, MLflow's app; ray: one Ray Serve application holding the "
                          "champion and optionally a challenger and a shadow, autoscaled, with a prediction log")
-    ab.add_argument("--champion", default="production", metavar="ALIAS",
-                    help="alias of the model that answers by default (default: production)")
+    ab.add_argument("--champion", default=PRODUCTION_ALIAS, metavar="ALIAS",
+                    help=f"alias of the model that answers by default (default: {PRODUCTION_ALIAS})")
     ab.add_argument("--challenger", metavar="ALIAS", help="alias of the model that answers the --split share")
     ab.add_argument("--split", type=share, default=0.0,
                     help="share of requests (0-1) the challenger answers; a request's \"subject\" key keeps all of "

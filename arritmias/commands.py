@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{'kept' if m['ruleguard_kept'] else 'dropped'}  {m['train_time_s']:.0f} s")
     print(result.gate.summary())
     if result.registered_version is not None:
-        print(f"registered as ECG_Arritmias_NvsV version "
+        print(f"registered as {registry.MODEL_NAME} version "
               f"{result.registered_version}; promote it with `arritmias promote --version "
               f"{result.registered_version}`")
     print(f"in the MLflow UI (./start_mlflow.sh): {registry.ui_url(result.run_id)}")
@@ -165,7 +165,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.register:
         version = registry.register(run_id, result)
         registry.tag_run(run_id, {"registered_version": str(version)})
-        print(f"registered as ECG_Arritmias_NvsV version {version}")
+        print(f"registered as {registry.MODEL_NAME} version {version}")
     return 0
 
 
@@ -193,7 +193,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         return 0
     version = registry.latest_version() if args.latest else args.version
     uri = registry.promote(version, args.alias)
-    print(f"ECG_Arritmias_NvsV version {version} is now @{args.alias}: load it as {uri}")
+    print(f"{registry.MODEL_NAME} version {version} is now @{args.alias}: load it as {uri}")
     return 0
 
 

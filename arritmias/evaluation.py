@@ -129,7 +129,8 @@ def plot_confusion(counts: dict[str, float], path: Path, title: str) -> Path:
     return path
 
 
-def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, marks: dict[str, tuple[float, float]]) -> Path:
+def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path,
+            marks: dict[str, tuple[float, float]]) -> Path:
     """Precision-recall curves (name -> (y_true, prob)) with operating points (name -> (recall, precision))."""
     import matplotlib.pyplot as plt
 

@@ -21,7 +21,6 @@ from arritmias import registry
 from arritmias.errors import DataError
 
 ALPHA = 0.05
-PREVIOUS_ALIAS = "previous"
 PROMOTION_EXPERIMENT = "promotion_ecg"
 
 
@@ -85,7 +84,7 @@ def _reference_beats(data_dir: Path, records: tuple[str, ...]):
     return n_v(build_beats(data_dir, records, cache_dir=default_cache_dir(), progress=False))
 
 
-def challenge(challenger: int, against: str = "production", records: tuple[str, ...] | None = None,
+def challenge(challenger: int, against: str = registry.PRODUCTION_ALIAS, records: tuple[str, ...] | None = None,
               data_dir=None) -> Challenge:
     """Score ``challenger`` (a version of the registered model) against the version behind alias ``against``."""
     import mlflow
@@ -93,7 +92,7 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
     from arritmias.beats import DS2
     from arritmias.detector import Detector
     from arritmias.records import resolve_data_dir
-    from arritmias.registry import MODEL_NAME, _client
+    from arritmias.registry import MODEL_NAME, PREVIOUS_ALIAS, _client, model_uri
 
     client = _client()
     try:
@@ -107,7 +106,7 @@ def challenge(challenger: int, against: str = "production", records: tuple[str, 
     y = beats.aami == "V"
     preds = {}
     for version in (challenger, champion):
-        det = Detector.from_model_uri(f"models:/{MODEL_NAME}/{version}")
+        det = Detector.from_model_uri(model_uri(int(version)))
         preds[version] = det.decide(beats.windows, beats.rr, beats.context).is_v
     d = decide(y, preds[challenger], preds[champion])
     accepted, reason, p, m_chal, m_champ = d.accepted, d.reason, d.p_value, d.challenger_metrics, d.champion_metrics
@@ -132,7 +131,7 @@ def rollback() -> tuple[int, int]:
     """Give ``production`` back to the ``previous`` version (and ``previous`` to the one rolled back)."""
     import mlflow
 
-    from arritmias.registry import MODEL_NAME, PRODUCTION_ALIAS, _client
+    from arritmias.registry import MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, _client
 
     client = _client()
     try:

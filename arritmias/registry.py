@@ -13,7 +13,8 @@ from arritmias.errors import ArritmiasError, CheckFailed, DataError
 
 EXPERIMENT = "deteccion_arritmias_ecg"
 MODEL_NAME = "ECG_Arritmias_NvsV"
-PRODUCTION_ALIAS = "production"
+PRODUCTION_ALIAS = "production"  # the version serving and analysis load by default
+PREVIOUS_ALIAS = "previous"  # the champion a promotion replaced: `promote --rollback` restores it
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 # The release gate of the workflow: a model below any of these is not registered.
@@ -179,13 +180,24 @@ def latest_run_id(experiment: str = EXPERIMENT) -> str:
     return str(runs.iloc[0]["run_id"])
 
 
-def run_metrics(run_id: str) -> dict[str, float]:
+def model_uri(ref: str | int = PRODUCTION_ALIAS) -> str:
+    """How the registered model is loaded: ``models:/ECG_Arritmias_NvsV@<alias>`` for an alias (a str),
+    ``models:/ECG_Arritmias_NvsV/<version>`` for a version number (an int)."""
+    return f"models:/{MODEL_NAME}/{ref}" if isinstance(ref, int) else f"models:/{MODEL_NAME}@{ref}"
+
+
+def get_run(run_id: str):
+    """The MLflow run ``run_id``; a DataError naming the store when it is not there."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return dict(_client().get_run(run_id).data.metrics)
+        return _client().get_run(run_id)
     except MlflowException as exc:
         raise DataError(f"run {run_id} not found in {tracking_uri()} ({exc.error_code})") from None
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    return dict(get_run(run_id).data.metrics)
 
 
 def ui_url(run_id: str) -> str:
@@ -266,11 +278,11 @@ def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
         try:
             old = client.get_model_version_by_alias(MODEL_NAME, alias).version
             if str(old) != str(version):
-                client.set_registered_model_alias(MODEL_NAME, "previous", str(old))
+                client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(old))
         except MlflowException:
             pass
     client.set_registered_model_alias(MODEL_NAME, alias, str(version))
-    return f"models:/{MODEL_NAME}@{alias}"
+    return model_uri(alias)
 
 
 COMPARE_COLUMNS = ("metrics.test_f1_V", "metrics.test_precision_V", "metrics.test_recall_V",
