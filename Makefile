@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install postgresql chromium prometheus train test test-fast data verify gate register promote serve drift features requirements \
+.PHONY: install postgresql chromium prometheus train test test-fast data verify gate register summary comment promote serve drift features requirements \
 	bench clean
 
 install: $(STAMP)
@@ -41,6 +41,14 @@ gate: $(STAMP)
 
 register: $(STAMP)
 	$(BIN)/arritmias gate --register
+
+# The latest run as Markdown: appended to $$GITHUB_STEP_SUMMARY in CI, and written to outputs/ci_summary.md.
+summary: $(STAMP)
+	$(BIN)/arritmias ci-summary --out outputs/ci_summary.md
+
+# That table as a comment on pull request PR (GitHub's gh CLI, with GH_TOKEN set).
+comment:
+	gh pr comment "$(PR)" --body-file outputs/ci_summary.md
 
 # From `make train` to a served model: @production -> the newest registered version, then serve it on PORT.
 PORT ?= 5001

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from arritmias import __version__
-from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd_compare, cmd_data_fetch,
-                                cmd_data_verify, cmd_drift, cmd_evaluate, cmd_features, cmd_gate, cmd_promote,
-                                cmd_serve, cmd_train, cmd_tune)
+from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd_ci_summary, cmd_compare,
+                                cmd_data_fetch, cmd_data_verify, cmd_drift, cmd_evaluate, cmd_features, cmd_gate,
+                                cmd_promote, cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError, os_error_line
 from arritmias.records import DATA_DIR_ENV
 from arritmias.registry import DEFAULT_TRACKING_URI, EXPERIMENT, MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, model_uri
@@ -187,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(promote)
     _add_tracking(promote, experiment=False)
     promote.set_defaults(func=cmd_promote)
+
+    summary = sub.add_parser(
+        "ci-summary", help="the training run as a Markdown table (GitHub job summary, pull-request comment)",
+        description="Write a run's DS2 figures, the gate's verdict, its registered version and its MLflow run name "
+                    "as Markdown: appended to $GITHUB_STEP_SUMMARY when set (GitHub shows it on the job's page) "
+                    "and written whole to --out (the body of the pull-request comment).")
+    summary.add_argument("--run-id", help="run to summarise (default: the latest finished run)")
+    summary.add_argument("--out", metavar="FILE", help="also write the Markdown to FILE")
+    _add_tracking(summary)
+    add_gate_options(summary)
+    summary.set_defaults(func=cmd_ci_summary)
 
     compare = sub.add_parser("compare", help="table of the best runs",
                              description="The top runs of the experiment ordered by DS2 V F1, with their key "

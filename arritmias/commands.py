@@ -169,6 +169,20 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ci_summary(args: argparse.Namespace) -> int:
+    from arritmias import ci_summary, registry
+
+    registry.use_tracking(args.tracking_uri)
+    run_id = args.run_id or registry.latest_run_id(args.experiment)
+    markdown = ci_summary.render(run_id, gate_thresholds(args))
+    written = ci_summary.write(markdown, Path(args.out) if args.out else None)
+    if not written:  # neither a job summary nor a file: the table is for this terminal
+        print(markdown)
+    for path in written:
+        print(f"summary of run {run_id} -> {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from arritmias import promotion, registry
     from arritmias.beats import parse_records

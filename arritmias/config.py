@@ -31,7 +31,8 @@ class TrainConfig:
     fs: float = param(360.0, "Hz; MIT-BIH's native rate, other databases are resampled to it")
     win: int = param(360, "samples = 1 s: the QRS, the T wave and the P wave of the next beat at normal rates")
     # --- optimisation -------------------------------------------------------------------------------------
-    seed: int = param(42, "fixes sampling, augmentation and weight init: the same command gives the same model")
+    seed: int = param(
+        42, "fixes sampling, augmentation and weight init: the same command gives the same model, bit for bit on CPU")
     epochs_max: int = param(16, "epochs each fold runs; cross-validation picks the best, the final fit runs that many")
     batch_size: int = param(256, "large enough for stable batch statistics with ~1 V in 4, small enough for CPU speed")
     learning_rate: float = param(

@@ -45,8 +45,16 @@ def test_training_workflow_triggers_and_steps():
     assert on["push"]["branches"] == ["main", "develop"]
     assert "pull_request" in on and "workflow_dispatch" in on
     assert on["schedule"] == [{"cron": "0 2 * * 0"}]
-    runs = [s["run"] for s in wf["jobs"]["train"]["steps"] if "run" in s]
-    assert [r.split()[1] for r in runs] == ["install", "data", "test", "train", "register"]
+    steps = wf["jobs"]["train"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert [r.split()[1] for r in runs] == ["install", "data", "test", "train", "register", "summary", "comment"]
+    # The summary reaches the job page and, on pull requests, a comment with the same file.
+    summary = next(s for s in steps if s.get("run") == "make summary")
+    comment = next(s for s in steps if s.get("run", "").startswith("make comment"))
+    assert "steps.train.outcome == 'success'" in summary["if"] and "pull_request" in comment["if"]
+    assert wf["permissions"]["pull-requests"] == "write"
+    rule = re.search(r"^comment:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert rule.startswith("gh pr comment") and "--body-file outputs/ci_summary.md" in rule  # the file `summary` writes
 
 
 def test_monitoring_workflow_schedule_and_artifacts():
