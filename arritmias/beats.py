@@ -180,13 +180,36 @@ def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) 
     return BeatInputs(windows, rr, record_context(windows, rr), kept)
 
 
+@dataclass(frozen=True)
+class ReferenceBeats:
+    """The beat annotations of a record: R-peak ``samples`` (k,) at the record's rate, MIT-BIH ``symbols`` (k,)
+    and their AAMI classes ``aami`` (k,) 'N', 'S', 'V', 'F' or 'Q'. Non-beat annotations are left out."""
+
+    samples: np.ndarray
+    symbols: np.ndarray
+    aami: np.ndarray
+
+
+def aami_classes(symbols) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_beat, aami)``: which MIT-BIH annotation ``symbols`` are beats, and the AAMI class of each of those;
+    the one place symbols become classes."""
+    symbols = np.asarray(symbols)
+    is_beat = np.isin(symbols, list(AAMI_CLASSES))
+    return is_beat, np.array([AAMI_CLASSES[s] for s in symbols[is_beat]], dtype="<U1")
+
+
+def reference_beats(rec: Recording) -> ReferenceBeats:
+    """The annotated beats of ``rec`` with their AAMI classes."""
+    is_beat, aami = aami_classes(rec.ann_symbols)
+    return ReferenceBeats(rec.ann_samples[is_beat], rec.ann_symbols[is_beat], aami)
+
+
 def beats_from_recording(rec: Recording, win: int) -> BeatSet:
     """All annotated beats of ``rec`` (every AAMI class) with raw windows, RR features and record context."""
-    is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
-    samples, symbols = rec.ann_samples[is_beat], rec.ann_symbols[is_beat]
+    ref = reference_beats(rec)
+    samples, symbols, aami_all = ref.samples, ref.symbols, ref.aami
     inputs = beat_inputs(rec.signal, samples, rec.fs, win)
     kept = inputs.kept
-    aami_all = np.array([AAMI_CLASSES[s] for s in symbols], dtype="<U1")
     lost = dict(zip(*np.unique(aami_all[~kept], return_counts=True)))
     return BeatSet(
         windows=inputs.windows,

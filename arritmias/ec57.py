@@ -125,7 +125,7 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
     whole analysis (NeuroKit2 QRS detection, windowing, classification) and matches its beats to the reference.
     """
     from arritmias.analysis import Analysis, Signal, analyze_signal
-    from arritmias.beats import AAMI_CLASSES, beat_inputs
+    from arritmias.beats import beat_inputs, reference_beats
     from arritmias.progress import progress as progress_bar
     from arritmias.records import read_recording
     from arritmias.report import write_annotations
@@ -136,9 +136,8 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
     counts = {}
     for name in progress_bar(records, enabled=progress, desc=f"EC57 ({mode})", unit="rec"):
         rec = read_recording(data_dir, name, fs=detector.fs)
-        is_beat = np.isin(rec.ann_symbols, list(AAMI_CLASSES))
-        ref_samples = rec.ann_samples[is_beat]
-        ref_classes = np.array([AAMI_CLASSES[s] for s in rec.ann_symbols[is_beat]])
+        ref = reference_beats(rec)
+        ref_samples, ref_classes = ref.samples, ref.aami
         if mode == "reference":
             inputs = beat_inputs(rec.signal, ref_samples, rec.fs, detector.win)
             decisions = detector.decide(inputs.windows, inputs.rr, inputs.context)

@@ -15,7 +15,7 @@ import numpy as np
 import wfdb
 
 from arritmias.atomic import staging_folder
-from arritmias.beats import AAMI_CLASSES
+from arritmias.beats import aami_classes
 from arritmias.errors import DataError
 from arritmias.progress import progress as progress_bar
 from arritmias.records import list_records, no_records_message
@@ -115,7 +115,7 @@ def check_record(data_dir: Path, name: str, sums: dict[str, str]) -> RecordCheck
     except Exception as exc:
         check.problems.append(f"{name}.atr: annotations unreadable ({type(exc).__name__}: {exc})")
         return check
-    classes = Counter(AAMI_CLASSES[s] for s in ann.symbol if s in AAMI_CLASSES)
+    classes = Counter(aami_classes(ann.symbol)[1])
     check.counts = {c: classes.get(c, 0) for c in "NSVFQ"}
     return check
 
