@@ -195,9 +195,11 @@ class FoundBeats:
         return len(self.signal) / self.fs
 
 
-def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
+def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True) -> FoundBeats:
     """Check ``sig``, resample it to ``fs`` Hz, detect its QRS complexes, cut ``win``-sample windows and mark the
-    beats that lie in unreadable stretches."""
+    beats that lie in unreadable stretches. With ``require_ecg_shape``, a lead whose beats share no consistent
+    shape is refused (classifying it would be a confident answer about noise); drift monitoring turns it off,
+    because such a lead is exactly what it must measure and report."""
     invented_in = ~np.isfinite(np.asarray(sig.values, np.float64))
     x = check_signal(sig)
     x = resample(x, sig.fs, fs)
@@ -208,7 +210,8 @@ def find_beats(sig: Signal, fs: float, win: int) -> FoundBeats:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
                         "is this an ECG lead?")
     inputs = beat_inputs(x, peaks, fs, win)
-    consistency = float(np.median(template_correlation(inputs.windows, inputs.context, fs)))
+    consistency = float(np.median(template_correlation(inputs.windows, inputs.context, fs))) \
+        if require_ecg_shape else 1.0
     if consistency < MIN_MEDIAN_TEMPLATE_CORR:
         raise DataError(f"{sig.name}: the {len(inputs.windows)} detected beats share no consistent shape (median "
                         f"correlation with the usual beat {consistency:.2f} < {MIN_MEDIAN_TEMPLATE_CORR}): noise, "

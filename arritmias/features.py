@@ -1,8 +1,8 @@
 """Per-beat monitoring features: rhythm, morphology, signal quality and (optionally) the model's output.
 
-These are what drift monitoring compares between the training data and incoming data. Beats are found the way
-serving finds them (NeuroKit2 QRS detection, :func:`arritmias.analysis.analyze_signal`'s path), for reference and
-production data alike, so detector jitter is the same on both sides and cannot look like drift.
+These are what drift monitoring compares between the training data and incoming data. Beats are found by
+:func:`arritmias.analysis.find_beats`, the path ``analyze`` and ``batch-score`` take (NeuroKit2 QRS detection), for
+reference and production data alike, so detector jitter is the same on both sides and cannot look like drift.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
 
-from arritmias.analysis import Signal, check_signal, detect_qrs, read_signal
-from arritmias.beats import beat_inputs
+from arritmias.analysis import Signal, find_beats, read_signal
 from arritmias.errors import DataError
-from arritmias.records import resample
 from arritmias.ruleguard import qrs_width_ms
 
 # Column -> what it measures (units). The drift detector monitors exactly these.
@@ -62,16 +60,12 @@ def beat_features(windows: np.ndarray, rr: np.ndarray, fs: float) -> pd.DataFram
 
 def signal_features(sig: Signal, fs: float = 360.0, win: int = 360, detector=None) -> pd.DataFrame:
     """Features of every detected beat of one lead; with ``detector``, also its ``prob_v`` and ``pred_v``."""
-    x = resample(check_signal(sig), sig.fs, fs)
-    peaks = detect_qrs(x, fs)
-    if len(peaks) < 3:
-        raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found; is this an ECG lead?")
-    inputs = beat_inputs(x, peaks, fs, win)
-    frame = beat_features(inputs.windows, inputs.rr, fs)
+    found = find_beats(sig, fs, win, require_ecg_shape=False)
+    frame = beat_features(found.windows, found.rr, fs)
     if detector is not None:
-        d = detector.decide(inputs.windows, inputs.rr, inputs.context)
+        d = detector.decide(found.windows, found.rr, found.context)
         frame["prob_v"], frame["pred_v"] = d.prob.astype(float), d.is_v.astype(float)
-    frame.insert(0, "time_s", peaks[inputs.kept] / fs)
+    frame.insert(0, "time_s", found.samples / fs)
     frame.insert(0, "record", sig.name)
     return frame
 
