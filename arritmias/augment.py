@@ -59,17 +59,20 @@ def load_noise(noise_dir: Path | None, fs: float, seed: int = 0) -> NoiseBank:
     return NoiseBank(np.concatenate([white, walk / walk.std()]).astype(np.float32), "synthetic")
 
 
-def add_noise(windows: np.ndarray, noise: np.ndarray, snr_db: np.ndarray | float) -> np.ndarray:
-    """Add ``noise`` (same shape as ``windows``, (n, win)) scaled to ``snr_db`` per window.
+def nst_gain(ptp_mv, noise_var, snr_db):
+    """The factor for noise of variance ``noise_var`` (mV^2) so that a signal of peak-to-peak amplitude ``ptp_mv``
+    plus the scaled noise has ``snr_db`` dB, as the WFDB toolkit's ``nst`` defines SNR: signal power
+    S = ptp^2 / 8 (a sine of that amplitude), noise power N = the noise variance, SNR = 10 log10(S / N).
+    Arrays broadcast; the one place this formula lives (augmentation, monitoring/scenarios.py)."""
+    return np.sqrt((ptp_mv ** 2 / 8) / ((noise_var + 1e-12) * 10 ** (snr_db / 10)))
 
-    SNR follows the WFDB toolkit's ``nst``: signal power S = (peak-to-peak amplitude)^2 / 8 (the power of a
-    sine of that amplitude), noise power N = variance of the zero-mean noise, SNR = 10 log10(S / N).
-    """
-    s_power = np.ptp(windows, axis=1, keepdims=True) ** 2 / 8
+
+def add_noise(windows: np.ndarray, noise: np.ndarray, snr_db: np.ndarray | float) -> np.ndarray:
+    """Add ``noise`` (same shape as ``windows``, (n, win)) scaled to ``snr_db`` per window (:func:`nst_gain`,
+    the window's own peak-to-peak amplitude)."""
     noise = noise - noise.mean(axis=1, keepdims=True)
-    n_power = noise.var(axis=1, keepdims=True) + 1e-12
     snr = np.asarray(snr_db, dtype=np.float32).reshape(-1, 1)
-    gain = np.sqrt(s_power / (n_power * 10 ** (snr / 10)))
+    gain = nst_gain(np.ptp(windows, axis=1, keepdims=True), noise.var(axis=1, keepdims=True), snr)
     return (windows + gain * noise).astype(np.float32)
 
 

@@ -12,21 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from arritmias.analysis import Signal, read_signal
+from arritmias.augment import nst_gain
 from arritmias.records import read_recording, resample
 
 
 def nst_noise_scale(clean: np.ndarray, noise: np.ndarray, fs: float, snr_db: float) -> float:
-    """Gain for ``noise`` so that clean + gain*noise has ``snr_db``, with the WFDB ``nst`` definition.
-
-    nst takes the signal power as S = A^2 / 8, A the peak-to-peak QRS amplitude (here the median over 1-s blocks
-    of the block's peak-to-peak), and the noise power N as the noise variance: SNR = 10 log10(S / N).
-    """
+    """Gain for ``noise`` so that clean + gain*noise has ``snr_db`` (:func:`arritmias.augment.nst_gain`), the
+    peak-to-peak QRS amplitude taken as the median over 1-s blocks of each block's peak-to-peak."""
     block = int(fs)
     n = len(clean) // block * block
     ptp = np.median(np.ptp(clean[:n].reshape(-1, block), axis=1))
-    s_power = ptp ** 2 / 8
-    n_power = np.var(noise) + 1e-12
-    return float(np.sqrt(s_power / (n_power * 10 ** (snr_db / 10))))
+    return float(nst_gain(ptp, np.var(noise), snr_db))
 
 
 def with_nstdb_noise(sig: Signal, nstdb_dir: Path, kind: str = "ma", snr_db: float = 6.0, channel: int = 0,
