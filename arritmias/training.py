@@ -216,6 +216,44 @@ def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Setup:
+    """Where a training-like job (``train``, ``tune``) reads from, once resolved; MLflow already points at its
+    store and experiment."""
+
+    data_dir: Path
+    cache_dir: Path
+    progress: bool
+
+    def beats(self, cfg: TrainConfig, records: tuple[str, ...]) -> BeatSet:
+        """The N and V beats of ``records`` as ``cfg`` cuts them (cached)."""
+        return n_v(build_beats(self.data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir,
+                               self.progress))
+
+    def training_beats(self, cfg: TrainConfig) -> BeatSet:
+        """The beats of ``cfg.train_records``, which must hold V beats to learn from."""
+        beats = self.beats(cfg, cfg.train_records)
+        require_v(beats, cfg.train_records)
+        return beats
+
+
+def setup(data_dir: Path | str | None, cache_dir: Path | None, tracking: str | None, experiment: str,
+          progress: bool) -> Setup:
+    """Resolve the data and cache folders and point MLflow at the store and experiment: how train and tune start."""
+    registry.use_tracking(tracking)
+    registry.use_experiment(experiment)
+    return Setup(resolve_data_dir(data_dir), cache_dir if cache_dir is not None else default_cache_dir(), progress)
+
+
+def log_epoch(record: dict, prefix: str = "", keys: tuple[str, ...] | None = None) -> None:
+    """An epoch record of :func:`fit` (all its figures, or ``keys``) as MLflow metrics of the active run at step
+    ``record["epoch"]``, each name behind ``prefix``."""
+    import mlflow
+
+    names = keys if keys is not None else [k for k in record if k != "epoch"]
+    mlflow.log_metrics({f"{prefix}{k}": record[k] for k in names}, step=record["epoch"])
+
+
 def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path | None = None,
           noise_dir: str | None = None, tracking: str | None = None, experiment: str = registry.EXPERIMENT,
           tags: dict[str, str] | None = None, register: bool = True, gate_thresholds: dict | None = None,
@@ -230,14 +268,9 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
     from arritmias.model import macs_per_beat
 
     os.environ.setdefault("MPLBACKEND", "Agg")
-    data_dir = resolve_data_dir(data_dir)
-    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-    registry.use_tracking(tracking)
-    registry.use_experiment(experiment)
+    where = setup(data_dir, cache_dir, tracking, experiment, progress)
+    data_dir = where.data_dir
     run_name = f"CNN_{ARTIFACT_TAG}_{datetime.now():%Y%m%d_%H%M%S}"
-
-    def beats(records):
-        return n_v(build_beats(data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, cache_dir, progress))
 
     with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name,
                                                    tags={**registry.owner_tags(), **(tags or {})}) as run:
@@ -248,8 +281,7 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "code_version": version_of_code,
                                "noise_source": "nstdb" if noise else "synthetic",
                                "selection": f"patient-wise {cfg.cv_folds}-fold cross-validation on train_records"})
-            train_set = beats(cfg.train_records)
-            require_v(train_set, cfg.train_records)
+            train_set = where.training_beats(cfg)
             bank = load_noise(noise, cfg.fs, cfg.seed)
             fold_runs: list[str] = []
             cv = cross_validate(cfg, train_set, bank, _fold_run(fold_runs), _log_fold_epoch(run.info.run_id), progress)
@@ -258,9 +290,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             for e, (ap, ap_nc) in enumerate(zip(cv.epoch_pr_auc, cv.epoch_pr_auc_no_context), start=1):
                 mlflow.log_metrics({"cv_pr_auc_epoch": ap, "cv_pr_auc_no_context_epoch": ap_nc}, step=e)
             model, history = fit(cfg, train_set, bank, cv.best_epoch,
-                                 on_epoch=lambda rec: (mlflow.log_metrics(
-                                     {"train_loss": rec["train_loss"], "lr_epoch": rec["lr_epoch"]}, step=rec["epoch"]),
-                                     registry.heartbeat(run.info.run_id)),
+                                 on_epoch=lambda rec: (log_epoch(rec, keys=("train_loss", "lr_epoch")),
+                                                       registry.heartbeat(run.info.run_id)),
                                  progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
             mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
@@ -270,7 +301,7 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                                                                                      train_set.rr, cfg.fs))
 
             # DS2 is read here for the first and only time, after every choice is fixed.
-            test_set = beats(cfg.test_records)
+            test_set = where.beats(cfg, cfg.test_records)
             test, decisions = score(detector, test_set)
             n_v_train = int(np.sum(train_set.aami == "V"))
             metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
@@ -337,7 +368,7 @@ def _log_fold_epoch(parent_id: str):
     import mlflow
 
     def log(i: int, rec: dict) -> None:
-        mlflow.log_metrics({k: v for k, v in rec.items() if k != "epoch"}, step=rec["epoch"])
+        log_epoch(rec)
         registry.heartbeat(mlflow.active_run().info.run_id)
         registry.heartbeat(parent_id)
 

@@ -19,7 +19,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from arritmias import registry
 from arritmias.config import TrainConfig
 from arritmias.errors import ArritmiasError, DataError
 
@@ -91,24 +90,13 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
     import optuna
 
     from arritmias.augment import find_noise_dir, load_noise
-    from arritmias.beats import build_beats
-    from arritmias.cache import default_cache_dir
     from arritmias.crossval import cross_validate
-    from arritmias.records import resolve_data_dir
-    from arritmias.training import n_v, require_v
+    from arritmias.training import log_epoch, setup
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data_dir = resolve_data_dir(data_dir)
-    cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
-    registry.use_tracking(tracking)
-    registry.use_experiment(TUNING_EXPERIMENT)
-
-    def beats(records):
-        return n_v(build_beats(data_dir, records, base.deriv_idx, base.win, base.fs, cache_dir, progress=False))
-
-    train_set = beats(base.train_records)
-    require_v(train_set, base.train_records)
-    bank = load_noise(find_noise_dir(data_dir), base.fs, base.seed)
+    where = setup(data_dir, cache_dir, tracking, TUNING_EXPERIMENT, progress=False)
+    train_set = where.training_beats(base)  # every trial's cfg cuts beats as base does (no data field is tuned)
+    bank = load_noise(find_noise_dir(where.data_dir), base.fs, base.seed)
     study = _open_study(study_name, storage)
 
     with mlflow.start_run(run_name=f"optuna_{study_name}") as parent:
@@ -123,8 +111,7 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
                 mlflow.log_params({**cfg.to_params(), "trial": trial.number})
 
                 def on_epoch(fold, rec):
-                    mlflow.log_metrics({f"fold_{fold + 1}_{k}": v for k, v in rec.items() if k != "epoch"},
-                                       step=rec["epoch"])
+                    log_epoch(rec, prefix=f"fold_{fold + 1}_")
                     if fold == 0:
                         trial.report(rec["val_pr_auc"], rec["epoch"])
                         if trial.should_prune():
