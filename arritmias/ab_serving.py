@@ -337,14 +337,14 @@ def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
     import ray
     from ray import serve
 
+    from arritmias import ray_local
     from arritmias.detector import Detector
 
     cfg.check()
     versions = resolve_versions(cfg)
     win = Detector.from_model_uri(model_uri(cfg.champion)).win
     logical_cpus = max(os.cpu_count() or 1, cfg.max_replicas * len(versions))  # replicas may share cores
-    ray.init(num_cpus=logical_cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}})
+    ray_local.init(num_cpus=logical_cpus, runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}})
     stopping = {"now": False}
 
     def on_signal(signum, frame):
@@ -354,6 +354,7 @@ def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
     signal.signal(signal.SIGINT, on_signal)
     try:
         serve.start(http_options={"host": cfg.host, "port": cfg.port})
+        ray_local.quiet_ray_loggers()  # Serve sets up its own logger when it starts
         serve.run(build_app(cfg, tracking_uri, versions, win, max_bytes), name=APP_NAME, route_prefix="/")
         ready(f"serving {', '.join(f'{a} v{v}' for a, v in versions.items())} on "
               f"http://{cfg.host}:{cfg.port}/invocations (split {cfg.split:g}); prediction log in {cfg.log_dir}")

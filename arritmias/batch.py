@@ -235,22 +235,17 @@ def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
 def start_ray(address: str | None, workers: int) -> None:
     """Join the cluster at ``address``, or start a local Ray with one logical CPU per core this process may use,
     and at least one more than ``workers`` so reading can run beside the classifiers."""
-    import logging
-
     import ray
 
-    # Ray's C++ core logs warnings about its own internals (actor restart policies) on the driver's stderr; the
-    # session log files under /tmp/ray keep them.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    kwargs = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
-              "configure_logging": True}
+    from arritmias import ray_local
+
+    # Ray Data passes the classifier's constructor arguments through the object store, and Ray's core warns about
+    # that for every actor (ray-project/ray#53727; harmless here: the driver holds the model's reference all along).
+    quiet = "fatal"
     if address:
-        ray.init(address=address, **kwargs)
+        ray_local.init(address, core_log_level=quiet)
     else:
-        cores = len(os.sched_getaffinity(0))
-        ray.init(num_cpus=max(cores, workers + 1), **kwargs)
-    for name in ("ray", "ray.data"):  # Ray Data logs every execution at INFO on the driver
-        logging.getLogger(name).setLevel(logging.ERROR)
+        ray_local.init(num_cpus=max(len(os.sched_getaffinity(0)), workers + 1), core_log_level=quiet)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own bar counts recordings and beats
     context.print_on_execution_start = False

@@ -6,6 +6,7 @@ MLflow 3 deprecates registry *stages*; older guides load ``models:/ECG_Arritmias
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -31,9 +32,23 @@ def use_tracking(cli_value: str | None = None) -> str:
     import mlflow
 
     uri = tracking_uri(cli_value)
+    # A new sqlite store announces its table creation at INFO on every first command: not the user's business.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def search_runs(experiment: str, **kwargs):
+    """``mlflow.search_runs`` over experiment ``experiment`` (a pandas DataFrame); an empty one when the experiment
+    does not exist yet, where MLflow would log a warning about it before returning the same."""
+    import mlflow
+    import pandas as pd
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    return mlflow.search_runs(experiment_ids=[found.experiment_id], **kwargs)
 
 
 def artifact_location(uri: str) -> str | None:
@@ -140,11 +155,9 @@ def reap_stale_runs(experiment: str = EXPERIMENT, stale_after_s: float = STALE_A
     import socket
     import time
 
-    import mlflow
-
     try:
-        runs = mlflow.search_runs(experiment_names=[experiment], filter_string="attributes.status = 'RUNNING'")
-    except Exception:  # noqa: BLE001  no experiment yet: nothing to reap
+        runs = search_runs(experiment, filter_string="attributes.status = 'RUNNING'")
+    except Exception:  # noqa: BLE001  a store that cannot be searched has nothing this command could reap
         return []
     host, now, reaped = socket.gethostname(), time.time(), []
     for _, row in runs.iterrows():
@@ -170,11 +183,8 @@ def top_level(runs):
 
 def latest_run_id(experiment: str = EXPERIMENT) -> str:
     """The most recent finished training of ``experiment`` (its fold runs, which finish inside it, excluded)."""
-    import mlflow
-
-    runs = top_level(mlflow.search_runs(experiment_names=[experiment],
-                                        filter_string="attributes.status = 'FINISHED'",
-                                        order_by=["attributes.start_time DESC"], max_results=200))
+    runs = top_level(search_runs(experiment, filter_string="attributes.status = 'FINISHED'",
+                                 order_by=["attributes.start_time DESC"], max_results=200))
     if runs.empty:
         raise DataError(f"no finished run in experiment '{experiment}' at {tracking_uri()}: train one first")
     return str(runs.iloc[0]["run_id"])
@@ -292,13 +302,12 @@ COMPARE_COLUMNS = ("metrics.test_f1_V", "metrics.test_precision_V", "metrics.tes
 
 def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT):
     """The ``top`` finished runs by test V F1 as a DataFrame (run_id, run name, the key metrics and params)."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     query = "attributes.status = 'FINISHED'" + (f" and {filter_string}" if filter_string else "")
     try:
-        runs = mlflow.search_runs(experiment_names=[experiment], filter_string=query,
-                                  order_by=["metrics.test_f1_V DESC"], max_results=top * 10)
+        runs = search_runs(experiment, filter_string=query, order_by=["metrics.test_f1_V DESC"],
+                           max_results=top * 10)
     except MlflowException as exc:
         raise ArritmiasError(f"bad --filter '{filter_string}': {exc.message.splitlines()[0]}") from None
     runs = top_level(runs).head(top)

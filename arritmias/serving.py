@@ -250,8 +250,9 @@ def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> lis
             sock.bind((host, port))
         except OSError:
             raise DataError(f"port {port} on {host} is already in use: choose another with --port") from None
+    # uvicorn's start-up lines (per worker) repeat what `arritmias serve` already said; warnings and errors stay.
     return [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--workers", str(workers),
-            "--no-access-log", "arritmias.server_guard:app"]
+            "--no-access-log", "--log-level", "warning", "arritmias.server_guard:app"]
 
 
 def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | None = None) -> dict[str, str]:
