@@ -64,6 +64,14 @@ def _add_tracking(p: argparse.ArgumentParser, experiment: bool = True) -> None:
         p.add_argument("--experiment", default=EXPERIMENT, help=f"MLflow experiment (default: {EXPERIMENT})")
 
 
+def _add_run_and_gate(p: argparse.ArgumentParser, verb: str) -> None:
+    """Which run (--run-id, the store, the experiment) and the gate's thresholds: what `gate` and `ci-summary`
+    take."""
+    p.add_argument("--run-id", help=f"run to {verb} (default: the latest finished run)")
+    _add_tracking(p)
+    add_gate_options(p)
+
+
 def add_train_parser(sub) -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", help="train the detector and log the run to MLflow",
@@ -158,10 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="check a run's DS2 metrics against the release thresholds",
                           description="Exit 1 naming each metric below its threshold; 0 when the run passes. "
                                       "--register then registers the run's model.")
-    gate.add_argument("--run-id", help="run to check (default: the latest finished run)")
+    _add_run_and_gate(gate, "check")
     gate.add_argument("--register", action="store_true", help="register the model when the gate passes")
-    _add_tracking(gate)
-    add_gate_options(gate)
     gate.set_defaults(func=cmd_gate)
 
     promote = sub.add_parser("promote", help="point the production alias at a registered version",
@@ -193,10 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a run's DS2 figures, the gate's verdict, its registered version and its MLflow run name "
                     "as Markdown: appended to $GITHUB_STEP_SUMMARY when set (GitHub shows it on the job's page) "
                     "and written whole to --out (the body of the pull-request comment).")
-    summary.add_argument("--run-id", help="run to summarise (default: the latest finished run)")
+    _add_run_and_gate(summary, "summarise")
     summary.add_argument("--out", metavar="FILE", help="also write the Markdown to FILE")
-    _add_tracking(summary)
-    add_gate_options(summary)
     summary.set_defaults(func=cmd_ci_summary)
 
     compare = sub.add_parser("compare", help="table of the best runs",

@@ -40,13 +40,18 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
                                       for c in checks]}, indent=2))
     else:
         print(format_verify_table(checks))
+    _fail_on_bad(checks, f"{len(bad)} of {len(checks)} records in '{data_dir}' failed verification")
+    return 0
+
+
+def _fail_on_bad(checks, message: str) -> None:
+    """Each bad record's problems on stderr, then CheckFailed(``message``: the bad records) if there was one."""
+    bad = [c for c in checks if not c.ok]
     for c in bad:
         for problem in c.problems:
             print(f"record {c.record}: {problem}", file=sys.stderr)
     if bad:
-        raise CheckFailed(f"{len(bad)} of {len(checks)} records in '{data_dir}' failed verification: "
-                          + ", ".join(c.record for c in bad))
-    return 0
+        raise CheckFailed(f"{message}: " + ", ".join(c.record for c in bad))
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -59,9 +64,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
           f"from PhysioNet into {data_dir} ...", file=sys.stderr)
     checks = fetch(data_dir, records)
     print(format_verify_table(checks))
-    bad = [c.record for c in checks if not c.ok]
-    if bad:
-        raise CheckFailed(f"downloaded records failed verification: {', '.join(bad)}")
+    _fail_on_bad(checks, "downloaded records failed verification")
     return 0
 
 

@@ -30,7 +30,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.records import resolve_data_dir  # noqa: E402
 from benchmarks.bench_serving import latency, load  # noqa: E402
-from benchmarks.common import registered_quick_models, write_results  # noqa: E402
+from benchmarks.common import cached_beats, registered_quick_models, write_results  # noqa: E402
 
 TARGETS = {"p50_ms": 15.0, "p99_ms": 60.0, "errors": 0, "shadow_p50_overhead": 0.20}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,12 +88,10 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     from arritmias import registry
-    from arritmias.beats import build_beats
-    from arritmias.cache import default_cache_dir
     from tests.conftest import free_port
 
     data_dir = resolve_data_dir(args.data_dir)
-    beats = build_beats(data_dir, ("233",), 0, 360, 360.0, default_cache_dir(), progress=False)
+    beats = cached_beats(data_dir, ("233",))
     bodies = [json.dumps({"instances": [{"sig": beats.windows[i].astype(float).tolist(),
                                          "rr": beats.rr[i].astype(float).tolist()}]}) for i in range(200)]
     with tempfile.TemporaryDirectory() as tmp:

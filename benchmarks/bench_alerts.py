@@ -28,7 +28,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.records import resolve_data_dir  # noqa: E402
-from benchmarks.common import registered_quick_models, write_results  # noqa: E402
+from benchmarks.common import cached_beats, registered_quick_models, write_results  # noqa: E402
 from tests.conftest import (fast_rules, free_port, start_alertmanager, start_prometheus,  # noqa: E402
                             wait_until_up, webhook_receiver)
 
@@ -43,11 +43,10 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     from arritmias.augment import add_noise, find_noise_dir, load_noise, noise_segments
-    from arritmias.beats import DS1, build_beats
-    from arritmias.cache import default_cache_dir
+    from arritmias.beats import DS1
 
     data_dir = resolve_data_dir(args.data_dir)
-    beats = build_beats(data_dir, DS1, 0, 360, 360.0, default_cache_dir(), progress=False)
+    beats = cached_beats(data_dir, DS1)
     rng = np.random.default_rng(0)
     from arritmias.serving import RATIO_TOLERANCE, RR_LIMITS_S
 

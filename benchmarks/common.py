@@ -60,3 +60,12 @@ def registered_quick_models(data_dir: Path, store: str, copies: int = 1) -> None
     for _ in range(copies):
         mlflow.register_model(uri, registry.MODEL_NAME)
     registry.promote(1)
+
+
+def cached_beats(data_dir: Path, records: tuple[str, ...]):
+    """All annotated beats of ``records`` (lead 0, 360-sample windows at 360 Hz), from the project's dataset
+    cache."""
+    from arritmias.beats import build_beats
+    from arritmias.cache import default_cache_dir
+
+    return build_beats(data_dir, records, 0, 360, 360.0, default_cache_dir(), progress=False)
