@@ -67,7 +67,9 @@ def test_gross_pools_counts_and_average_skips_undefined_records():
 def test_matching_agrees_with_wfdb_compare_annotations(mitdb, record):
     """Our detector's beats against the reference annotations, matched by match_beats and by wfdb-python's
     ``compare_annotations`` (the bxb-style matcher): the same pairs, beat for beat. 119 is regular bigeminy,
-    208 has couplets and fusions, 233 frequent PVCs, 105 heavy noise (the detector misses and adds beats)."""
+    208 has couplets and fusions, 233 frequent PVCs, 105 heavy noise. Our detector rarely puts two beats near
+    one reference beat, where the order of matching matters, so a worse detector is imitated too (seeded): 5 %
+    of its beats missed, 10 % detected twice 25-165 ms apart, every beat moved up to 55 ms."""
     import wfdb.processing
 
     from arritmias.analysis import Signal, find_beats
@@ -76,9 +78,14 @@ def test_matching_agrees_with_wfdb_compare_annotations(mitdb, record):
 
     rec = read_recording(mitdb, record, fs=FS)
     ref = reference_beats(rec).samples
-    test = find_beats(Signal(record, rec.signal, rec.fs, rec.lead, str(mitdb / record)), FS, 360).samples
-    ours = match_beats(ref, test, FS)
-    # wfdb matches strictly inside its window; ours includes 150 ms itself (54 samples): its window is 55.
-    theirs = wfdb.processing.compare_annotations(ref, test, int(round(MATCH_WINDOW_S * FS)) + 1)
-    assert (ours >= 0).sum() == theirs.tp and len(test) - theirs.tp == theirs.fp
-    np.testing.assert_array_equal(ours, theirs.matching_sample_nums)
+    found = find_beats(Signal(record, rec.signal, rec.fs, rec.lead, str(mitdb / record)), FS, 360).samples
+    rng = np.random.default_rng(int(record))
+    kept = rng.random(len(found)) > 0.05
+    twice = found[rng.random(len(found)) < 0.10]
+    worse = np.unique(np.r_[found[kept] + rng.integers(-20, 21, kept.sum()), twice + rng.integers(9, 60, len(twice))])
+    window = int(round(MATCH_WINDOW_S * FS)) + 1  # wfdb matches strictly inside; 150 ms itself (54 samples) is in
+    for test in (found, worse):
+        ours = match_beats(ref, test, FS)
+        theirs = wfdb.processing.compare_annotations(ref, test, window)
+        assert (ours >= 0).sum() == theirs.tp and len(test) - theirs.tp == theirs.fp
+        np.testing.assert_array_equal(ours, theirs.matching_sample_nums)
