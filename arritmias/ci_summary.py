@@ -1,7 +1,7 @@
 """The training run as a Markdown table for people reading CI: GitHub's job summary and the pull-request comment.
 
 ``arritmias ci-summary`` reads one run from the tracking store (the latest finished training by default) and
-writes its DS2 figures, the gate's verdict against the thresholds the gate uses, the registered version and the
+writes its test figures, the gate's verdict against the thresholds the gate uses, the registered version and the
 MLflow run name. GitHub shows whatever a step appends to the file ``$GITHUB_STEP_SUMMARY`` names; the workflow
 posts the same file on pull requests (``gh pr comment --body-file``). Nothing here knows about GitHub beyond that
 variable, so a test points it at a file.
@@ -15,9 +15,9 @@ from pathlib import Path
 from arritmias import registry
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-# DS2 figures shown, in this order (the gate's metrics are marked with their minimum).
+# Test figures shown, in this order (the gate's metrics with their minimum); the last two judge each beat alone.
 SHOWN_METRICS = ("test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V", "test_pr_auc",
-                 "test_precision_V_no_context", "test_recall_V_no_context")
+                 "test_nocontext_precision_V", "test_nocontext_recall_V")
 
 
 def _fmt(value: float | None) -> str:
@@ -45,7 +45,7 @@ def render(run_id: str, thresholds: dict[str, float] | None = None) -> str:
         f"| trained on / tested on | {run.data.params.get('train_records', '?')} / "
         f"{run.data.params.get('test_records', '?')} |",
         "",
-        "| DS2 figure (patients never used for a choice) | value | gate minimum |",
+        "| test figure (test_records: patients never used for a choice) | value | gate minimum |",
         "|---|---:|---:|",
     ]
     shown = [m for m in SHOWN_METRICS if m in metrics or m in thresholds]
