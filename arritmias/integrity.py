@@ -131,6 +131,22 @@ def verify(data_dir: Path, progress: bool = True) -> list[RecordCheck]:
                                                                   unit="rec")]
 
 
+def _download(dest: Path, records: list[str] | None) -> None:
+    """Every file of MIT-BIH ``records`` (default: all) into ``dest`` (header, signal file, ``atr``), each once.
+
+    Not ``wfdb.dl_database``: it lists a record's signal file once per signal (``100.dat`` twice for record 100's
+    two leads) and downloads its list with two threads; when both fetch the same file, one finds the other's
+    partial file and appends the remainder to it, leaving a ``.dat`` twice its size (seen in CI; verify caught it).
+    """
+    names = list(records) if records else wfdb.get_record_list("mitdb")
+    wfdb.dl_files("mitdb", str(dest), [f"{n}.hea" for n in names], keep_subdirs=False)
+    files = set()
+    for name in names:
+        files.update(wfdb.rdheader(str(dest / name)).file_name or [])
+        files.add(f"{name}.atr")
+    wfdb.dl_files("mitdb", str(dest), sorted(files), keep_subdirs=False)
+
+
 def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = True) -> list[RecordCheck]:
     """Download MIT-BIH (``records``, default all 48) from PhysioNet into ``data_dir`` with wfdb, then verify.
 
@@ -147,8 +163,7 @@ def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = Tru
         try:
             # wfdb prints a line per file; the CLI shows its own progress instead.
             with contextlib.redirect_stdout(io.StringIO()):
-                wfdb.dl_database("mitdb", str(tmp), records=records or "all", annotators=["atr"],
-                                 keep_subdirs=False)
+                _download(tmp, records)
         except Exception as exc:
             where = base or "https://physionet.org"
             raise DataError(

@@ -95,7 +95,13 @@ def test_help_for_every_subcommand():
 
 
 @pytest.fixture()
-def physionet_mirror(mitdb, tmp_path):
+def mirror_requests() -> list[str]:
+    """The paths the mirror below was asked for (GET), in order."""
+    return []
+
+
+@pytest.fixture()
+def physionet_mirror(mitdb, tmp_path, mirror_requests):
     """A loopback HTTP server laid out like PhysioNet (``content/mitdb/`` and ``files/mitdb/1.0.0/``)."""
     root = tmp_path / "mirror"
     files = copy_records(mitdb, root / "files" / "mitdb" / "1.0.0", RECORDS)
@@ -108,6 +114,11 @@ def physionet_mirror(mitdb, tmp_path):
         def log_message(self, *args):
             pass
 
+        def do_GET(self):
+            requested.append(self.path)
+            super().do_GET()
+
+    requested = mirror_requests
     handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -116,7 +127,7 @@ def physionet_mirror(mitdb, tmp_path):
     server.shutdown()
 
 
-def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, tmp_path):
+def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, mirror_requests, tmp_path):
     dest = tmp_path / "mit-bih"
     proc = run_cli("data", "fetch", "--data-dir", str(dest), "--records", "100,119",
                    env={"ARRITMIAS_PHYSIONET_URL": physionet_mirror})
@@ -126,6 +137,10 @@ def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, tmp_path):
         ["RECORDS", "SHA256SUMS"] + [f"{r}.{e}" for r in RECORDS for e in ("atr", "dat", "hea")])
     assert len((dest / "SHA256SUMS").read_text().splitlines()) == 6
     assert not list(tmp_path.glob(".mit-bih.fetch.*"))
+    # Each file downloaded once: wfdb.dl_database fetched 100.dat twice at once (one entry per lead) and one thread
+    # appended to the other's partial file, a .dat twice its size (a race: this catches it every time).
+    data_files = [p for p in mirror_requests if p.startswith("/files/mitdb/1.0.0/")]
+    assert sorted(set(data_files)) == sorted(data_files) and any(p.endswith("100.dat") for p in data_files)
 
 
 def test_fetch_unreachable_is_one_line_and_writes_nothing(tmp_path):
