@@ -400,8 +400,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from arritmias.drift import check
 
     tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
-    results = check(args.current, args.current_records, args.reference, args.reference_records, args.data_dir,
-                    args.fs, args.model_uri, args.method, args.threshold, args.drift_share, args.out, tracking)
+    results = check(current=args.current, current_records=args.current_records, reference=args.reference,
+                    reference_records=args.reference_records, data_dir=args.data_dir, fs=args.fs,
+                    model_uri=args.model_uri, method=args.method, threshold=args.threshold,
+                    drift_share=args.drift_share, out=args.out, tracking_uri=tracking)
     verdict = "DRIFT" if results["drift_detected"] else "no drift"
     print(f"{verdict}: {len(results['drifted_features'])}/{len(results['features'])} features drifted "
           f"({', '.join(results['drifted_features']) or 'none'}); {results['n_current']} current vs "
