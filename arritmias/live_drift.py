@@ -6,8 +6,9 @@ batch and means nothing for a stream of single beats), the deciles of the traini
 in each decile bin. While serving, each scored beat's features are binned against those deciles into a rolling
 window of the last ``window`` beats, and the population stability index (PSI) of the window against the
 training shares is published as the
-gauge ``arritmias_feature_drift{feature}``: ~0 when the incoming beats look like the training beats, above 0.25
-(the usual "significant shift" reading of PSI) when a lead, a gain or the noise has changed.
+gauge ``arritmias_feature_drift{feature}``: ~0.01 when the incoming beats come from the training patients, up to
+~1.0 between disjoint halves of them, several units when a lead, a gain or the noise has changed; the alert fires
+above 2 (``monitoring/prometheus/alerts.yml``, where the DS1 measurements behind it are written).
 
 The work happens off the response path: :meth:`LiveDrift.add` only queues the request's arrays; a background
 thread computes, once a second, the features of the latest queued beats, at most a quarter of the window (500 of
@@ -26,7 +27,6 @@ import numpy as np
 
 REFERENCE_FILE = "drift_reference.json"
 BATCH_RELATIVE = ("corr_median_beat",)  # features that compare a beat with the others of its batch
-PSI_ALERT = 0.25
 EPS = 1e-4  # floor on bin shares: an empty bin would make the PSI infinite
 
 
@@ -43,9 +43,15 @@ def reference(windows: np.ndarray, rr: np.ndarray, fs: float) -> dict:
             continue
         values = table[name].to_numpy()
         edges = np.quantile(values, np.linspace(0.1, 0.9, 9)).round(6)  # as stored: the shares must use these
-        shares = np.bincount(np.searchsorted(edges, values, side="right"), minlength=10) / len(values)
+        shares = np.bincount(bin_of(edges, values), minlength=10) / len(values)
         out[name] = {"edges": edges.tolist(), "shares": shares.round(6).tolist()}
     return out
+
+
+def bin_of(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The decile bin (0-9) of each value against the 9 ``edges``; a value on an edge goes to the bin above it.
+    The one binning the reference shares and the live window both use, so that PSI compares like with like."""
+    return np.searchsorted(edges, values, side="right")
 
 
 def save_reference(ref: dict, folder: Path) -> Path:
@@ -105,7 +111,7 @@ class LiveDrift:
         n = len(table)
         slots = (self.seen + np.arange(n)) % self.window
         for name, edges in self.edges.items():
-            self.bins[name][slots] = np.searchsorted(edges, table[name].to_numpy(), side="right")
+            self.bins[name][slots] = bin_of(edges, table[name].to_numpy())
         self.seen += n
         self.scores = {name: round(psi(np.bincount(b[b >= 0], minlength=10), self.expected[name]), 4)
                        for name, b in self.bins.items()}
