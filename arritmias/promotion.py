@@ -24,19 +24,6 @@ ALPHA = 0.05
 PROMOTION_EXPERIMENT = "promotion_ecg"
 
 
-@dataclass(frozen=True)
-class Challenge:
-    challenger: int
-    champion: int
-    accepted: bool
-    reason: str
-    p_value: float
-    challenger_metrics: dict
-    champion_metrics: dict
-    challenger_only_right: int
-    champion_only_right: int
-
-
 def mcnemar_worse_p(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray) -> tuple[float, int, int]:
     """One-sided exact McNemar p-value that the challenger is worse, with the beats only the challenger got right
     and those only the champion got right."""
@@ -76,6 +63,14 @@ def decide(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray) -> Decis
     return Decision(accepted, reason, p, m_chal, m_champ, b, c)
 
 
+@dataclass(frozen=True)
+class Challenge(Decision):
+    """The decision on two registered versions: which challenged which."""
+
+    challenger: int
+    champion: int
+
+
 def _reference_beats(data_dir: Path, records: tuple[str, ...]):
     from arritmias.beats import build_beats
     from arritmias.cache import default_cache_dir
@@ -109,19 +104,18 @@ def challenge(challenger: int, against: str = registry.PRODUCTION_ALIAS, records
         det = Detector.from_model_uri(model_uri(int(version)))
         preds[version] = det.decide(beats.windows, beats.rr, beats.context).is_v
     d = decide(y, preds[challenger], preds[champion])
-    accepted, reason, p, m_chal, m_champ = d.accepted, d.reason, d.p_value, d.challenger_metrics, d.champion_metrics
-    b, c = d.challenger_only_right, d.champion_only_right
-    result = Challenge(challenger, champion, accepted, reason, p, m_chal, m_champ, b, c)
+    result = Challenge(**vars(d), challenger=challenger, champion=champion)
     registry.use_experiment(PROMOTION_EXPERIMENT)
     with mlflow.start_run(run_name=f"challenge_v{challenger}_vs_v{champion}"):
         mlflow.log_params({"challenger_version": challenger, "champion_version": champion, "against": against,
                            "records": ",".join(records or DS2), "alpha": ALPHA})
-        mlflow.log_metrics({"accepted": float(accepted), "mcnemar_p_worse": p, "challenger_only_right": b,
-                            "champion_only_right": c,
-                            **{f"challenger_{k}": v for k, v in m_chal.items()},
-                            **{f"champion_{k}": v for k, v in m_champ.items()}})
-        mlflow.set_tag("decision", reason)
-    if accepted:
+        mlflow.log_metrics({"accepted": float(d.accepted), "mcnemar_p_worse": d.p_value,
+                            "challenger_only_right": d.challenger_only_right,
+                            "champion_only_right": d.champion_only_right,
+                            **{f"challenger_{k}": v for k, v in d.challenger_metrics.items()},
+                            **{f"champion_{k}": v for k, v in d.champion_metrics.items()}})
+        mlflow.set_tag("decision", d.reason)
+    if d.accepted:
         client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(champion))
         client.set_registered_model_alias(MODEL_NAME, against, str(challenger))
     return result
