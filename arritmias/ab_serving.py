@@ -115,11 +115,11 @@ def _deployments():
                                  np.array([[0.8, 0.8, 1.0]], np.float32))  # compile before the first request
 
         def score(self, req) -> dict:
+            from arritmias.serving import decision_columns
+
             t0 = time.perf_counter()
             d = self.detector.decide(req.windows, req.rr, req.context, req.use_context)
-            return {"prob_v": d.prob.astype(np.float32), "label": d.labels(),
-                    "ruleguard_changed": d.ruleguard_changed.astype(bool),
-                    "context_used": d.context_used.astype(bool), "model_version": self.version,
+            return {**decision_columns(d), "model_version": self.version,
                     "latency_ms": (time.perf_counter() - t0) * 1000}
 
     @serve.deployment(num_replicas=1, max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
@@ -127,16 +127,14 @@ def _deployments():
         """Decode, validate, route, answer; log both arms' decisions off the response path."""
 
         def __init__(self, arms: dict, split: float, log_dir: str, win: int, max_bytes: int, versions: dict,
-                     training_v_rates: dict, champion_uri: str):
+                     training_v_rates: dict, drift_reference: dict | None, fs: float):
             from arritmias import metrics
-            from arritmias.detector import Detector
             from arritmias.prediction_log import PredictionLog
             from arritmias.serving import LIVE_DRIFT_WINDOW
 
             self.versions = versions
             # Live drift of the incoming beats against the champion's training beats (its reference).
-            self.live_drift = metrics.live_drift_for(Detector.load(_detector_folder(champion_uri)),
-                                                     versions["champion"], LIVE_DRIFT_WINDOW)
+            self.live_drift = metrics.live_drift_for(drift_reference, fs, versions["champion"], LIVE_DRIFT_WINDOW)
             for arm, rate in training_v_rates.items():
                 metrics.set_training_v_rate(versions[arm], rate)
 
@@ -312,8 +310,9 @@ def _replicas() -> dict:
             if name in ARMS}
 
 
-def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: int, max_bytes: int):
-    """The bound Ray Serve application for ``cfg``."""
+def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], champion, max_bytes: int):
+    """The bound Ray Serve application for ``cfg``; ``champion`` is the champion's Detector, loaded once by
+    :func:`run` for what the ingress needs of it (window length, live-drift reference, sampling rate)."""
     Arm, Ingress = _deployments()
     autoscaling = {"min_replicas": cfg.min_replicas, "max_replicas": cfg.max_replicas,
                    "target_ongoing_requests": 1, "metrics_interval_s": 1.0, "look_back_period_s": 3.0,
@@ -328,8 +327,8 @@ def build_app(cfg: ABConfig, tracking_uri: str, versions: dict[str, int], win: i
 
     rates = {arm: training_v_rate(model_provenance(model_uri(v))["run_id"])
              for arm, v in versions.items()}
-    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), win, max_bytes, versions, rates,
-                        model_uri(cfg.champion))
+    return Ingress.bind(arms, cfg.split, str(cfg.log_dir), champion.win, max_bytes, versions, rates,
+                        champion.drift_reference, champion.fs)
 
 
 def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
@@ -342,7 +341,7 @@ def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
 
     cfg.check()
     versions = resolve_versions(cfg)
-    win = Detector.from_model_uri(model_uri(cfg.champion)).win
+    champion = Detector.from_model_uri(model_uri(cfg.champion))
     logical_cpus = max(os.cpu_count() or 1, cfg.max_replicas * len(versions))  # replicas may share cores
     ray_local.init(num_cpus=logical_cpus, runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}})
     stopping = {"now": False}
@@ -355,7 +354,7 @@ def run(cfg: ABConfig, tracking_uri: str, max_bytes: int, ready=print) -> None:
     try:
         serve.start(http_options={"host": cfg.host, "port": cfg.port})
         ray_local.quiet_ray_loggers()  # Serve sets up its own logger when it starts
-        serve.run(build_app(cfg, tracking_uri, versions, win, max_bytes), name=APP_NAME, route_prefix="/")
+        serve.run(build_app(cfg, tracking_uri, versions, champion, max_bytes), name=APP_NAME, route_prefix="/")
         ready(f"serving {', '.join(f'{a} v{v}' for a, v in versions.items())} on "
               f"http://{cfg.host}:{cfg.port}/invocations (split {cfg.split:g}); prediction log in {cfg.log_dir}")
         while not stopping["now"]:

@@ -101,14 +101,15 @@ def set_drift(version, scores: dict[str, float]) -> None:
         gauge.labels(v, feature).set(score)
 
 
-def live_drift_for(detector, version, window: int | None):
-    """A running :class:`~arritmias.live_drift.LiveDrift` publishing to the gauge, or None when the model carries
-    no reference (trained before live drift) or ``window`` is not set (not a server)."""
-    if not window or detector.drift_reference is None:
+def live_drift_for(reference: dict | None, fs: float, version, window: int | None):
+    """A running :class:`~arritmias.live_drift.LiveDrift` of beats at ``fs`` Hz against a model's drift
+    ``reference``, publishing to the gauge; None when the model carries no reference (trained before live drift)
+    or ``window`` is not set (not a server)."""
+    if not window or reference is None:
         return None
     from arritmias.live_drift import LiveDrift
 
-    return LiveDrift(detector.drift_reference, detector.fs, window, on_scores=lambda s: set_drift(version, s))
+    return LiveDrift(reference, fs, window, on_scores=lambda s: set_drift(version, s))
 
 
 def set_training_v_rate(version, rate: float | None) -> None:

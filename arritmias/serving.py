@@ -292,11 +292,16 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
             LIVE_DRIFT_ENV: str(LIVE_DRIFT_WINDOW)}
 
 
+def decision_columns(decisions) -> dict[str, np.ndarray]:
+    """The answer's columns, one entry per beat: what both servers (MLflow's app, the Ray arms) return."""
+    return {"prob_v": decisions.prob.astype(float), "label": decisions.labels(),
+            "ruleguard_changed": decisions.ruleguard_changed.astype(bool),
+            "context_used": decisions.context_used.astype(bool)}
+
+
 def decisions_frame(decisions) -> pd.DataFrame:
-    """The response table: one row per beat."""
-    return pd.DataFrame({"prob_v": decisions.prob.astype(float), "label": decisions.labels(),
-                         "ruleguard_changed": decisions.ruleguard_changed.astype(bool),
-                         "context_used": decisions.context_used.astype(bool)})
+    """The response table: one row per beat (:func:`decision_columns`)."""
+    return pd.DataFrame(decision_columns(decisions))
 
 
 class _Scoring:
@@ -320,7 +325,7 @@ class _Scoring:
 
         self.detector = Detector.load(Path(context.artifacts[DETECTOR_ARTIFACT]))
         # Inside `arritmias serve` (serve_env sets the window), the beats scored feed the live drift gauge.
-        self.live_drift = live_drift_for(self.detector, os.environ.get(VERSION_ENV),
+        self.live_drift = live_drift_for(self.detector.drift_reference, self.detector.fs, os.environ.get(VERSION_ENV),
                                          int(os.environ.get(LIVE_DRIFT_ENV) or 0))
 
     def predict(self, context, model_input, params=None):
