@@ -164,11 +164,11 @@ def _deployments():
         async def _invocations(self, request):
             from arritmias.metrics import observe
             from arritmias.prediction_log import now_utc
-            from arritmias.server_guard import Refusal, read_beats
+            from arritmias.server_guard import Refusal, read_beats, read_capped
 
             arrived, request_id, t0 = now_utc(), uuid.uuid4().hex, time.perf_counter()
             try:
-                body = await _read_limited(request, self.max_bytes)
+                body = await read_capped(request.headers.get("content-length"), request.stream(), self.max_bytes)
                 payload, req, samples = read_beats(body, self.win)
                 subject = payload.get("subject")
                 if subject is not None and not isinstance(subject, (str, int)):
@@ -281,22 +281,6 @@ def _json(status: int, payload: dict):
     from starlette.responses import Response
 
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
-
-async def _read_limited(request, max_bytes: int) -> bytes:
-    """The body, refused with a 413 as soon as it passes ``max_bytes`` (never held whole)."""
-    from arritmias.server_guard import Refusal, too_large
-
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise Refusal(413, too_large(int(length), max_bytes), "REQUEST_TOO_LARGE")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise Refusal(413, too_large(size, max_bytes), "REQUEST_TOO_LARGE")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _replicas() -> dict:

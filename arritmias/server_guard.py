@@ -68,6 +68,21 @@ def too_large(size: int, max_bytes: int) -> str:
             "JSON, ~15 kB with its context): split the beats into several requests")
 
 
+async def read_capped(content_length: str | None, chunks, max_bytes: int) -> bytes:
+    """The body from the async iterable ``chunks``, refused with a 413 :class:`Refusal` when its declared
+    ``content_length`` or the bytes received pass ``max_bytes``: an oversized body is never held whole. Both
+    servers read ``/invocations`` through this (the guard from ASGI messages, the Ray ingress from its stream)."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
+        raise Refusal(413, too_large(int(content_length), max_bytes), "REQUEST_TOO_LARGE")
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refusal(413, too_large(size, max_bytes), "REQUEST_TOO_LARGE")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def decode(body: bytes) -> dict:
     """The JSON object in ``body`` holding exactly one of MLflow's request forms, or a :class:`Refusal`."""
     from mlflow.pyfunc.scoring_server import SUPPORTED_FORMATS
@@ -156,9 +171,10 @@ class RequestGuard:
             body, content_type = exposition()
             return await self._respond(send, 200, body, content_type.encode())
         if scope["path"].rstrip("/") == "/invocations" and scope["method"] == "POST":
-            body, refusal = await self._read(scope, receive)
-            if refusal is not None:
-                return await self._respond(send, *refusal)
+            try:
+                body = await self._read(scope, receive)
+            except Refusal as r:
+                return await self._respond(send, *_error(r.status, r.message, r.code))
             content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
             # Plain JSON (UTF-8 is JSON's encoding) is scored here; anything else, MLflow's app answers as usual.
             if self.model is not None and content_type.replace(" ", "").lower() in JSON_TYPES:
@@ -173,22 +189,20 @@ class RequestGuard:
             receive = replay
         return await self.app(scope, receive, self._clean(send))
 
-    async def _read(self, scope, receive) -> tuple[bytes, tuple[int, bytes] | None]:
+    async def _read(self, scope, receive) -> bytes:
+        """The request body from its ASGI messages (:func:`read_capped`); a Refusal when it is too large or the
+        client left before sending all of it."""
+        async def chunks():
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Refusal(400, "the client disconnected before sending the whole body")
+                yield message.get("body", b"")
+                more = message.get("more_body", False)
+
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return b"", _error(413, too_large(int(length), self.max_bytes), "REQUEST_TOO_LARGE")
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b"", _error(400, "the client disconnected before sending the whole body", "BAD_REQUEST")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                return b"", _error(413, too_large(size, self.max_bytes), "REQUEST_TOO_LARGE")
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks), None
+        return await read_capped(None if length is None else length.decode("latin-1"), chunks(), self.max_bytes)
 
     async def _score_json(self, body: bytes) -> tuple[int, bytes, object]:
         """Decode ``body`` once, read it with MLflow's own protocol parser, score it, write the answer with orjson;
