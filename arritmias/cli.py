@@ -98,13 +98,13 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
 
 def add_drift_parser(sub) -> argparse.ArgumentParser:
-    from arritmias.drift import DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD
+    from arritmias.drift import DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MONITORING_EXPERIMENT
 
     p = sub.add_parser(
         "drift", help="is incoming ECG still like the training data? (Evidently drift report)",
         description="Compare current ECG beats with the training data (Evidently): write an HTML report, a "
                     "summary page and JSON, a line in drift_alerts.log and, with a tracking store, a run in "
-                    "the monitoring_ecg experiment. Exit 0: no drift, 1: drift, 2: bad input. "
+                    f"the {MONITORING_EXPERIMENT} experiment. Exit 0: no drift, 1: drift, 2: bad input. "
                     "`python monitoring/drift_detector.py` takes the same options.", epilog=EPILOG_DATA)
     ref = p.add_mutually_exclusive_group()
     ref.add_argument("--reference", metavar="CSV", help="reference beat features (e.g. reference_features.csv)")
@@ -251,17 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
 
+    from arritmias.ab_report import AB_EXPERIMENT
+
     abr = sub.add_parser("ab-report", help="compare the models of `serve --engine ray` from its prediction log",
                          description="Per model: requests, beats, V rate, latency; with a shadow, how often it "
                                      "disagrees with the answer given and on which beats; with --records (requests "
                                      "that sent the record name as \"subject\" and each beat's \"sample\"), "
                                      "Se/+P/F1 per model and, on the beats both scored (shadow mode), the decision "
-                                     "`promote --challenger` makes. Logged to the MLflow experiment ab_testing_ecg.")
+                                     f"`promote --challenger` makes. Logged to the MLflow experiment {AB_EXPERIMENT}.")
     abr.add_argument("--log", required=True, metavar="DIR", help="the prediction log folder (serve's --log-dir)")
     abr.add_argument("--records", metavar="LIST", help="annotated records the requests came from: DS1, DS2 or "
                      "names like 100,119")
-    abr.add_argument("--promote", action="store_true", help="when the shadow is accepted, make it @production "
-                     "(the old champion becomes @previous); exit 1 when it is refused")
+    abr.add_argument("--promote", action="store_true", help=f"when the shadow is accepted, make it "
+                     f"@{PRODUCTION_ALIAS} (the old champion becomes @{PREVIOUS_ALIAS}); exit 1 when it is refused")
     _add_data_dir(abr)
     _add_tracking(abr, experiment=False)
     abr.set_defaults(func=cmd_ab_report)

@@ -193,7 +193,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
     registry.use_tracking(args.tracking_uri)
     if args.rollback:
         restored, demoted = promotion.rollback()
-        print(f"rolled back: version {restored} is @production again, version {demoted} is @previous")
+        print(f"rolled back: version {restored} is @{registry.PRODUCTION_ALIAS} again, version {demoted} is "
+              f"@{registry.PREVIOUS_ALIAS}")
         return 0
     if args.challenger is not None:
         records = parse_records(args.records) if args.records else None
@@ -206,7 +207,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
               f"{c.champion_only_right}; McNemar p (challenger worse) = {c.p_value:.4g}")
         if not c.accepted:
             raise CheckFailed(f"challenger v{c.challenger} refused: {c.reason}")
-        print(f"challenger v{c.challenger} promoted to @{args.against} ({c.reason}); v{c.champion} is @previous")
+        print(f"challenger v{c.challenger} promoted to @{args.against} ({c.reason}); v{c.champion} is "
+              f"@{registry.PREVIOUS_ALIAS}")
         return 0
     version = registry.latest_version() if args.latest else args.version
     uri = registry.promote(version, args.alias)
@@ -284,7 +286,7 @@ def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
 
 def cmd_ab_report(args: argparse.Namespace) -> int:
     from arritmias import registry
-    from arritmias.ab_report import report
+    from arritmias.ab_report import AB_EXPERIMENT, report
     from arritmias.beats import parse_records
 
     registry.use_tracking(args.tracking_uri)
@@ -301,12 +303,13 @@ def cmd_ab_report(args: argparse.Namespace) -> int:
         d = out.decision
         print(f"shadow v{d['candidate_version']} vs champion v{d['champion_version']} on {d['beats']} beats: "
               f"{'accepted' if d['accepted'] else 'refused'} ({d['reason']})")
-    print(f"logged to MLflow experiment ab_testing_ecg, run {out.run_id}")
+    print(f"logged to MLflow experiment {AB_EXPERIMENT}, run {out.run_id}")
     if args.promote:
         if not (out.decision and out.decision["accepted"]):
             raise CheckFailed("--promote: " + (out.decision["reason"] if out.decision else "no paired decision"))
         uri = registry.promote(out.decision["candidate_version"])
-        print(f"version {out.decision['candidate_version']} is now @production ({uri}); the old one @previous")
+        print(f"version {out.decision['candidate_version']} is now @{registry.PRODUCTION_ALIAS} ({uri}); the old "
+              f"one @{registry.PREVIOUS_ALIAS}")
     return 0
 
 
