@@ -7,10 +7,11 @@ MLflow 3 deprecates registry *stages*; older guides load ``models:/ECG_Arritmias
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
-from arritmias.errors import ArritmiasError, CheckFailed, DataError
+from arritmias.errors import ArritmiasError, CheckFailed, ConfigError, DataError
 
 EXPERIMENT = "deteccion_arritmias_ecg"
 MODEL_NAME = "ECG_Arritmias_NvsV"
@@ -101,8 +102,12 @@ class GateResult:
 
 
 def gate(metrics: dict[str, float], thresholds: dict[str, float] | None = None) -> GateResult:
-    """Compare ``metrics`` to minimum ``thresholds`` (default ``GATE_DEFAULTS``); a missing metric fails."""
+    """Compare ``metrics`` to minimum ``thresholds`` (default ``GATE_DEFAULTS``); a missing metric fails. A
+    threshold that is not a finite number is refused (ConfigError): NaN compares false, so it would pass anything."""
     thresholds = thresholds or GATE_DEFAULTS
+    bad = [f"{name}={minimum}" for name, minimum in thresholds.items() if not math.isfinite(minimum)]
+    if bad:
+        raise ConfigError(f"gate threshold {', '.join(bad)}: each minimum must be a finite number")
     failures, seen = [], {}
     for name, minimum in thresholds.items():
         value = metrics.get(name)

@@ -157,6 +157,14 @@ def test_gate_names_each_failing_metric():
     assert registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.75, "test_recall_V": 0.9}).passed
     assert "test_recall_V missing" in registry.gate({"test_accuracy": 1, "test_precision_V": 1}).failures[0]
 
+    # NaN compares false: as a minimum it would pass every run, so a non-finite threshold is refused by name.
+    from arritmias.errors import ConfigError
+
+    for minimum in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="test_recall_V="):
+            registry.gate({"test_accuracy": 1, "test_precision_V": 1, "test_recall_V": 1},
+                          {"test_accuracy": 0.8, "test_recall_V": minimum})
+
 
 # --- served context -------------------------------------------------------------------------------------------
 
