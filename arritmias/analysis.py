@@ -1,10 +1,8 @@
 """Whole-recording analysis without reference annotations: QRS detection, beat classification, PVC summary.
 
-QRS complexes are found with NeuroKit2's default detector (``ecg_peaks(method="neurokit")``, after its
-``ecg_clean`` 0.5 Hz high-pass and 50 Hz powerline filter): it is maintained, finds a 30-minute MIT-BIH record's
-R peaks in ~0.2 s on one core (wfdb's XQRS takes ~3 s), and places them within 1 sample of the reference
-annotations' median position. Each beat then goes through exactly the windowing, RR features and Detector
-that training evaluates.
+QRS complexes are found by :func:`arritmias.qrs.detect_qrs` (chosen on DS1 among NeuroKit2's, WFDB's and
+sleepecg's detectors: ``benchmarks/bench_qrs.py``). Each beat then goes through exactly the windowing, RR
+features and Detector that training evaluates, at the same detector's beats.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from arritmias.beats import beat_inputs
 from arritmias.context import Context, template_correlation
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
+from arritmias.qrs import detect_qrs
 from arritmias.records import PRIMARY_LEAD, check_fs, read_recording, resample
 
 MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful burden
@@ -145,19 +144,6 @@ def check_signal(sig: Signal) -> np.ndarray:
         raise DataError(f"{sig.name}: {rails:.1%} of samples sit at the signal's extremes ({lo:.2f} / {hi:.2f} mV):"
                         " the signal is clipped")
     return x.astype(np.float32)
-
-
-def detect_qrs(signal: np.ndarray, fs: float) -> np.ndarray:
-    """R-peak sample indices (int64, increasing) of ``signal`` (mV at ``fs`` Hz), NeuroKit2's detector."""
-    import warnings
-
-    import neurokit2 as nk
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clean = nk.ecg_clean(signal, sampling_rate=int(round(fs)), method="neurokit")
-        _, info = nk.ecg_peaks(clean, sampling_rate=int(round(fs)), method="neurokit")
-    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
 @dataclass(frozen=True)

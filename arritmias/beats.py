@@ -183,11 +183,14 @@ def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) 
 @dataclass(frozen=True)
 class ReferenceBeats:
     """The beat annotations of a record: R-peak ``samples`` (k,) at the record's rate, MIT-BIH ``symbols`` (k,)
-    and their AAMI classes ``aami`` (k,) 'N', 'S', 'V', 'F' or 'Q'. Non-beat annotations are left out."""
+    and their AAMI classes ``aami`` (k,) 'N', 'S', 'V', 'F' or 'Q'. Non-beat annotations are left out, except
+    ``unscored`` (m, 2) int64: the [start, end) samples of ventricular flutter or fibrillation (between MIT-BIH's
+    ``[`` and ``]`` annotations), where there are no beats to find and EC57 scores no beat."""
 
     samples: np.ndarray
     symbols: np.ndarray
     aami: np.ndarray
+    unscored: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
 
 def aami_classes(symbols) -> tuple[np.ndarray, np.ndarray]:
@@ -198,10 +201,26 @@ def aami_classes(symbols) -> tuple[np.ndarray, np.ndarray]:
     return is_beat, np.array([AAMI_CLASSES[s] for s in symbols[is_beat]], dtype="<U1")
 
 
+def flutter_episodes(symbols: np.ndarray, samples: np.ndarray, end: int) -> np.ndarray:
+    """(m, 2) [start, end) samples of the ventricular flutter/fibrillation episodes that MIT-BIH's ``[`` and ``]``
+    annotations bracket (an episode still open at the end of the record runs to ``end``)."""
+    out, start = [], None
+    for sym, at in zip(np.asarray(symbols).tolist(), np.asarray(samples).tolist()):
+        if sym == "[" and start is None:
+            start = at
+        elif sym == "]" and start is not None:
+            out.append((start, at + 1))
+            start = None
+    if start is not None:
+        out.append((start, end))
+    return np.asarray(out, np.int64).reshape(-1, 2)
+
+
 def reference_beats(rec: Recording) -> ReferenceBeats:
-    """The annotated beats of ``rec`` with their AAMI classes."""
+    """The annotated beats of ``rec`` with their AAMI classes, and its flutter episodes."""
     is_beat, aami = aami_classes(rec.ann_symbols)
-    return ReferenceBeats(rec.ann_samples[is_beat], rec.ann_symbols[is_beat], aami)
+    return ReferenceBeats(rec.ann_samples[is_beat], rec.ann_symbols[is_beat], aami,
+                          flutter_episodes(rec.ann_symbols, rec.ann_samples, len(rec.signal)))
 
 
 def beats_from_recording(rec: Recording, win: int) -> BeatSet:

@@ -2,7 +2,8 @@
 
 A test beat matches a reference beat when they lie within 150 ms (closest pairs first, each beat used once).
 By default the first 5 minutes of each record are excluded (bxb's default start, the detector's learning
-period). Reference beats of every AAMI class take part, so an N or S beat called V is a false positive.
+period), and so are episodes of ventricular flutter or fibrillation (EC57 scores no beats there: it judges VF
+detection separately; of MIT-BIH, only record 207 has them). Reference beats of every AAMI class take part, so an N or S beat called V is a false positive.
 Following EC57, a fusion (F) or unclassifiable (Q) beat called V is not counted against VEB +P.
 
 Counts per record, rows = reference, columns = test label: ``Nn Nv Sn Sv Vn Vv Fn Fv Qn Qv``, plus ``Vo`` (a
@@ -50,11 +51,23 @@ def match_beats(ref: np.ndarray, test: np.ndarray, fs: float, window_s: float = 
     return out
 
 
+def outside(samples: np.ndarray, spans: np.ndarray | None) -> np.ndarray:
+    """Bool (n,): which ``samples`` lie in none of the [start, end) ``spans`` (m, 2)."""
+    samples = np.asarray(samples)
+    if spans is None or len(spans) == 0:
+        return np.ones(len(samples), bool)
+    spans = np.asarray(spans)
+    return ~np.any((samples[:, None] >= spans[None, :, 0]) & (samples[:, None] < spans[None, :, 1]), axis=1)
+
+
 def record_counts(ref_samples: np.ndarray, ref_classes: np.ndarray, test_samples: np.ndarray,
-                  test_is_v: np.ndarray, fs: float, start_s: float = EXCLUDE_FIRST_S) -> dict[str, int]:
-    """bxb-style counts of one record (see module docstring); beats before ``start_s`` are left out."""
-    r_keep = ref_samples >= start_s * fs
-    t_keep = test_samples >= start_s * fs
+                  test_is_v: np.ndarray, fs: float, start_s: float = EXCLUDE_FIRST_S,
+                  exclude: np.ndarray | None = None) -> dict[str, int]:
+    """bxb-style counts of one record (see module docstring); beats before ``start_s`` and inside the [start,
+    end) sample spans ``exclude`` (m, 2) (flutter episodes: :attr:`arritmias.beats.ReferenceBeats.unscored`) are
+    left out."""
+    r_keep = (ref_samples >= start_s * fs) & outside(ref_samples, exclude)
+    t_keep = (test_samples >= start_s * fs) & outside(test_samples, exclude)
     ref_samples, ref_classes = ref_samples[r_keep], ref_classes[r_keep]
     test_samples, test_is_v = test_samples[t_keep], test_is_v[t_keep]
     match = match_beats(ref_samples, test_samples, fs)
@@ -146,7 +159,8 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
         else:
             analysis = analyze_signal(Signal(name, rec.signal, rec.fs, rec.lead, str(data_dir / name)), detector)
             test_samples, decisions = analysis.samples, analysis.decisions
-        counts[name] = record_counts(ref_samples, ref_classes, test_samples, decisions.is_v, rec.fs, start)
+        counts[name] = record_counts(ref_samples, ref_classes, test_samples, decisions.is_v, rec.fs, start,
+                                     ref.unscored)
         if ann_dir is not None:
             ann_dir.mkdir(parents=True, exist_ok=True)
             write_annotations(analysis, ann_dir)
