@@ -199,6 +199,7 @@ def _deployments():
                     self.shadow_task = asyncio.create_task(self._shadow())
             n = len(answer["prob_v"])
             predictions = [{"prob_v": float(answer["prob_v"][i]), "label": str(answer["label"][i]),
+                            "prob_not_beat": float(answer["prob_not_beat"][i]),
                             "ruleguard_changed": bool(answer["ruleguard_changed"][i]),
                             "context_used": bool(answer["context_used"][i]),
                             "model_version": answer["model_version"]} for i in range(n)]

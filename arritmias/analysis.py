@@ -221,13 +221,21 @@ def origin(sig: Signal, found: FoundBeats) -> dict:
 
 
 def analyze_signal(sig: Signal, detector: Detector, made_by: dict | None = None) -> Analysis:
-    """Detect, window and classify every beat of ``sig``; summary of PVC burden and patterns, joined by
-    ``made_by`` (see :func:`arritmias.report.provenance`)."""
+    """Detect, window and classify every beat of ``sig`` as one recording (families included); summary of PVC
+    burden and patterns, joined by ``made_by`` (see :func:`arritmias.report.provenance`)."""
     found = find_beats(sig, detector.fs, detector.win)
-    decisions = detector.decide(found.windows, found.rr, found.context).excluding(found.unreadable)
-    summary = (summarize(decisions.is_v, found.samples, found.fs, found.duration_s, found.unreadable)
-               | origin(sig, found) | (made_by or {}))
+    decisions = detector.decide_recording(found.windows, found.rr, found.context).excluding(found.unreadable)
+    summary = summarize_decisions(decisions, found.samples, found.fs, found.duration_s) | origin(sig, found) | (
+        made_by or {})
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
+
+
+def summarize_decisions(decisions: Decisions, samples: np.ndarray, fs: float, duration_s: float) -> dict:
+    """:func:`summarize` of a recording's beats: the detections judged not beats are left out (and counted)."""
+    beat = ~decisions.not_beat if decisions.not_beat is not None else np.ones(len(samples), bool)
+    unreadable = None if decisions.unreadable is None else decisions.unreadable[beat]
+    return summarize(decisions.is_v[beat], samples[beat], fs, duration_s, unreadable) | {
+        "detections_not_beats": int((~beat).sum())}
 
 
 def _runs(is_v: np.ndarray) -> list[tuple[int, int]]:

@@ -165,39 +165,51 @@ class Classifier:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
 
     def __call__(self, batch: dict) -> dict:
-        windows, rr = list(batch["windows"]), list(batch["rr"])
-        counts = [len(w) for w in windows]
         win = self.detector.win
-        context = Context(np.concatenate(list(batch["template"])).reshape(-1, win).astype(np.float32),
-                          np.concatenate(list(batch["rr_usual"])).astype(np.float32))
-        decisions = self.detector.decide(np.concatenate(windows).reshape(-1, win),
-                                         np.concatenate(rr).reshape(-1, 3).astype(np.float32), context)
-        bounds = np.cumsum([0] + counts)
+        out = {k: [] for k in ("prob", "is_v", "changed", "context_used", "prob_not_beat", "not_beat")}
+        windows = [np.asarray(w, np.float32).reshape(-1, win) for w in batch["windows"]]
+        rr = [np.asarray(r, np.float32).reshape(-1, 3) for r in batch["rr"]]
+        template = [np.asarray(t, np.float32).reshape(-1, win) for t in batch["template"]]
+        # One network call for the batch's recordings together (the runtime's batches stay full), then each
+        # recording decided on its own: families belong to one recording.
+        probs = self.detector.predict(np.concatenate(windows), np.concatenate(rr),
+                                      Context(np.concatenate(template), np.concatenate(
+                                          [np.asarray(u, np.float32) for u in batch["rr_usual"]])))
+        start = 0
+        for w, r, t, u in zip(windows, rr, template, batch["rr_usual"]):
+            rows = slice(start, start + len(w))
+            start += len(w)
+            d = self.detector.decide_recording(w, r, Context(t, np.asarray(u, np.float32)), probs[rows])
+            for key, values in (("prob", d.prob), ("is_v", d.is_v), ("changed", d.ruleguard_changed),
+                                ("context_used", d.context_used), ("prob_not_beat", d.prob_not_beat),
+                                ("not_beat", d.not_beat)):
+                out[key].append(values)
 
-        def split(values):
-            parts = np.empty(len(counts), dtype=object)
-            parts[:] = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        def column(values):
+            parts = np.empty(len(values), dtype=object)
+            parts[:] = values
             return parts
 
         return {"name": batch["name"], "path": batch["path"], "error": batch["error"], "meta": batch["meta"],
-                "samples": batch["samples"], "prob": split(decisions.prob), "is_v": split(decisions.is_v),
-                "changed": split(decisions.ruleguard_changed), "context_used": split(decisions.context_used),
-                "unreadable": batch["unreadable"]}
+                "samples": batch["samples"], "unreadable": batch["unreadable"],
+                **{k: column(v) for k, v in out.items()}}
 
 
 def to_analysis(row: dict, fs: float, made_by: dict | None = None):
     """An :class:`arritmias.analysis.Analysis` (without the signal) from a classified row; ``made_by`` (see
     :func:`arritmias.report.provenance`) joins the summary."""
-    from arritmias.analysis import Analysis, summarize
+    from arritmias.analysis import Analysis, summarize_decisions
     from arritmias.detector import Decisions
 
     meta = json.loads(row["meta"])
     samples = np.asarray(row["samples"], np.int64)
     decisions = Decisions(np.asarray(row["prob"], np.float32), np.asarray(row["is_v"], bool),
-                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool)
+                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool),
+                          prob_not_beat=np.asarray(row["prob_not_beat"], np.float32),
+                          not_beat=np.asarray(row["not_beat"], bool)
                           ).excluding(np.asarray(row["unreadable"], bool))
     duration = meta.pop("duration_s")
-    summary = summarize(decisions.is_v, samples, fs, duration, decisions.unreadable) | meta | (made_by or {})
+    summary = summarize_decisions(decisions, samples, fs, duration) | meta | (made_by or {})
     return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arritmias import cache
+from arritmias import cache, decoys, qrs
 from arritmias.context import Context, record_context
 from arritmias.progress import progress as progress_bar
 from arritmias.records import Recording, read_recording, require_records
@@ -34,10 +34,18 @@ DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "21
 PACED = ("102", "104", "107", "217")
 NAMED_SETS = {"DS1": DS1, "DS2": DS2}
 
+# The class of a detection that is no beat: no reference beat within EC57's 150 ms, or the reference says Q
+# (unclassifiable). The network's third answer; its examples' symbol is '|' (WFDB's isolated artifact) for the
+# detector's own false detections and one of decoys.KINDS for decoys.
+NOT_A_BEAT = "X"
+# Where training cuts its beats: at the cardiologists' annotations, or where the QRS detector finds them (what a
+# user's recording gives; windows then carry the detector's own jitter, and its false detections are examples).
+POSITIONS = ("reference", "detected")
+
 # RR features carried by every beat and by every served request, in this order.
 RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_ratio")
 # Bump when the arrays built here change for the same inputs: it is part of every cache key.
-DATASET_VERSION = 2  # 2: each beat carries its record context (template, rr_usual)
+DATASET_VERSION = 3  # 3: detected positions, "not a beat" and decoys; 2: record context (template, rr_usual)
 ARRAY_FIELDS = ("windows", "rr", "aami", "symbol", "record", "sample", "template", "rr_usual")
 
 
@@ -62,9 +70,9 @@ class BeatSet:
     rr : ndarray, shape (n, 3), float32
         ``RR_FEATURES``: previous RR (s), next RR (s), next/previous.
     aami : ndarray, shape (n,), '<U1'
-        AAMI class: N, S, V, F or Q.
+        AAMI class: N, S, V, F or Q; at detected positions also ``NOT_A_BEAT`` (X).
     symbol : ndarray, shape (n,), '<U1'
-        The reference MIT-BIH symbol.
+        The reference MIT-BIH symbol ('|' for a detection that matched none, a decoy's kind for a decoy).
     record : ndarray, shape (n,), '<U8'
         Record name of each beat.
     sample : ndarray, shape (n,), int64
@@ -98,8 +106,15 @@ class BeatSet:
         return BeatSet(*(getattr(self, f)[mask] for f in ARRAY_FIELDS), dict(self.dropped_edge))
 
     def counts(self) -> dict[str, int]:
-        """Beats per AAMI class, all five keys present."""
-        return {c: int(np.sum(self.aami == c)) for c in "NSVFQ"}
+        """Beats per AAMI class, all five keys present (and X when there are detections that are not beats)."""
+        out = {c: int(np.sum(self.aami == c)) for c in "NSVFQ"}
+        if np.any(self.aami == NOT_A_BEAT):
+            out[NOT_A_BEAT] = int(np.sum(self.aami == NOT_A_BEAT))
+        return out
+
+    def is_decoy(self) -> np.ndarray:
+        """(n,) bool: the rows that are decoys (windows cut on T waves, P waves, between beats), not detections."""
+        return np.isin(self.symbol, list(decoys.KINDS))
 
     def dropped_counts(self) -> dict[str, int]:
         """Beats per AAMI class dropped at record edges, all five keys present."""
@@ -243,6 +258,43 @@ def beats_from_recording(rec: Recording, win: int) -> BeatSet:
     )
 
 
+def detected_beats_from_recording(rec: Recording, win: int, n_decoys: int = 0, seed: int = 0) -> BeatSet:
+    """The beats of ``rec`` where :func:`arritmias.qrs.detect_qrs` finds them, labelled by EC57 matching to the
+    reference (a detection without a reference beat within 150 ms, or on a Q beat, is ``NOT_A_BEAT``), with
+    raw windows, RR features and the record context of the detected sequence — what a user's recording gives.
+    Detections inside ventricular flutter episodes are left out (no beat there to be right or wrong about).
+
+    With ``n_decoys`` > 0, decoys (:mod:`arritmias.decoys`) follow the detections: up to ``n_decoys`` randomly
+    chosen pairs of consecutive real beats (``seed`` and the record's name fix the draw) give up to 3 each.
+    """
+    from arritmias.ec57 import match_beats, outside
+
+    ref = reference_beats(rec)
+    found = qrs.detect_qrs(rec.signal, rec.fs)
+    found = found[outside(found, ref.unscored)]
+    inputs = beat_inputs(rec.signal, found, rec.fs, win)
+    samples = found[inputs.kept]
+    match = match_beats(ref.samples, samples, rec.fs)
+    aami = np.full(len(samples), NOT_A_BEAT, "<U1")
+    symbol = np.full(len(samples), "|", "<U1")
+    aami[match[match >= 0]] = ref.aami[match >= 0]
+    symbol[match[match >= 0]] = ref.symbols[match >= 0]
+    aami[aami == "Q"] = NOT_A_BEAT
+    parts = [BeatSet(inputs.windows, inputs.rr, aami, symbol, np.full(len(samples), rec.name, "<U8"), samples,
+                     inputs.context.template, inputs.context.rr_usual)]
+    if n_decoys > 0:
+        real = aami != NOT_A_BEAT
+        pairs = np.flatnonzero(real[:-1] & real[1:])
+        rng = np.random.default_rng([seed, int.from_bytes(rec.name.encode(), "little")])
+        pairs = np.sort(rng.choice(pairs, min(len(pairs), n_decoys), replace=False))
+        pos, kinds, before = decoys.decoy_positions(rec.signal, samples, pairs, rec.fs, win, rng)
+        windows, _ = window_at(rec.signal, pos, win)
+        parts.append(BeatSet(windows.astype(np.float32), decoys.decoy_rr(pos, samples, before, rec.fs),
+                             np.full(len(pos), NOT_A_BEAT, "<U1"), kinds, np.full(len(pos), rec.name, "<U8"), pos,
+                             inputs.context.template[before], inputs.context.rr_usual[before]))
+    return BeatSet.concat(parts)
+
+
 def build_beats(
     data_dir: Path,
     records: str | tuple[str, ...] | list[str],
@@ -251,24 +303,37 @@ def build_beats(
     fs: float = 360.0,
     cache_dir: Path | None = None,
     progress: bool = True,
+    positions: str = "reference",
+    n_decoys: int = 0,
+    seed: int = 0,
 ) -> BeatSet:
-    """Beats of ``records`` (names or ``"DS1"``-style spec) from ``data_dir``, lead ``deriv_idx``.
+    """Beats of ``records`` (names or ``"DS1"``-style spec) from ``data_dir``, lead ``deriv_idx``, cut at the
+    reference annotations or, with ``positions="detected"``, where the QRS detector finds them (with
+    ``n_decoys`` pairs of decoys per record drawn with ``seed``: :func:`detected_beats_from_recording`).
 
     With ``cache_dir`` the arrays are cached under a key of everything that shapes them (the records' files,
-    lead, window, rate, code version) and written atomically. Records are read on two threads: wfdb's decoding
-    runs in numpy, which releases the GIL.
+    lead, window, rate, positions, detector and code versions) and written atomically. Records are read on two
+    threads: wfdb's decoding runs in numpy, which releases the GIL.
     """
+    if positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {POSITIONS}, not {positions!r}")
     names = parse_records(records)
     require_records(data_dir, names)
+    detected = positions == "detected"
     key = cache.make_key(files=cache.file_stamps(data_dir, names), records=names, deriv_idx=deriv_idx,
-                         win=win, fs=fs, version=DATASET_VERSION)
+                         win=win, fs=fs, version=DATASET_VERSION, positions=positions,
+                         **({"qrs": qrs.VERSION, "decoys": n_decoys, "seed": seed} if detected else {}))
     if cache_dir is not None and (hit := cache.load(cache_dir, key)) is not None:
         arrays, meta = hit
         return BeatSet(**arrays, dropped_edge=meta["dropped_edge"])
     bar = progress_bar(total=len(names), enabled=progress, desc="reading records", unit="rec")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(lambda n: beats_from_recording(read_recording(data_dir, n, deriv_idx, fs), win), n)
-                   for n in names]
+        def cut(name: str) -> BeatSet:
+            rec = read_recording(data_dir, name, deriv_idx, fs)
+            return detected_beats_from_recording(rec, win, n_decoys, seed) if detected else \
+                beats_from_recording(rec, win)
+
+        futures = [pool.submit(cut, n) for n in names]
         parts = []
         for fut in futures:
             parts.append(fut.result())

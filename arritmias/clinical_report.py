@@ -197,13 +197,16 @@ def _footer(a: Analysis) -> str:
         which = f"{m['name']} versión {m['version']} ({m['uri']})"
     else:
         which = m.get("uri", "desconocido")
-    th = m.get("threshold")
-    rule = (f"EV si P(V) ≥ {num(th, 3)} con el contexto del registro (≥ {num(m['threshold_no_context'], 3)} sin "
-            f"él); RuleGuard {'activo' if m.get('ruleguard') else 'inactivo'}" if th is not None else "")
+    th = m.get("threshold_recording")
+    rule = (f"EV si P(V) ≥ {num(th, 3)} tras sumar la evidencia de su familia morfológica (peso "
+            f"{num(m.get('family_weight', 0), 1)}); no es un latido si P(no latido) ≥ "
+            f"{num(m.get('not_beat_threshold', 0), 2)}; RuleGuard {'activo' if m.get('ruleguard') else 'inactivo'}"
+            if th is not None else "")
     items = [f"Modelo: {which}", rule, f"Fecha del análisis: {s.get('analysed_at_utc', '—')} (UTC)",
              f"Registro: {s['record']} · derivación {s['lead']} · {num(s['fs_in_hz'], 0)} Hz · {s['source']}",
              f"arritmias {m.get('arritmias_version', '')}. N = latido normal u otro no ventricular; V = extrasístole "
-             "ventricular (clase AAMI V); Q = no clasificable (tramo ilegible). Las horas son desde el inicio del "
+             "ventricular (clase AAMI V); Q = no clasificable (tramo ilegible); las detecciones que no son latidos (ondas "
+             "P o T, ruido) no se cuentan. Las horas son desde el inicio del "
              "registro."]
     return "".join(f"<li>{html.escape(i)}</li>" for i in items if i)
 

@@ -129,11 +129,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"cross-validated on the training patients ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): "
           f"V precision {m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
           f"PR-AUC {m['cv_pr_auc']:.4f}")
+    print(f"cross-validated, EC57 gross in detected mode: VEB Se {m['cv_ec57_detected_veb_se']:.4f}  "
+          f"+P {m['cv_ec57_detected_veb_ppv']:.4f}  QRS Se {m['cv_ec57_detected_qrs_se']:.4f}  "
+          f"+P {m['cv_ec57_detected_qrs_ppv']:.4f}  (family weight {m['family_weight']:g})")
+    for mode in ("detected", "reference"):
+        print(f"DS2 EC57 gross, {mode + ' mode':<14}: VEB Se {m[f'test_ec57_{mode}_veb_se']:.4f}  "
+              f"+P {m[f'test_ec57_{mode}_veb_ppv']:.4f}  QRS Se {m[f'test_ec57_{mode}_qrs_se']:.4f}  "
+              f"+P {m[f'test_ec57_{mode}_qrs_ppv']:.4f}")
     for label, p in (("with record context", "test"), ("beat alone        ", "test_nocontext")):
         print(f"DS2 N vs V, {label}: V precision {m[f'{p}_precision_V']:.4f}  V recall {m[f'{p}_recall_V']:.4f}  "
               f"V F1 {m[f'{p}_f1_V']:.4f}  PR-AUC {m[f'{p}_pr_auc']:.4f}")
     print(f"  TP {int(m['test_TP'])}  FP {int(m['test_FP'])}  FN {int(m['test_FN'])}  TN {int(m['test_TN'])}  "
-          f"thresholds {m['threshold']:.4f} / {m['threshold_no_context']:.4f} (chosen out of fold)  RuleGuard "
+          f"thresholds {m['threshold']:.4f} / {m['threshold_no_context']:.4f} / recording "
+          f"{m['threshold_recording']:.4f}, not a beat {m['not_beat_threshold']:.2f} (chosen out of fold)  RuleGuard "
           f"{'kept' if m['ruleguard_kept'] else 'dropped'}  {m['train_time_s']:.0f} s")
     print(result.gate.summary())
     if result.registered_version is not None:

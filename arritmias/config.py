@@ -38,8 +38,12 @@ class TrainConfig:
     learning_rate: float = param(
         1e-3, "Adam's default at epoch 1; cosine decay over epochs_max, same in folds and final")
     focal_gamma: float = param(2.0, "Lin et al. 2017's default: down-weights the many easy N beats")
-    focal_alpha: float = param(0.5, "classes are rebalanced by sampling already, so no extra class weight")
     balance_ratio: float = param(3.0, "N beats drawn per V beat each epoch (fresh draw every epoch)")
+    not_beat_ratio: float = param(
+        1.0, "'not a beat' examples drawn per V beat each epoch: the detector's own false detections and decoys")
+    decoys_per_record: int = param(
+        150, "beat pairs per training record whose T wave, P wave and a point between them become 'not a beat' "
+             "examples: the false detections a QRS detector makes elsewhere (DS1 alone has few)")
     # --- model --------------------------------------------------------------------------------------------
     filters: tuple[int, ...] = param((32, 64, 64), "conv blocks, first strided; (16,32,32) lost cross-validated PR-AUC")
     kernel_sizes: tuple[int, ...] = param((7, 5, 5), "7 samples at 360 Hz ~ 19 ms; later layers see wider spans")
@@ -62,13 +66,20 @@ class TrainConfig:
     aug_shift: int = param(5, "R-peak jitter in samples (~14 ms): what a QRS detector adds in serving")
     aug_noise_prob: float = param(0.5, "share of beats that get noise (real NSTDB 'bw'/'ma' when available)")
     aug_snr_db: tuple[float, float] = param((6.0, 24.0), "SNR range of the added noise, the span nst tests use")
+    # --- morphology families (arritmias/families.py) -----------------------------------------------------
+    family_corr: float = param(
+        0.9, "QRS correlation at which a beat joins a family of the recording's earlier beats (OSEA's templates "
+             "match at a similar level)")
+    family_weights: tuple[float, ...] = param(
+        (0.0, 0.5, 0.8), "weights of a family's evidence against the beat's own that cross-validation chooses "
+                         "from, in detected mode (0: no families, the ablation)")
     # --- decision -----------------------------------------------------------------------------------------
     target_prec: float = param(0.98, "V precision the validation threshold aims for (the DS2 target)")
     target_rec: float = param(0.96, "V recall it aims for; wins when both cannot be met (a missed PVC is worse)")
     use_ruleguard: bool = param(True, "physiological post-filter; each rule kept only if it helps out of fold")
 
     def __post_init__(self) -> None:
-        for name in ("train_records", "test_records", "filters", "kernel_sizes", "aug_snr_db"):
+        for name in ("train_records", "test_records", "filters", "kernel_sizes", "aug_snr_db", "family_weights"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = parse_records(value) if name.endswith("records") else tuple(
@@ -98,8 +109,12 @@ class TrainConfig:
         need(self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate}: must be > 0")
         need(self.focal_gamma >= 0, f"focal_gamma={self.focal_gamma}: must be >= 0")
-        need(0 < self.focal_alpha < 1, f"focal_alpha={self.focal_alpha}: must be in (0, 1)")
         need(self.balance_ratio > 0, f"balance_ratio={self.balance_ratio}: must be > 0")
+        need(self.not_beat_ratio >= 0, f"not_beat_ratio={self.not_beat_ratio}: must be >= 0")
+        need(self.decoys_per_record >= 0, f"decoys_per_record={self.decoys_per_record}: must be >= 0")
+        need(0 < self.family_corr < 1, f"family_corr={self.family_corr}: must be in (0, 1)")
+        need(len(self.family_weights) > 0 and all(0 <= w <= 1 for w in self.family_weights),
+             f"family_weights={self.family_weights}: one or more weights in [0, 1]")
         need(len(self.filters) == len(self.kernel_sizes) and len(self.filters) > 0,
              "filters and kernel_sizes must have the same, non-zero length")
         need(all(f > 0 for f in self.filters) and all(k > 0 for k in self.kernel_sizes),

@@ -1,8 +1,9 @@
-"""Patient-wise k-fold cross-validation inside the training patients (DS1): every patient is held out once.
+"""Patient-wise cross-validation on the training records: folds of whole patients, each held out once.
 
-The number of epochs, the two thresholds and the RuleGuard rules are chosen on these out-of-fold predictions,
-pooled over all DS1 patients, instead of on a handful of validation patients (six held-out patients did not
-represent DS2's 22). DS2 is not read here.
+Every choice a training run makes — the epoch count, the thresholds, the family weight, RuleGuard's rules — is
+made on the out-of-fold predictions of all training patients pooled, never on the test patients. The folds are
+predicted where users' recordings give beats (the QRS detector's, with its false detections: *detected mode*)
+and at the cardiologists' annotations (*reference mode*), with and without record context.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arritmias.beats import BeatSet
+from arritmias.beats import NOT_A_BEAT, BeatSet
 from arritmias.evaluation import average_precision
+from arritmias.preprocess import OUTPUTS, V_INDEX
 
 
 def assign_folds(records: tuple[str, ...], v_counts: dict[str, int], k: int) -> list[tuple[str, ...]]:
@@ -32,6 +34,36 @@ def assign_folds(records: tuple[str, ...], v_counts: dict[str, int], k: int) -> 
     return [tuple(sorted(f)) for f in folds]
 
 
+def class_index(aami: np.ndarray) -> np.ndarray:
+    """The network's target (n,) int: 0 for a beat that is not ventricular (N, S), 1 for V, 2 for not a beat; -1
+    for a fusion beat (F), which is left out of training and of the loss: half ventricular, EC57 counts it
+    neither way."""
+    out = np.full(len(aami), -1, np.int64)
+    out[np.isin(aami, ("N", "S"))] = OUTPUTS.index("N")
+    out[aami == "V"] = V_INDEX
+    out[aami == NOT_A_BEAT] = OUTPUTS.index("X")
+    return out
+
+
+def focal_loss(y: np.ndarray, probs: np.ndarray, gamma: float) -> float:
+    """Mean categorical focal loss (:class:`arritmias.model.FocalLoss`) of class indices ``y`` (n,) (rows with -1
+    left out) under ``probs`` (n, 3)."""
+    rows = y >= 0
+    if not rows.any():
+        return float("nan")
+    p = np.clip(probs[rows, y[rows]].astype(np.float64), 1e-7, 1 - 1e-7)
+    return float(np.mean(-((1 - p) ** gamma) * np.log(p)))
+
+
+def held_out_figures(y: np.ndarray, probs: np.ndarray, gamma: float) -> dict[str, float]:
+    """``loss``, ``accuracy`` (argmax) and ``pr_auc`` (V against every other real beat) of held-out detections."""
+    rows = y >= 0
+    beats = rows & (y != OUTPUTS.index("X"))
+    return {"loss": focal_loss(y, probs, gamma),
+            "accuracy": float(np.mean(probs[rows].argmax(axis=1) == y[rows])) if rows.any() else float("nan"),
+            "pr_auc": average_precision(y[beats] == V_INDEX, probs[beats, V_INDEX])}
+
+
 @dataclass(frozen=True)
 class CVResult:
     """Out-of-fold predictions and what they chose.
@@ -39,56 +71,67 @@ class CVResult:
     Attributes
     ----------
     folds : the records held out by each fold.
-    epoch_pr_auc : pooled out-of-fold PR-AUC after each epoch (index 0 = epoch 1) on the path the epochs are
-        chosen on (with context when the config uses it).
-    epoch_pr_auc_no_context : the same for beats judged without context.
-    best_epoch : the epoch with the highest ``epoch_pr_auc`` (the earliest on a tie).
-    held_out : every training beat, ordered fold by fold; row-aligned with the two probabilities.
-    prob, prob_no_context : (n,) out-of-fold P(V) at ``best_epoch`` with and without context.
-    fold_pr_auc : each fold's own PR-AUC at ``best_epoch`` (a spread, not an estimate of its own).
+    epoch_figures : per epoch (index 0 = epoch 1), the pooled out-of-fold ``val_loss``, ``val_accuracy``,
+        ``val_pr_auc`` (detected beats, with context: the path the epochs are chosen on) and
+        ``val_pr_auc_no_context``.
+    best_epoch : the epoch with the highest pooled ``val_pr_auc`` (the earliest on a tie).
+    detected, reference : every training record's detections (decoys left out) and reference beats, ordered
+        fold by fold and in time order inside each record; row-aligned with the probabilities below.
+    probs, probs_no_context : (n, 3) out-of-fold probabilities of ``detected`` at ``best_epoch``, with and
+        without context; ``probs_reference`` the same for ``reference``, with context.
+    fold_pr_auc : each fold's own ``val_pr_auc`` at ``best_epoch`` (a spread, not an estimate of its own).
     fold_histories : each fold's per-epoch records.
     """
 
     folds: list[tuple[str, ...]]
-    epoch_pr_auc: list[float]
-    epoch_pr_auc_no_context: list[float]
+    epoch_figures: list[dict[str, float]]
     best_epoch: int
-    held_out: BeatSet
-    prob: np.ndarray
-    prob_no_context: np.ndarray
+    detected: BeatSet
+    reference: BeatSet
+    probs: np.ndarray
+    probs_no_context: np.ndarray
+    probs_reference: np.ndarray
     fold_pr_auc: list[float]
     fold_histories: list[list[dict]]
 
 
 class _HeldOutScores:
-    """One fold's ``after_epoch``: P(V) of the held-out patients after every epoch, with and without context."""
+    """One fold's ``after_epoch``: the held-out patients' probabilities after every epoch (detected beats with and
+    without context, reference beats with context) and the fold's ``val_*`` figures."""
 
-    def __init__(self, cfg, held_out: BeatSet):
-        self.cfg, self.held_out, self.y = cfg, held_out, held_out.aami == "V"
+    def __init__(self, cfg, detected: BeatSet, reference: BeatSet):
+        self.cfg, self.detected, self.reference = cfg, detected, reference
+        self.y = class_index(detected.aami)
         self.detector = None
-        self.prob: list[np.ndarray] = []
-        self.prob_no_context: list[np.ndarray] = []
+        self.probs: list[np.ndarray] = []
+        self.probs_no_context: list[np.ndarray] = []
+        self.probs_reference: list[np.ndarray] = []
 
     def __call__(self, model, epoch: int) -> dict[str, float]:
-        from arritmias.detector import Detector
+        from arritmias.detector import Detector, Rule
 
         if self.detector is None:  # one Detector per fold: its traced graph reads the weights as they train
-            self.detector = Detector(model, 0.5, 0.5, None, self.cfg.win, self.cfg.fs, self.cfg.use_context)
-        b = self.held_out
-        p_nc = self.detector.predict_proba(b.windows, b.rr)
-        p = self.detector.predict_proba(b.windows, b.rr, b.context) if self.cfg.use_context else p_nc
-        self.prob.append(p)
-        self.prob_no_context.append(p_nc)
-        return {"val_pr_auc": average_precision(self.y, p), "val_pr_auc_no_context": average_precision(self.y, p_nc)}
+            self.detector = Detector(model, Rule(0.5, 0.5, 0.5, 0.5), self.cfg.win, self.cfg.fs, self.cfg.use_context)
+        d, r = self.detected, self.reference
+        p_nc = self.detector.predict(d.windows, d.rr)
+        p = self.detector.predict(d.windows, d.rr, d.context) if self.cfg.use_context else p_nc
+        self.probs.append(p)
+        self.probs_no_context.append(p_nc)
+        self.probs_reference.append(self.detector.predict(r.windows, r.rr, r.context if self.cfg.use_context else None))
+        figures = held_out_figures(self.y, p, self.cfg.focal_gamma)
+        return {f"val_{k}": v for k, v in figures.items()} | {
+            "val_pr_auc_no_context": held_out_figures(self.y, p_nc, self.cfg.focal_gamma)["pr_auc"]}
 
 
-def cross_validate(cfg, beats: BeatSet, bank, fold_scope=None, on_epoch=None, progress: bool = True) -> CVResult:
-    """Fit one network per fold on the other folds' patients for ``cfg.epochs_max`` epochs, predicting the held-out
-    patients after every epoch, with and without their record context.
+def cross_validate(cfg, beats: BeatSet, reference: BeatSet, bank, fold_scope=None, on_epoch=None,
+                   progress: bool = True) -> CVResult:
+    """Fit one network per fold on the other folds' patients (their detections and decoys, ``beats``) for
+    ``cfg.epochs_max`` epochs, predicting the held-out patients' detections and ``reference`` beats after every
+    epoch.
 
     ``fold_scope(i, records)`` (optional) returns a context manager wrapped around fold i (training opens a
-    nested MLflow run there); ``on_epoch(i, record)`` receives fold i's per-epoch record, with its
-    ``val_pr_auc`` (the held-out patients' PR-AUC).
+    nested MLflow run there); ``on_epoch(i, record)`` receives fold i's per-epoch record, with its ``val_*``
+    figures.
     """
     from contextlib import nullcontext
 
@@ -96,25 +139,26 @@ def cross_validate(cfg, beats: BeatSet, bank, fold_scope=None, on_epoch=None, pr
 
     v_counts = {r: int(np.sum((beats.record == r) & (beats.aami == "V"))) for r in cfg.train_records}
     folds = assign_folds(cfg.train_records, v_counts, cfg.cv_folds)
-    parts, probs, probs_nc, histories = [], [], [], []
+    detections = ~beats.is_decoy()
+    scores, histories = [], []
     for i, held in enumerate(folds):
         out = np.isin(beats.record, held)
-        train_part, test_part = beats.select(~out), beats.select(out)
-        scores = _HeldOutScores(cfg, test_part)
+        fold = _HeldOutScores(cfg, beats.select(out & detections), reference.select(np.isin(reference.record, held)))
         with (fold_scope(i, held) if fold_scope else nullcontext()):
-            _, history = fit(cfg, train_part, bank, cfg.epochs_max, scores,
+            _, history = fit(cfg, beats.select(~out), bank, cfg.epochs_max, fold,
                              None if on_epoch is None else (lambda rec, i=i: on_epoch(i, rec)),
                              progress, desc=f"fold {i + 1}/{len(folds)}")
-        parts.append(test_part)
-        probs.append(np.stack(scores.prob))
-        probs_nc.append(np.stack(scores.prob_no_context))
+        scores.append(fold)
         histories.append(history)
-    held_out = BeatSet.concat(parts)
-    y = held_out.aami == "V"
-    prob_by_epoch = np.concatenate(probs, axis=1)  # (epochs, n)
-    prob_nc_by_epoch = np.concatenate(probs_nc, axis=1)
-    epoch_ap = [average_precision(y, p) for p in prob_by_epoch]
-    epoch_ap_nc = [average_precision(y, p) for p in prob_nc_by_epoch]
-    best = int(np.argmax(epoch_ap))
-    return CVResult(folds, epoch_ap, epoch_ap_nc, best + 1, held_out, prob_by_epoch[best], prob_nc_by_epoch[best],
+    detected = BeatSet.concat([s.detected for s in scores])
+    y = class_index(detected.aami)
+    by_epoch = np.concatenate([np.stack(s.probs) for s in scores], axis=1)  # (epochs, n, 3)
+    by_epoch_nc = np.concatenate([np.stack(s.probs_no_context) for s in scores], axis=1)
+    epoch_figures = [{f"val_{k}": v for k, v in held_out_figures(y, p, cfg.focal_gamma).items()}
+                     | {"val_pr_auc_no_context": held_out_figures(y, p_nc, cfg.focal_gamma)["pr_auc"]}
+                     for p, p_nc in zip(by_epoch, by_epoch_nc)]
+    best = int(np.argmax([f["val_pr_auc"] for f in epoch_figures]))
+    return CVResult(folds, epoch_figures, best + 1, detected, BeatSet.concat([s.reference for s in scores]),
+                    by_epoch[best], by_epoch_nc[best],
+                    np.concatenate([s.probs_reference[best] for s in scores]),
                     [h[best]["val_pr_auc"] for h in histories], histories)

@@ -88,6 +88,47 @@ def record_counts(ref_samples: np.ndarray, ref_classes: np.ndarray, test_samples
     return counts
 
 
+@dataclass(frozen=True)
+class MatchedDetections:
+    """One recording's detections matched to its reference once, so that many labellings can be counted fast
+    (choosing thresholds): ``ref_class`` (n,) the AAMI class of each detection's reference beat ('' for none),
+    ``scored`` (n,) whether EC57 scores it (after ``start_s``, outside flutter), and the scored reference beats
+    no detection matched, ``missed_v`` and ``missed_other``. A detection dropped as "not a beat" leaves its
+    reference beat missed; :func:`record_counts`, which matches again without it, is the exact figure."""
+
+    ref_class: np.ndarray
+    scored: np.ndarray
+    missed_v: int
+    missed_other: int
+
+
+def match_detections(ref_samples: np.ndarray, ref_classes: np.ndarray, test_samples: np.ndarray, fs: float,
+                     start_s: float = EXCLUDE_FIRST_S, exclude: np.ndarray | None = None) -> MatchedDetections:
+    r_keep = (ref_samples >= start_s * fs) & outside(ref_samples, exclude)
+    scored = (test_samples >= start_s * fs) & outside(test_samples, exclude)
+    ref_samples, ref_classes = ref_samples[r_keep], ref_classes[r_keep]
+    match = match_beats(ref_samples, test_samples[scored], fs)
+    ref_class = np.full(len(test_samples), "", "<U1")
+    ref_class[np.flatnonzero(scored)[match[match >= 0]]] = ref_classes[match >= 0]
+    return MatchedDetections(ref_class, scored, int(np.sum((ref_classes == "V") & (match < 0))),
+                             int(np.sum((ref_classes != "V") & (match < 0))))
+
+
+def counts_of(matched: MatchedDetections, keep: np.ndarray, is_v: np.ndarray) -> dict[str, int]:
+    """bxb-style counts (see :func:`record_counts`) of one recording's detections labelled ``is_v`` (n,) bool,
+    those where ``keep`` (n,) is False dropped as not beats."""
+    on = matched.scored & np.asarray(keep, bool)
+    v = np.asarray(is_v, bool)
+    c = {f"{k}{t}": int(np.sum(on & (matched.ref_class == k) & (v if t == "v" else ~v)))
+         for k in CLASSES for t in "nv"}
+    dropped = matched.scored & ~on
+    c["Vo"] = matched.missed_v + int(np.sum(dropped & (matched.ref_class == "V")))
+    c["No"] = matched.missed_other + int(np.sum(dropped & (matched.ref_class != "V") & (matched.ref_class != "")))
+    c["Ov"] = int(np.sum(on & (matched.ref_class == "") & v))
+    c["On"] = int(np.sum(on & (matched.ref_class == "") & ~v))
+    return c
+
+
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
@@ -134,8 +175,10 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
              include_start: bool = False, ann_dir: Path | None = None, progress: bool = True) -> Ec57Result:
     """Score ``detector`` on ``records`` in ``mode`` ("reference" or "detected"); optionally write annotations.
 
-    ``reference`` classifies the beats at the reference positions (classification alone); ``detected`` runs the
-    whole analysis (NeuroKit2 QRS detection, windowing, classification) and matches its beats to the reference.
+    ``reference`` classifies the beats at the reference positions (classification alone: a beat judged not a
+    beat stays a non-V beat); ``detected`` runs the whole analysis (QRS detection, windowing, classification)
+    and matches its beats to the reference, leaving out the detections judged not beats. Both classify each
+    record as a recording (:meth:`arritmias.detector.Detector.decide_recording`, families included).
     """
     from arritmias.analysis import Analysis, Signal, analyze_signal
     from arritmias.beats import beat_inputs, reference_beats
@@ -150,17 +193,16 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
     for name in progress_bar(records, enabled=progress, desc=f"EC57 ({mode})", unit="rec"):
         rec = read_recording(data_dir, name, fs=detector.fs)
         ref = reference_beats(rec)
-        ref_samples, ref_classes = ref.samples, ref.aami
         if mode == "reference":
-            inputs = beat_inputs(rec.signal, ref_samples, rec.fs, detector.win)
-            decisions = detector.decide(inputs.windows, inputs.rr, inputs.context)
-            test_samples = ref_samples[inputs.kept]
-            analysis = Analysis(name, rec.fs, rec.fs, test_samples, decisions, rec.signal, {})
+            inputs = beat_inputs(rec.signal, ref.samples, rec.fs, detector.win)
+            decisions = detector.decide_recording(inputs.windows, inputs.rr, inputs.context)
+            analysis = Analysis(name, rec.fs, rec.fs, ref.samples[inputs.kept], decisions, rec.signal, {})
+            scored = np.ones(len(decisions.is_v), bool)
         else:
             analysis = analyze_signal(Signal(name, rec.signal, rec.fs, rec.lead, str(data_dir / name)), detector)
-            test_samples, decisions = analysis.samples, analysis.decisions
-        counts[name] = record_counts(ref_samples, ref_classes, test_samples, decisions.is_v, rec.fs, start,
-                                     ref.unscored)
+            scored = ~analysis.decisions.not_beat
+        counts[name] = record_counts(ref.samples, ref.aami, analysis.samples[scored],
+                                     analysis.decisions.is_v[scored], rec.fs, start, ref.unscored)
         if ann_dir is not None:
             ann_dir.mkdir(parents=True, exist_ok=True)
             write_annotations(analysis, ann_dir)

@@ -74,18 +74,27 @@ class ThresholdChoice:
 
 
 def choose_threshold(y_true: np.ndarray, prob: np.ndarray, target_prec: float, target_rec: float) -> ThresholdChoice:
-    """Pick the P(V) threshold on held-out beats (the pooled out-of-fold predictions).
+    """Pick the P(V) threshold on held-out beats (the pooled out-of-fold predictions): :func:`pick_operating_point`
+    on their precision-recall curve."""
+    precision, recall, thresholds = pr_curve(y_true, prob)
+    return pick_operating_point(precision, recall, thresholds, target_prec, target_rec)
+
+
+def pick_operating_point(precision: np.ndarray, recall: np.ndarray, thresholds: np.ndarray, target_prec: float,
+                         target_rec: float, recall_wins: bool = True) -> ThresholdChoice:
+    """One of the candidate ``thresholds`` (k,) given the ``precision`` and ``recall`` (k,) each gives.
 
     Among thresholds meeting both targets, the one with the best F1 ("both_targets"). If none does, recall wins:
     the highest-precision threshold that still reaches ``target_rec`` ("recall_wins"), because a missed PVC is
-    worse than one flagged for review. If even recall cannot be reached, the best-F1 threshold ("max_f1").
+    worse than one flagged for review. If even recall cannot be reached, or ``recall_wins`` is off, the best-F1
+    threshold ("max_f1"). Ties go to the first candidate.
     """
-    precision, recall, thresholds = pr_curve(y_true, prob)
+    precision, recall = np.asarray(precision, np.float64), np.asarray(recall, np.float64)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
     both = (precision >= target_prec) & (recall >= target_rec)
     if both.any():
         i, rule = int(np.argmax(np.where(both, f1, -1))), "both_targets"
-    elif (recall >= target_rec).any():
+    elif recall_wins and (recall >= target_rec).any():
         i, rule = int(np.argmax(np.where(recall >= target_rec, precision, -1))), "recall_wins"
     else:
         i, rule = int(np.argmax(f1)), "max_f1"
@@ -165,8 +174,8 @@ def plot_history(rows: list[dict], best_epoch: int, path: Path) -> Path:
     for key in sorted(k for k in rows[0] if k.startswith("fold_") and k.endswith("_val_pr_auc")):
         ax_ap.plot(epochs, [r[key] for r in rows], color="0.75", lw=1)
     ax_ap.plot([], [], color="0.75", lw=1, label="each fold's held-out patients")
-    ax_ap.plot(epochs, [r["cv_pr_auc"] for r in rows], "o-", label="pooled out of fold, with context")
-    ax_ap.plot(epochs, [r["cv_pr_auc_no_context"] for r in rows], "s--", label="pooled out of fold, no context")
+    ax_ap.plot(epochs, [r["val_pr_auc"] for r in rows], "o-", label="pooled out of fold, with context")
+    ax_ap.plot(epochs, [r["val_pr_auc_no_context"] for r in rows], "s--", label="pooled out of fold, no context")
     ax_ap.axvline(best_epoch, color="C3", ls=":", label=f"chosen epoch ({best_epoch})")
     ax_ap.set_ylabel("PR-AUC (average precision, V)")
     ax_ap.set_title("Cross-validation on DS1 patients")

@@ -23,8 +23,8 @@ OPSET = 17
 
 
 def export_onnx(model, path: Path, win: int) -> Path:
-    """Write the Keras network ``model`` (inputs ``beat`` (n, win, channels) and ``rr`` (n, k), output P(V) (n, 1))
-    to ``path`` as ONNX. Supports the layers :func:`arritmias.model.build_model` uses; anything else is refused
+    """Write the Keras network ``model`` (inputs ``beat`` (n, win, channels) and ``rr`` (n, k), output the class
+    probabilities (n, c)) to ``path`` as ONNX. Supports the layers :func:`arritmias.model.build_model` uses; anything else is refused
     with the layer's name, never exported approximately."""
     import onnx
     from keras import layers
@@ -110,9 +110,10 @@ def export_onnx(model, path: Path, win: int) -> Path:
         names[id(layer.output)] = out
 
     output = model.outputs[0]
-    final = emit("Identity", [names[id(output)]], "prob_v")
+    final = emit("Identity", [names[id(output)]], "probabilities")
     graph = helper.make_graph(nodes, model.name, graph_inputs,
-                              [helper.make_tensor_value_info(final, TensorProto.FLOAT, ["n", 1])], weights)
+                              [helper.make_tensor_value_info(final, TensorProto.FLOAT, ["n", output.shape[-1]])],
+                              weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="arritmias")
     onnx.checker.check_model(proto, full_check=True)
     Path(path).write_bytes(proto.SerializeToString())
@@ -124,14 +125,15 @@ def _activation(emit, layer, x: str) -> str:
     act = layer.get_config().get("activation", "linear")
     if act in ("linear", None):
         return x
-    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}
     if act not in ops:
         raise ValueError(f"layer {layer.name}: activation {act!r} not exportable")
-    return emit(ops[act], [x], f"{layer.name}_{act}")
+    attrs = {"axis": -1} if act == "softmax" else {}
+    return emit(ops[act], [x], f"{layer.name}_{act}", **attrs)
 
 
 def compiled_network(path: Path, threads: int | None = None, precision: str = "f32"):
-    """``(beat (n, win, 2), rr (n, 4)) -> P(V) (n,)`` running the ONNX file ``path`` in OpenVINO, or None when
+    """``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, 3)`` running the ONNX file ``path`` in OpenVINO, or None when
     OpenVINO is not installed. Threads: up to the machine's cores, at most 4 (the network is small; more only
     wait); batch actors pass 1. ``precision`` "f32" (what the Detector uses) or "bf16" (measured by
     ``benchmarks/bench_network_size.py``: ~1.8x faster on CPUs with bfloat16 units, P(V) moved by ~1e-3)."""
@@ -148,6 +150,6 @@ def compiled_network(path: Path, threads: int | None = None, precision: str = "f
 
     def run(beat: np.ndarray, rr: np.ndarray) -> np.ndarray:
         with lock:  # the answer lives in the request's buffer until the next call: copy it out
-            return request.infer({"beat": beat, "rr": rr}, share_inputs=True)[output][:, 0].copy()
+            return request.infer({"beat": beat, "rr": rr}, share_inputs=True)[output].copy()
 
     return run

@@ -63,7 +63,7 @@ def signal_features(sig: Signal, fs: float = 360.0, win: int = 360, detector=Non
     found = find_beats(sig, fs, win, require_ecg_shape=False)
     frame = beat_features(found.windows, found.rr, fs)
     if detector is not None:
-        d = detector.decide(found.windows, found.rr, found.context)
+        d = detector.decide_recording(found.windows, found.rr, found.context)
         frame["prob_v"], frame["pred_v"] = d.prob.astype(float), d.is_v.astype(float)
     frame.insert(0, "time_s", found.samples / fs)
     frame.insert(0, "record", sig.name)

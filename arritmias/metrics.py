@@ -7,7 +7,7 @@ the URI names none) and ``arm`` (champion, challenger, shadow). What the dashboa
 (``monitoring/grafana``, ``monitoring/prometheus``):
 
 * ``arritmias_requests_total{outcome}`` — ok, bad_request (a 4xx: the client's fault) or error (a 5xx);
-* ``arritmias_beats_total{label}`` — beats scored, N or V (the V rate is a ratio of two rates);
+* ``arritmias_beats_total{label}`` — beats scored, N, V or Q (the V rate is a ratio of two rates);
 * ``arritmias_request_seconds`` — latency histogram of ``/invocations``;
 * ``arritmias_prob_v`` — histogram of P(V) of the scored beats;
 * ``arritmias_shadow_disagreements_total`` / ``arritmias_shadow_beats_total`` — shadow vs the answer given;
@@ -36,7 +36,7 @@ def _metrics():
         _METRICS = {
             "requests": Counter("arritmias_requests", "Requests to /invocations by outcome (ok, bad_request, "
                                 "error)", labels + ["outcome"]),
-            "beats": Counter("arritmias_beats", "Beats scored, by decided label (N or V)", labels + ["label"]),
+            "beats": Counter("arritmias_beats", "Beats scored, by decided label (N, V or Q)", labels + ["label"]),
             "latency": Histogram("arritmias_request_seconds", "Time to answer /invocations (s)", labels,
                                  buckets=LATENCY_BUCKETS),
             "prob": Histogram("arritmias_prob_v", "P(V) of scored beats", labels, buckets=PROB_BUCKETS),

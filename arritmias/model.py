@@ -1,4 +1,5 @@
-"""The Keras model: a 1D CNN over the beat window and a dense branch over the RR features, one P(V) output."""
+"""The Keras model: a 1D CNN over the beat window and a dense branch over the RR features; a softmax over the
+three answers of :data:`arritmias.preprocess.OUTPUTS` (not ventricular, ventricular, not a beat)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,34 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from arritmias.config import TrainConfig
-from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
+from arritmias.preprocess import BEAT_CHANNELS, OUTPUTS, RR_INPUTS
+
+
+@keras.saving.register_keras_serializable(package="arritmias")
+class FocalLoss(keras.losses.Loss):
+    """Categorical focal loss (Lin et al. 2017): ``-(1 - p_t)^gamma log(p_t)`` of the true class's probability.
+
+    ``gamma`` > 0 shrinks the loss of well-classified beats, so the few hard look-alikes (a PVC that resembles
+    the patient's beat, a T wave that resembles a QRS) drive training. Labels are class indices (n,).
+    """
+
+    def __init__(self, gamma: float = 2.0, name: str = "focal_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.gamma = float(gamma)
+
+    def call(self, y_true, y_pred):
+        y = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+        p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
+        return ops.sum(-y * ops.power(1 - p, self.gamma) * ops.log(p), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma}
 
 
 @keras.saving.register_keras_serializable(package="arritmias")
 class BinaryFocalLoss(keras.losses.Loss):
-    """Binary focal loss (Lin et al. 2017): ``-alpha_t (1 - p_t)^gamma log(p_t)``.
-
-    ``gamma`` > 0 shrinks the loss of well-classified beats, so the few hard N/V look-alikes drive training;
-    ``alpha`` weighs the positive (V) class.
-    """
+    """The binary focal loss of the two-class networks before the "not a beat" answer; kept only so that
+    their saved files still deserialise (:meth:`arritmias.detector.Detector.load` then refuses them by name)."""
 
     def __init__(self, gamma: float = 2.0, alpha: float = 0.5, name: str = "focal_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -36,8 +55,8 @@ class BinaryFocalLoss(keras.losses.Loss):
 
 
 def build_model(cfg: TrainConfig) -> keras.Model:
-    """Inputs ``beat`` (batch, win, 2) and ``rr`` (batch, 4) as :func:`arritmias.preprocess.model_inputs` makes
-    them; output (batch, 1) = P(V)."""
+    """Inputs ``beat`` (batch, win, 3) and ``rr`` (batch, 4) as :func:`arritmias.preprocess.model_inputs` makes
+    them; output (batch, 3): the probabilities of :data:`~arritmias.preprocess.OUTPUTS`."""
     beat = keras.Input((cfg.win, BEAT_CHANNELS), name="beat")
     rr = keras.Input((RR_INPUTS,), name="rr")
     x = beat
@@ -60,12 +79,9 @@ def build_model(cfg: TrainConfig) -> keras.Model:
     h = layers.Concatenate()([x, r])
     h = layers.Dense(cfg.dense_units, activation="relu")(h)
     h = layers.Dropout(cfg.dropout)(h)
-    out = layers.Dense(1, activation="sigmoid", name="p_v")(h)
+    out = layers.Dense(len(OUTPUTS), activation="softmax", name="p")(h)
     model = keras.Model({"beat": beat, "rr": rr}, out, name="cnn_rr")
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate),
-        loss=BinaryFocalLoss(cfg.focal_gamma, cfg.focal_alpha),
-    )
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=FocalLoss(cfg.focal_gamma))
     return model
 
 

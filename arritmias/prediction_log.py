@@ -28,7 +28,7 @@ COLUMNS = {
     "arm": "string",             # champion, challenger or shadow
     "model_version": "int32",    # the registered version that decided
     "prob_v": "float32",         # P(V)
-    "label": "string",           # N or V
+    "label": "string",           # N, V or Q (not a beat / unclassifiable)
     "ruleguard_changed": "bool",
     "context_used": "bool",
     "latency_ms": "float32",     # the arm's scoring time for the request (the shadow's: for its batch)

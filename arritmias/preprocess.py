@@ -20,8 +20,13 @@ RR_RANGE_S = (0.2, 2.0)
 # The reference RR of a beat sent without context: a typical adult resting RR (75 bpm). The network also gets
 # the flag, so this only sets the scale of the absolute-RR features.
 POPULATION_RR_S = 0.8
-BEAT_CHANNELS = 2  # the beat, and its difference from the usual beat
+BEAT_CHANNELS = 3  # the beat, its difference from the usual beat, and the usual beat itself
 RR_INPUTS = 4  # log prev/usual, log next/usual, log next/prev, context flag
+# The network's three answers, in the order of its softmax output: a beat that is not ventricular (AAMI N and S),
+# a ventricular beat, and "not a beat" (a detection on a P or T wave, on noise or between beats, or a beat too
+# distorted to read: the reference's Q). EC57 charges a false V to VEB +P; a "not a beat" costs nothing there.
+OUTPUTS = ("N", "V", "X")
+V_INDEX, NOT_BEAT_INDEX = OUTPUTS.index("V"), OUTPUTS.index("X")
 
 
 def model_inputs(windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
@@ -42,10 +47,14 @@ def model_inputs(windows: np.ndarray, rr: np.ndarray, context: Context | None = 
 
     Returns
     -------
-    dict with ``beat`` (n, win, 2) float32 and ``rr`` (n, 4) float32.
+    dict with ``beat`` (n, win, 3) float32 and ``rr`` (n, 4) float32.
 
     ``beat`` channel 0 is the window minus its median (its isoelectric level; baseline wander below 0.5 Hz is
-    close to a constant over 1 s), channel 1 that minus the usual beat (zero without context). Both are divided
+    close to a constant over 1 s), channel 1 that minus the usual beat and channel 2 the usual beat itself (both
+    zero without context): the difference says how the beat departs from the patient's beat, the usual beat
+    what that beat is (a wide bundle-branch-block beat, a narrow one), which the difference alone cannot tell
+    (measured on DS1, 5-fold cross-validation at the detector's beats, seed 42: out-of-fold PR-AUC 0.849 with
+    two channels, 0.877 with three). All are divided
     by the usual beat's spread with context, so a PVC's larger deflection stays larger than the patient's normal
     beats, and by the beat's own spread without it (the between-patient gain differences removed the only way a
     lone beat allows). No band-pass filter: the first convolution learns its own band, and a fixed filter on a
@@ -68,6 +77,7 @@ def model_inputs(windows: np.ndarray, rr: np.ndarray, context: Context | None = 
         template = np.asarray(context.template, np.float32)
         scale = np.where(flag, template.std(axis=1) + SCALE_FLOOR_MV, own)
         beat[flag, :, 1] = (x[flag] - template[flag]) / scale[flag, None]
+        beat[flag, :, 2] = template[flag] / scale[flag, None]
         usual = np.where(flag, np.clip(np.asarray(context.rr_usual, np.float32), *RR_RANGE_S), usual)
     beat[..., 0] = x / scale[:, None]
     prev = np.clip(r[:, 0], *RR_RANGE_S)

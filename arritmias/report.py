@@ -26,17 +26,19 @@ def input_samples(a: Analysis) -> np.ndarray:
 
 
 def write_annotations(a: Analysis, folder: Path) -> Path:
-    """``<name>.pvc``: one N or V beat annotation per classified beat, at the input's own sampling rate."""
+    """``<name>.pvc``: one annotation per detection at the input's own sampling rate: N or V for a classified
+    beat, Q for a beat in an unreadable stretch, ``|`` (isolated artifact: not a beat to bxb) for a detection
+    judged not a beat."""
     import wfdb
 
-    wfdb.wrann(a.name, ANNOTATOR, input_samples(a), a.decisions.labels().tolist(), fs=a.fs_in,
+    wfdb.wrann(a.name, ANNOTATOR, input_samples(a), a.decisions.annotation_symbols().tolist(), fs=a.fs_in,
                write_dir=str(folder))
     return folder / f"{a.name}.{ANNOTATOR}"
 
 
 def beats_table(a: Analysis):
-    """One row per classified beat: record, beat index, sample (input rate), time_s, prob_v, label,
-    ruleguard_changed — a pandas DataFrame."""
+    """One row per detection: record, beat index, sample (input rate), time_s, prob_v, prob_not_beat, label
+    (N, V, or Q: not a beat or unreadable), ruleguard_changed — a pandas DataFrame."""
     import pandas as pd
 
     return pd.DataFrame({
@@ -45,6 +47,8 @@ def beats_table(a: Analysis):
         "sample": input_samples(a),
         "time_s": a.samples / a.fs,
         "prob_v": a.decisions.prob.astype(np.float32),
+        "prob_not_beat": (a.decisions.prob_not_beat if a.decisions.prob_not_beat is not None
+                          else np.zeros(len(a.samples))).astype(np.float32),
         "label": a.decisions.labels(),
         "ruleguard_changed": a.decisions.ruleguard_changed.astype(bool),
     })
@@ -52,14 +56,17 @@ def beats_table(a: Analysis):
 
 def provenance(detector, model_uri: str) -> dict:
     """What a summary says about how it was made: ``{"model": {uri, name, version, run_id, threshold,
-    threshold_no_context, ruleguard, arritmias_version}, "analysed_at_utc": "YYYY-MM-DD HH:MM"}``."""
+    threshold_no_context, threshold_recording, not_beat_threshold, family_weight, ruleguard, arritmias_version},
+    "analysed_at_utc": "YYYY-MM-DD HH:MM"}``."""
     from datetime import datetime, timezone
 
     from arritmias import __version__, registry
 
+    r = detector.rule
     model = registry.model_provenance(model_uri) | {
-        "threshold": round(detector.threshold, 4), "threshold_no_context": round(detector.threshold_no_context, 4),
-        "ruleguard": detector.guard is not None, "arritmias_version": __version__}
+        "threshold": round(r.threshold, 4), "threshold_no_context": round(r.threshold_no_context, 4),
+        "threshold_recording": round(r.threshold_recording, 4), "not_beat_threshold": round(r.not_beat_threshold, 4),
+        "family_weight": r.family_weight, "ruleguard": r.guard is not None, "arritmias_version": __version__}
     return {"model": model, "analysed_at_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 

@@ -7,7 +7,9 @@ and ``ctx_rr``, the patient's usual RR (s); ``arritmias.context.for_recording`` 
 With them the beat is judged against the patient's own beats and rhythm (the more accurate path); without them,
 on its own. MLflow's server accepts ``{"instances": [...]}``, ``{"dataframe_records": [...]}`` or
 ``{"inputs": ...}`` and hands this model a DataFrame. The answer has one row per beat: ``prob_v``, ``label``
-(N/V), ``ruleguard_changed`` and ``context_used``.
+(N, V, or Q: not a beat or unclassifiable), ``prob_not_beat``, ``ruleguard_changed`` and ``context_used``. Each
+beat is judged alone (with its context when sent); a whole recording's morphology families are ``analyze``'s and
+``batch-score``'s.
 
 Requests are validated here, so bad input is answered with a 400 naming the field, never with a made-up label.
 """
@@ -34,8 +36,8 @@ REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R pe
                '"rr": [previous RR s, next RR s, next/previous], optional together: "ctx_sig": [360 numbers: '
                'the patient\'s usual beat, mV], "ctx_rr": the patient\'s usual RR s}]}; dataframe_records and '
                'inputs work too')
-RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N" or "V", "ruleguard_changed": bool, '
-                '"context_used": bool}]}')
+RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N", "V" or "Q" (not a beat / unclassifiable), '
+                '"prob_not_beat": P(not a beat), "ruleguard_changed": bool, "context_used": bool}]}')
 CONTEXT_FIELDS = ("ctx_sig", "ctx_rr")
 # RR intervals a request may carry (s): under 0.1 s two detections are one beat (the ventricle is refractory), over
 # 6 s is asystole or a lost lead, not a rhythm to classify a beat in.
@@ -295,6 +297,7 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
 def decision_columns(decisions) -> dict[str, np.ndarray]:
     """The answer's columns, one entry per beat: what both servers (MLflow's app, the Ray arms) return."""
     return {"prob_v": decisions.prob.astype(float), "label": decisions.labels(),
+            "prob_not_beat": decisions.prob_not_beat.astype(float),
             "ruleguard_changed": decisions.ruleguard_changed.astype(bool),
             "context_used": decisions.context_used.astype(bool)}
 

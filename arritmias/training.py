@@ -1,14 +1,17 @@
 """train(cfg): cross-validate on DS1's patients, fit on all of DS1, fix the decision rule, report on DS2, log it.
 
 Read top to bottom, one MLflow run, one call per step in :func:`train`:
-1. the DS1 beats (N and V only: the N-vs-V task), each with its record context;
-2. patient-wise k-fold cross-validation (:mod:`arritmias.crossval`, folds as nested runs): out-of-fold P(V) of
-   every DS1 patient after every epoch, with and without context;
-3. the final network on all of DS1 for the epoch count cross-validation chose; each epoch draws all V beats
-   plus ``balance_ratio`` N beats per V, augmented, a ``context_dropout`` share of them shown without context;
-4. the decision rule from the pooled out-of-fold predictions: one threshold per path, then RuleGuard's rules;
-5. DS2 read and scored once, both paths, after every choice is fixed; the Detector logged as the pyfunc model;
-6. the metric gate, and registration when it passes.
+1. the DS1 beats where the QRS detector finds them (its false detections labelled "not a beat"), plus decoys
+   cut on T waves, P waves and between beats, each with its record context; and DS1's reference beats;
+2. patient-wise k-fold cross-validation (:mod:`arritmias.crossval`, folds as nested runs): out-of-fold
+   probabilities of every DS1 patient after every epoch, at detected and at reference beats;
+3. the final network on all of DS1 for the epoch count cross-validation chose; each epoch draws all V beats,
+   ``balance_ratio`` non-V beats and ``not_beat_ratio`` not-a-beat examples per V, augmented, a
+   ``context_dropout`` share of them shown without context;
+4. the decision rule from the pooled out-of-fold predictions in detected mode (:mod:`arritmias.decision`);
+5. DS2 read and scored once, both EC57 modes, after every choice is fixed; the Detector logged as the pyfunc
+   model;
+6. the metric gate (detected mode: what users get), and registration when it passes.
 """
 
 from __future__ import annotations
@@ -31,20 +34,20 @@ from pathlib import Path
 
 import numpy as np
 
-from arritmias import __version__, live_drift, registry
+from arritmias import __version__, ec57, live_drift, registry
 from arritmias.augment import NoiseBank, augment_windows, find_noise_dir, load_noise
-from arritmias.beats import BeatSet, build_beats
+from arritmias.beats import BeatSet, ReferenceBeats, build_beats, reference_beats
 from arritmias.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.context import Context
-from arritmias.crossval import cross_validate
+from arritmias.crossval import class_index, cross_validate, held_out_figures
 from arritmias.decision import choose_decision_rule
 from arritmias.detector import Detector
 from arritmias.errors import DataError
 from arritmias.evaluation import plot_confusion, plot_history, plot_pr, score
-from arritmias.preprocess import model_inputs
+from arritmias.preprocess import V_INDEX, model_inputs
 from arritmias.progress import progress as progress_bar
-from arritmias.records import resolve_data_dir
+from arritmias.records import read_recording, resolve_data_dir
 
 ARTIFACT_TAG = "v7"  # artifact names users know: models/model_v7.keras, metadata/meta_v7.json, ...
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "mlflow", "numpy", "scipy", "pandas", "wfdb", "evidently")
@@ -92,16 +95,21 @@ def _data_checksums(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
 
 
 def n_v(beats: BeatSet) -> BeatSet:
-    """Only the N and V beats (the binary task's rows)."""
+    """Only the N and V beats (the beat-level test figures' rows)."""
     return beats.select(np.isin(beats.aami, ("N", "V")))
 
 
-def balanced_indices(is_v: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
-    """All V rows plus ``ratio`` x as many N rows drawn without replacement (fewer if N runs out), shuffled."""
-    v = np.flatnonzero(is_v)
-    n = np.flatnonzero(~is_v)
-    take = min(len(n), int(round(ratio * len(v)))) if len(v) else len(n)
-    idx = np.concatenate([v, rng.choice(n, take, replace=False)])
+def epoch_rows(classes: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """One epoch's rows, shuffled: every V row (class 1), ``balance_ratio`` non-V beats (class 0) and
+    ``not_beat_ratio`` not-a-beat examples (class 2) per V row, drawn without replacement (fewer if a class runs
+    out; every row of a class when there is no V at all). Rows of class -1 (fusion beats) are never drawn."""
+    v = np.flatnonzero(classes == V_INDEX)
+    parts = [v]
+    for cls, ratio in ((0, cfg.balance_ratio), (2, cfg.not_beat_ratio)):
+        pool = np.flatnonzero(classes == cls)
+        take = min(len(pool), int(round(ratio * len(v)))) if len(v) else len(pool)
+        parts.append(rng.choice(pool, take, replace=False))
+    idx = np.concatenate(parts)
     rng.shuffle(idx)
     return idx
 
@@ -153,16 +161,18 @@ def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_ep
     keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = build_model(cfg)
-    y = beats.aami == "V"
+    y = class_index(beats.aami)
     history = []
     bar = progress_bar(range(1, epochs + 1), enabled=progress, desc=desc, unit="epoch")
     for epoch in bar:
         lr = learning_rate_at(cfg, epoch)
         model.optimizer.learning_rate.assign(lr)
-        idx = balanced_indices(y, cfg.balance_ratio, rng)
-        h = model.fit(epoch_inputs(cfg, beats, idx, bank, rng), y[idx].astype(np.float32),
-                      batch_size=cfg.batch_size, epochs=1, shuffle=True, verbose=0)
-        record = {"epoch": epoch, "train_loss": float(h.history["loss"][-1]), "lr_epoch": lr}
+        idx = epoch_rows(y, cfg, rng)
+        inputs = epoch_inputs(cfg, beats, idx, bank, rng)
+        h = model.fit(inputs, y[idx].astype(np.float32), batch_size=cfg.batch_size, epochs=1, shuffle=True,
+                      verbose=0)
+        record = {"epoch": epoch, "train_loss": float(h.history["loss"][-1]), "lr_epoch": lr,
+                  **_train_figures(model, inputs, y[idx], cfg)}
         if after_epoch:
             record.update(after_epoch(model, epoch))
         history.append(record)
@@ -171,6 +181,20 @@ def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_ep
         if "val_pr_auc" in record:
             bar.set_postfix(val_pr_auc=f"{record['val_pr_auc']:.4f}")
     return model, history
+
+
+TRAIN_EPOCH_KEYS = ("train_loss", "train_accuracy", "train_pr_auc", "lr_epoch")  # the final fit's, per epoch
+TRAIN_FIGURE_ROWS = 8192  # the epoch's own rows the train_* figures are measured on (a fixed-size sample)
+
+
+def _train_figures(model, inputs: dict, y: np.ndarray, cfg: TrainConfig) -> dict[str, float]:
+    """``train_accuracy`` and ``train_pr_auc`` after an epoch, on (up to ``TRAIN_FIGURE_ROWS`` of) the rows it
+    trained on, as they were drawn and augmented: how well the network fits what it was shown."""
+    rows = slice(0, min(len(y), TRAIN_FIGURE_ROWS))  # the rows are shuffled already
+    # One eager call: Keras's predict() would trace a new function for every fold's model and warn about it.
+    probs = np.asarray(model({k: v[rows] for k, v in inputs.items()}, training=False))
+    figures = held_out_figures(y[rows], probs, cfg.focal_gamma)
+    return {"train_accuracy": figures["accuracy"], "train_pr_auc": figures["pr_auc"]}
 
 
 @contextmanager
@@ -226,15 +250,20 @@ class Setup:
     progress: bool
 
     def beats(self, cfg: TrainConfig, records: tuple[str, ...]) -> BeatSet:
-        """The N and V beats of ``records`` as ``cfg`` cuts them (cached)."""
-        return n_v(build_beats(self.data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir,
-                               self.progress))
+        """Every reference beat of ``records`` as ``cfg`` cuts them (cached)."""
+        return build_beats(self.data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir, self.progress)
 
     def training_beats(self, cfg: TrainConfig) -> BeatSet:
-        """The beats of ``cfg.train_records``, which must hold V beats to learn from."""
-        beats = self.beats(cfg, cfg.train_records)
+        """The detections and decoys of ``cfg.train_records`` (cached), which must hold V beats to learn from."""
+        beats = build_beats(self.data_dir, cfg.train_records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir,
+                            self.progress, positions="detected", n_decoys=cfg.decoys_per_record, seed=cfg.seed)
         require_v(beats, cfg.train_records)
         return beats
+
+    def references(self, cfg: TrainConfig, records: tuple[str, ...]) -> dict[str, ReferenceBeats]:
+        """The reference beats (and flutter episodes) of ``records``, for EC57 counting."""
+        return {name: reference_beats(read_recording(self.data_dir, name, cfg.deriv_idx, cfg.fs))
+                for name in records}
 
 
 def setup(data_dir: Path | str | None, cache_dir: Path | None, tracking: str | None, experiment: str,
@@ -282,38 +311,51 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                                "noise_source": "nstdb" if noise else "synthetic",
                                "selection": f"patient-wise {cfg.cv_folds}-fold cross-validation on train_records"})
             train_set = where.training_beats(cfg)
+            train_reference = where.beats(cfg, cfg.train_records)
             bank = load_noise(noise, cfg.fs, cfg.seed)
             fold_runs: list[str] = []
-            cv = cross_validate(cfg, train_set, bank, _fold_run(fold_runs), _log_fold_epoch(run.info.run_id), progress)
+            cv = cross_validate(cfg, train_set, train_reference, bank, _fold_run(fold_runs),
+                                _log_fold_epoch(run.info.run_id), progress)
             mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
             _summarize_folds(fold_runs, cv)
-            for e, (ap, ap_nc) in enumerate(zip(cv.epoch_pr_auc, cv.epoch_pr_auc_no_context), start=1):
-                mlflow.log_metrics({"cv_pr_auc_epoch": ap, "cv_pr_auc_no_context_epoch": ap_nc}, step=e)
+            for e, figures in enumerate(cv.epoch_figures, start=1):
+                mlflow.log_metrics(figures, step=e)  # val_*: the pooled out-of-fold figures of each epoch
             model, history = fit(cfg, train_set, bank, cv.best_epoch,
-                                 on_epoch=lambda rec: (log_epoch(rec, keys=("train_loss", "lr_epoch")),
+                                 on_epoch=lambda rec: (log_epoch(rec, keys=TRAIN_EPOCH_KEYS),
                                                        registry.heartbeat(run.info.run_id)),
                                  progress=progress, desc="final fit on all train_records")
             train_time = time.perf_counter() - t0
             mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
-            rule = choose_decision_rule(cfg, cv)
-            detector = Detector(model, rule.threshold, rule.threshold_no_context, rule.guard, cfg.win, cfg.fs,
-                                cfg.use_context, drift_reference=live_drift.reference(train_set.windows,
-                                                                                     train_set.rr, cfg.fs))
+            rule = choose_decision_rule(cfg, cv, where.references(cfg, cfg.train_records))
+            real = ~train_set.is_decoy() & (train_set.aami != "X")
+            detector = Detector(model, rule.rule, cfg.win, cfg.fs, cfg.use_context,
+                                drift_reference=live_drift.reference(train_set.windows[real], train_set.rr[real],
+                                                                     cfg.fs))
 
             # DS2 is read here for the first and only time, after every choice is fixed.
-            test_set = where.beats(cfg, cfg.test_records)
+            test_set = n_v(where.beats(cfg, cfg.test_records))
             test, decisions = score(detector, test_set)
-            n_v_train = int(np.sum(train_set.aami == "V"))
+            for mode in ("detected", "reference"):
+                result = ec57.evaluate(detector, data_dir, cfg.test_records, mode, progress=progress)
+                test.update(ec57_metrics(result, f"test_ec57_{mode}"))
+            y = class_index(train_set.aami)
+            v_rows = int(np.sum(y == V_INDEX))
             metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
                        "train_samples_total": len(train_set), "test_samples_total": len(test_set),
-                       "train_V_total": n_v_train, "train_N_total": int(np.sum(train_set.aami == "N")),
+                       "train_V_total": v_rows, "train_N_total": int(np.sum(y == 0)),
+                       "train_X_total": int(np.sum(y == 2)), "train_decoys_total": int(train_set.is_decoy().sum()),
+                       # rows of each class every epoch draws (epoch_rows): what the network sees balanced
+                       "train_V_balanced": v_rows,
+                       "train_N_balanced": min(int(np.sum(y == 0)), round(cfg.balance_ratio * v_rows)),
+                       "train_X_balanced": min(int(np.sum(y == 2)), round(cfg.not_beat_ratio * v_rows)),
                        "balance_ratio": cfg.balance_ratio}
             mlflow.log_metrics(metrics)
-            rules_kept = [r for r in ("veto", "rescue") if detector.guard and getattr(detector.guard, r)]
+            guard = detector.rule.guard
+            rules_kept = [r for r in ("veto", "rescue") if guard and getattr(guard, r)]
             mlflow.set_tags({"threshold_rule": rule.threshold_rule, "ruleguard": "+".join(rules_kept) or "dropped"})
             _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, {
                 "run_name": run_name, "code_version": version_of_code, "noise_source": bank.source,
-                "dropped_at_edges": {**train_set.dropped_edge, **test_set.dropped_edge},
+                "dropped_at_edges": {**train_reference.dropped_edge, **test_set.dropped_edge},
                 "data_sha256": _data_checksums(data_dir, cfg.train_records + cfg.test_records)})
 
             result = registry.gate(metrics, gate_thresholds)
@@ -328,6 +370,14 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             mlflow.end_run(status="FAILED")
             raise
     return TrainResult(run.info.run_id, run_name, metrics, result, version)
+
+
+def ec57_metrics(result, prefix: str) -> dict[str, float]:
+    """An EC57 result's gross and average VEB and QRS figures as metrics ``{prefix}_veb_se``,
+    ``{prefix}_avg_veb_se``, ... (undefined figures left out)."""
+    out = {f"{prefix}_{k}": v for k, v in result.gross.items() if v is not None}
+    out.update({f"{prefix}_avg_{k}": v for k, v in result.average.items() if v is not None})
+    return out
 
 
 def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
@@ -380,7 +430,8 @@ def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions,
     import mlflow
 
     y_test = test_set.aami == "V"
-    y_cv = cv.held_out.aami == "V"
+    real = np.isin(cv.detected.aami, ("N", "S", "V"))
+    y_cv = cv.detected.aami[real] == "V"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "models").mkdir()
@@ -396,8 +447,8 @@ def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions,
         _write_history_csv(rows, out / "metrics" / f"history_{ARTIFACT_TAG}.csv")
         plot_history(rows, cv.best_epoch, out / "training_curves.png")
         plot_confusion({k.removeprefix("test_"): v for k, v in test.items()}, out / "confusion_matrix.png",
-                       f"DS2 N vs V, with record context (threshold {detector.threshold:.3f})")
-        plot_pr({"cross-validated (DS1, out of fold)": (y_cv, cv.prob),
+                       f"DS2 N vs V, with record context (threshold {detector.rule.threshold:.3f})")
+        plot_pr({"cross-validated (DS1 detected beats, out of fold)": (y_cv, cv.probs[real, V_INDEX]),
                  "test (DS2)": (y_test, decisions["context"].prob),
                  "test (DS2), no context": (y_test, decisions["no_context"].prob)}, out / "pr_curve.png",
                 {"cross-validated operating point": (rule.metrics["cv_recall_V"], rule.metrics["cv_precision_V"]),
@@ -411,14 +462,15 @@ def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions,
 
 
 def epoch_table(cv, history: list[dict]) -> list[dict]:
-    """One row per cross-validated epoch: pooled and per-fold out-of-fold PR-AUC, and the final fit's loss
-    (blank after the chosen epoch, where the final fit stopped)."""
+    """One row per cross-validated epoch: the pooled out-of-fold ``val_*`` figures, each fold's PR-AUC, and the
+    final fit's ``train_*`` figures (blank after the chosen epoch, where the final fit stopped)."""
     rows = []
-    for e in range(len(cv.epoch_pr_auc)):
-        row = {"epoch": e + 1, "cv_pr_auc": cv.epoch_pr_auc[e], "cv_pr_auc_no_context": cv.epoch_pr_auc_no_context[e]}
+    for e, figures in enumerate(cv.epoch_figures):
+        row = {"epoch": e + 1, **figures}
         row.update({f"fold_{i + 1}_val_pr_auc": h[e]["val_pr_auc"] for i, h in enumerate(cv.fold_histories)})
         row["fold_mean_train_loss"] = float(np.mean([h[e]["train_loss"] for h in cv.fold_histories]))
-        row["train_loss"] = history[e]["train_loss"] if e < len(history) else float("nan")
+        row.update({k: history[e][k] if e < len(history) else float("nan")
+                    for k in ("train_loss", "train_accuracy", "train_pr_auc")})
         rows.append(row)
     return rows
 

@@ -66,7 +66,7 @@ def suggest(trial) -> dict:
         "kernel_sizes": trial.suggest_categorical("kernel_sizes", ["7,5,5", "9,5,5", "5,5,3"]),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "focal_gamma": trial.suggest_float("focal_gamma", 0.0, 3.0),
-        "focal_alpha": trial.suggest_float("focal_alpha", 0.25, 0.75),
+        "not_beat_ratio": trial.suggest_float("not_beat_ratio", 0.5, 2.0),
         "balance_ratio": trial.suggest_float("balance_ratio", 1.0, 6.0),
         "aug_scale": trial.suggest_float("aug_scale", 0.0, 0.4),
         "aug_noise_prob": trial.suggest_float("aug_noise_prob", 0.0, 0.8),
@@ -96,6 +96,7 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     where = setup(data_dir, cache_dir, tracking, TUNING_EXPERIMENT, progress=False)
     train_set = where.training_beats(base)  # every trial's cfg cuts beats as base does (no data field is tuned)
+    reference = where.beats(base, base.train_records)
     bank = load_noise(find_noise_dir(where.data_dir), base.fs, base.seed)
     study = _open_study(study_name, storage)
 
@@ -118,8 +119,8 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
                             mlflow.set_tag("pruned", "true")
                             raise optuna.TrialPruned(f"pruned at epoch {rec['epoch']}")
 
-                cv = cross_validate(cfg, train_set, bank, on_epoch=on_epoch, progress=False)
-                best = cv.epoch_pr_auc[cv.best_epoch - 1]
+                cv = cross_validate(cfg, train_set, reference, bank, on_epoch=on_epoch, progress=False)
+                best = cv.epoch_figures[cv.best_epoch - 1]["val_pr_auc"]
                 mlflow.log_metrics({"cv_pr_auc": best, "best_epoch": cv.best_epoch})
                 return best
 

@@ -12,7 +12,7 @@ from arritmias.config import TrainConfig
 from arritmias.context import CONTEXT_BEATS, CONTEXT_STRIDE, Context, for_recording, record_context
 from arritmias.crossval import assign_folds
 from arritmias.errors import ConfigError, DataError
-from arritmias.evaluation import average_precision, binary_metrics, choose_threshold
+from arritmias.evaluation import average_precision, binary_metrics, choose_threshold, pick_operating_point
 from arritmias.preprocess import POPULATION_RR_S, SCALE_FLOOR_MV, model_inputs
 from arritmias.serving import parse_request
 from tests.conftest import synthetic_ecg
@@ -74,9 +74,10 @@ def test_context_keeps_a_large_beat_large():
     scale = template.std() + SCALE_FLOOR_MV
     np.testing.assert_allclose(with_ctx["beat"][0, :, 0], beat[0] / scale, rtol=1e-5)
     np.testing.assert_allclose(with_ctx["beat"][0, :, 1], (beat[0] - template[0]) / scale, rtol=1e-5)
-    # Alone, the beat is scaled by its own spread and its size is gone; the difference channel is empty.
+    np.testing.assert_allclose(with_ctx["beat"][0, :, 2], template[0] / scale, rtol=1e-5)
+    # Alone, the beat is scaled by its own spread and its size is gone; the context channels are empty.
     assert alone["beat"][0, :, 0].max() < with_ctx["beat"][0, :, 0].max() / 1.5
-    assert not alone["beat"][0, :, 1].any()
+    assert not alone["beat"][0, :, 1:].any()
     assert with_ctx["rr"][0, -1] == 1.0 and alone["rr"][0, -1] == 0.0
 
 
@@ -137,6 +138,16 @@ def test_recall_wins_when_both_targets_cannot_be_met():
     assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.7)  # 3 of 4 V, precision 3/5
 
 
+def test_without_recall_wins_the_best_f1_is_taken():
+    """The recording threshold's rule: when both targets cannot be met, the best F1, not the most sensitive."""
+    precision, recall = np.array([0.5, 0.8, 0.95]), np.array([1.0, 0.9, 0.6])
+    thresholds = np.array([0.2, 0.5, 0.8])
+    c = pick_operating_point(precision, recall, thresholds, 0.98, 0.96)
+    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.2)
+    c = pick_operating_point(precision, recall, thresholds, 0.98, 0.96, recall_wins=False)
+    assert c.rule == "max_f1" and c.threshold == pytest.approx(0.5)  # F1 0.85 against 0.67 and 0.74
+
+
 def test_metrics_on_a_hand_counted_case():
     y = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
     pred = np.array([1, 1, 0, 1, 0, 0, 0, 0], bool)
@@ -152,10 +163,12 @@ def test_metrics_on_a_hand_counted_case():
 
 
 def test_gate_names_each_failing_metric():
-    result = registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.5, "test_recall_V": 0.8})
-    assert not result.passed and result.failures == ["test_precision_V=0.5000 < 0.75"]
-    assert registry.gate({"test_accuracy": 0.9, "test_precision_V": 0.75, "test_recall_V": 0.9}).passed
-    assert "test_recall_V missing" in registry.gate({"test_accuracy": 1, "test_precision_V": 1}).failures[0]
+    se, ppv = "test_ec57_detected_veb_se", "test_ec57_detected_veb_ppv"  # the defaults: detected mode
+    result = registry.gate({se: 0.9, ppv: 0.5})
+    assert not result.passed and result.failures == [f"{ppv}=0.5000 < {registry.GATE_DEFAULTS[ppv]}"]
+    assert registry.gate({se: 0.9, ppv: 0.9}).passed
+    assert f"{ppv} missing" in registry.gate({se: 1}).failures[0]
+    assert registry.gate({"test_recall_V": 0.5}, {"test_recall_V": 0.75}).failures == ["test_recall_V=0.5000 < 0.75"]
 
     # NaN compares false: as a minimum it would pass every run, so a non-finite threshold is refused by name.
     from arritmias.errors import ConfigError

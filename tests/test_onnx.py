@@ -19,8 +19,7 @@ def test_onnx_graph_in_openvino_matches_keras_on_every_ds2_beat(trained, store, 
     mlflow.set_tracking_uri(store)
     served = Detector.from_model_uri(f"runs:/{trained.run_id}/model")  # what serving and analysis load
     assert served.onnx_path is not None and served.onnx_path.is_file()
-    keras_only = Detector(served.model, served.threshold, served.threshold_no_context, served.guard, served.win,
-                          served.fs, served.uses_context)
+    keras_only = Detector(served.model, served.rule, served.win, served.fs, served.uses_context)
     ds2 = build_beats(mitdb, DS2, 0, served.win, served.fs, cache_dir, progress=False)
     ds2 = ds2.select(np.isin(ds2.aami, ["N", "V"]))
     context = ds2.context
@@ -32,6 +31,11 @@ def test_onnx_graph_in_openvino_matches_keras_on_every_ds2_beat(trained, store, 
         assert np.max(np.abs(onnx.prob - reference.prob)) <= 1e-5
         assert np.array_equal(onnx.labels(), reference.labels())
         assert np.array_equal(onnx.ruleguard_changed, reference.ruleguard_changed)
+    # The recording path (families) on one record: the same labels from either runtime.
+    rows = np.flatnonzero(ds2.record == "233")
+    one = ds2.select(rows)
+    assert np.array_equal(served.decide_recording(one.windows, one.rr, one.context).labels(),
+                          keras_only.decide_recording(one.windows, one.rr, one.context).labels())
 
 
 def test_model_serves_from_a_virtualenv_without_tensorflow(trained, store, mitdb, cache_dir, tmp_path):

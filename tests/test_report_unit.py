@@ -25,7 +25,8 @@ def _analysis(is_v: np.ndarray, samples: np.ndarray, signal: np.ndarray, unreada
         "beats_at_edges_not_classified": 0, "seconds_unreadable": 0.0,
         "beats_unreadable_not_classified": int(np.sum(unreadable)) if unreadable is not None else 0,
         "model": {"uri": "models:/ECG_Arritmias_NvsV@production", "name": "ECG_Arritmias_NvsV", "version": 7,
-                  "run_id": "abc", "threshold": 0.4321, "threshold_no_context": 0.3, "ruleguard": True,
+                  "run_id": "abc", "threshold": 0.5, "threshold_no_context": 0.3, "threshold_recording": 0.4321,
+                  "family_weight": 0.8, "not_beat_threshold": 0.5, "ruleguard": True,
                   "arritmias_version": "0.1.0"},
         "analysed_at_utc": "2026-11-29 10:00"}
     return Analysis("sint", FS, FS, samples, decisions, signal, summary)

@@ -18,18 +18,26 @@ from arritmias import registry
 from arritmias.beats import build_beats
 from arritmias.detector import Detector
 from arritmias.training import train
-from tests.conftest import ROOT, SHRUNK, run_cli
+from tests.conftest import LENIENT_GATE_ARGS, ROOT, SHRUNK, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 PARAMS = ["deriv_idx", "fs", "win", "use_augment", "use_ruleguard", "use_context", "context_dropout", "focal_gamma",
-          "focal_alpha", "batch_size", "epochs_max", "cv_folds", "target_prec", "target_rec", "split",
+          "not_beat_ratio", "decoys_per_record", "family_corr", "family_weights",
+          "batch_size", "epochs_max", "cv_folds", "target_prec", "target_rec", "split",
           "train_records", "test_records", "cv_fold_1_records", "cv_fold_2_records", "seed", "code_version"]
-EPOCH_METRICS = ["cv_pr_auc_epoch", "cv_pr_auc_no_context_epoch", "train_loss", "lr_epoch"]
-FOLD_EPOCH_METRICS = ["train_loss", "lr_epoch", "val_pr_auc", "val_pr_auc_no_context"]
-METRICS = EPOCH_METRICS + [
+# The guide's per-epoch names: val_* pooled out of fold over the folds, train_* the final fit's.
+EPOCH_METRICS = ["val_loss", "val_accuracy", "val_pr_auc", "val_pr_auc_no_context", "train_loss", "train_accuracy",
+                 "train_pr_auc", "lr_epoch"]
+FOLD_EPOCH_METRICS = ["train_loss", "train_accuracy", "train_pr_auc", "lr_epoch", "val_loss", "val_accuracy",
+                      "val_pr_auc", "val_pr_auc_no_context"]
+EC57 = [f"{p}_ec57_{mode}_{k}" for p in ("cv", "test") for mode in ("detected", "reference")
+        for k in ("veb_se", "veb_ppv", "qrs_se", "qrs_ppv")]
+METRICS = EPOCH_METRICS + EC57 + [
     "train_samples_total", "test_samples_total", "train_V_total", "train_N_total", "balance_ratio",
+    "train_V_balanced", "train_N_balanced", "train_X_balanced", "train_X_total", "train_decoys_total",
+    "threshold_recording", "not_beat_threshold", "family_weight", "cv_ec57_detected_veb_ppv_w0",
     "test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V", "test_precision_N", "test_recall_N",
     "test_f1_N", "test_TN", "test_FP", "test_FN", "test_TP", "test_pr_auc", "train_time_s", "threshold",
     "threshold_no_context", "best_epoch", "cv_pr_auc", "cv_precision_V", "cv_recall_V", "cv_f1_V",
@@ -121,19 +129,18 @@ def test_logged_model_predicts_same_in_fresh_process(trained, store, mitdb, cach
 
 
 def test_gate_cli_pass_and_fail(trained, store):
-    ok = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-accuracy", "0",
-                 "--min-precision-v", "0", "--min-recall-v", "0")
+    ok = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, *LENIENT_GATE_ARGS)
     assert ok.returncode == 0, ok.stderr
     assert "gate passed" in ok.stdout
     registry.use_tracking(store)
     assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "passed"
-    bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-recall-v", "1.01")
+    bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-ec57-detected-veb-se", "1.01")
     assert bad.returncode == 1
-    assert "test_recall_V=" in bad.stderr and "< 1.01" in bad.stderr and "Traceback" not in bad.stderr
+    assert "test_ec57_detected_veb_se=" in bad.stderr and "< 1.01" in bad.stderr and "Traceback" not in bad.stderr
     assert bad.stdout.count("< 1.01") + bad.stderr.count("< 1.01") == 1  # said once
     assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "failed"
-    run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-accuracy", "0",
-            "--min-precision-v", "0", "--min-recall-v", "0")  # leave it as the other tests expect
+    run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store,
+            *LENIENT_GATE_ARGS)  # leave it as the other tests expect
 
 
 def test_promote_sets_production_alias_and_loads(trained, store):
@@ -160,7 +167,7 @@ def test_compare_prints_table(trained, store):
 def test_ci_summary_appends_to_the_job_summary_and_writes_the_comment(trained, store, tmp_path):
     step_summary, comment = tmp_path / "step_summary.md", tmp_path / "out" / "comment.md"
     step_summary.write_text("## an earlier step's table\n")
-    lenient = ["--min-accuracy", "0", "--min-precision-v", "0", "--min-recall-v", "0"]
+    lenient = LENIENT_GATE_ARGS
     proc = run_cli("ci-summary", "--run-id", trained.run_id, "--tracking-uri", store, "--out", str(comment),
                    *lenient, env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -168,13 +175,14 @@ def test_ci_summary_appends_to_the_job_summary_and_writes_the_comment(trained, s
     assert step_summary.read_text() == "## an earlier step's table\n" + body + "\n"  # appended, not replaced
     assert trained.run_name in body and trained.run_id in body
     assert "✅ passed" in body and "ECG_Arritmias_NvsV version 1" in body
-    for name in ("test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V"):
+    for name in ("test_ec57_detected_veb_se", "test_ec57_detected_veb_ppv", "test_precision_V", "test_recall_V"):
         assert f"| {name} | {trained.metrics[name]:.4f} |" in body, name
-    # The verdict is the gate's, with the thresholds given: an unreachable recall fails and says by how much.
-    strict = run_cli("ci-summary", "--run-id", trained.run_id, "--tracking-uri", store, *lenient[:4],
-                     "--min-recall-v", "1.01", env={"GITHUB_STEP_SUMMARY": ""})
-    assert strict.returncode == 0 and "❌ failed: test_recall_V=" in strict.stdout and "< 1.01" in strict.stdout
-    assert "| test_recall_V |" in strict.stdout and "| 1.01 |" in strict.stdout
+    # The verdict is the gate's, with the thresholds given: an unreachable Se fails and says by how much.
+    strict = run_cli("ci-summary", "--run-id", trained.run_id, "--tracking-uri", store, *lenient[2:],
+                     "--min-ec57-detected-veb-se", "1.01", env={"GITHUB_STEP_SUMMARY": ""})
+    assert strict.returncode == 0 and "❌ failed: test_ec57_detected_veb_se=" in strict.stdout
+    assert "< 1.01" in strict.stdout
+    assert "| test_ec57_detected_veb_se |" in strict.stdout and "| 1.01 |" in strict.stdout
 
 
 def test_same_seed_same_model(trained, store, mitdb, cache_dir):
@@ -202,7 +210,7 @@ def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "deteccionarritmias.py"), "--data-dir", str(mitdb), "--tracking-uri", store,
          "--train-records", "208,119", "--cv-folds", "2", "--test-records", "233", "--epochs-max", "200",
-         "--min-accuracy", "0", "--min-precision-v", "0", "--min-recall-v", "0"],
+         *LENIENT_GATE_ARGS],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     deadline = time.time() + 240
     run_id = None
