@@ -2,7 +2,9 @@
 
 Each transform imitates a between-patient or between-recording difference the test patients will show:
 electrode gain (amplitude scale), respiration and movement (baseline wander), QRS-detector jitter (shift), and
-muscle / motion noise (NSTDB ``bw`` and ``ma`` records when available, else synthetic noise).
+noise: NSTDB's ``bw`` and ``ma`` records when available (else synthetic), and synthetic electrode motion
+(:func:`motion_artifacts`). NSTDB's own electrode-motion record ``em`` is never trained on: it is the noise of the
+EC57 noise stress test (records 118e*/119e*), which must stay a test.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from arritmias.config import TrainConfig
 from arritmias.records import read_recording
 
 NOISE_DIR_ENV = "ARRITMIAS_NOISE_DIR"
-NOISE_RECORDS = ("bw", "ma")  # baseline wander and muscle artefact; 'em' (electrode motion) is not shipped
+NOISE_RECORDS = ("bw", "ma")  # baseline wander and muscle artefact; 'em' is the noise stress test's noise
+MOTION_CHANNELS = 2  # synthetic electrode-motion channels added to every bank
 
 
 def find_noise_dir(data_dir: Path | None = None, cli_value: str | None = None) -> Path | None:
@@ -40,15 +43,17 @@ class NoiseBank:
 
 
 def load_noise(noise_dir: Path | None, fs: float, seed: int = 0) -> NoiseBank:
-    """Both channels of NSTDB ``bw`` and ``ma`` when ``noise_dir`` has them, else 10 min of synthetic noise."""
+    """Both channels of NSTDB ``bw`` and ``ma`` when ``noise_dir`` has them, else 10 min of synthetic noise; plus
+    ``MOTION_CHANNELS`` channels of synthetic electrode motion (seeded by ``seed``) either way."""
+    rng = np.random.default_rng(seed)
     if noise_dir is not None:
         chans = []
         for name in NOISE_RECORDS:
             for idx in (0, 1):
                 chans.append(read_recording(noise_dir, name, deriv_idx=idx, fs=fs, annotator=None).signal)
         n = min(len(c) for c in chans)
-        return NoiseBank(np.stack([c[:n] for c in chans]).astype(np.float32), "nstdb")
-    rng = np.random.default_rng(seed)
+        motion = [motion_artifacts(n, fs, rng) for _ in range(MOTION_CHANNELS)]
+        return NoiseBank(np.stack([c[:n] for c in chans] + motion).astype(np.float32), "nstdb")
     n = int(600 * fs)
     white = rng.standard_normal((2, n))
     # Muscle-like: white noise; wander-like: integrated noise, high-passed by removing a moving mean (~2 s).
@@ -56,7 +61,37 @@ def load_noise(noise_dir: Path | None, fs: float, seed: int = 0) -> NoiseBank:
     k = int(2 * fs)
     kernel = np.ones(k) / k
     walk = walk - np.stack([np.convolve(w, kernel, mode="same") for w in walk])
-    return NoiseBank(np.concatenate([white, walk / walk.std()]).astype(np.float32), "synthetic")
+    motion = np.stack([motion_artifacts(n, fs, rng) for _ in range(MOTION_CHANNELS)])
+    return NoiseBank(np.concatenate([white, walk / walk.std(), motion]).astype(np.float32), "synthetic")
+
+
+def motion_artifacts(n: int, fs: float, rng: np.random.Generator, rate_hz: float = 1.0) -> np.ndarray:
+    """``n`` samples (unit variance) of synthetic electrode motion: what a moving electrode does to a lead.
+
+    Motion changes the electrode's half-cell potential and the skin's impedance, so the lead shows transients
+    rather than steady noise: pulses and biphasic swings 20-200 ms wide, as fast as a QRS and as large, and
+    baseline steps that decay over 0.1-1 s, arriving at random (``rate_hz`` per second on average, Poisson)
+    in bursts of uneven size. Written from that description, never from NSTDB's ``em`` record.
+    """
+    t = np.arange(n) / fs
+    out = np.zeros(n)
+    count = rng.poisson(rate_hz * n / fs)
+    at = rng.uniform(0, n / fs, count)
+    size = rng.lognormal(0.0, 0.7, count) * rng.choice((-1.0, 1.0), count)
+    kind = rng.integers(0, 3, count)
+    width = rng.uniform(0.02, 0.2, count)
+    decay = rng.uniform(0.1, 1.0, count)
+    for a, s, k, w, d in zip(at, size, kind, width, decay):
+        lo, hi = int(max(a - 4 * max(w, d), 0) * fs), int(min(a + 5 * max(w, d), n / fs) * fs)
+        x = t[lo:hi] - a
+        if k == 0:  # a pulse
+            out[lo:hi] += s * np.exp(-0.5 * (x / w) ** 2)
+        elif k == 1:  # a biphasic swing (derivative of a Gaussian, peak 1)
+            out[lo:hi] += s * 1.6487 * (x / w) * np.exp(-0.5 * (x / w) ** 2)
+        else:  # a step that decays back to the baseline
+            out[lo:hi] += s * np.where(x >= 0, np.exp(-np.maximum(x, 0) / d), 0.0)
+    out -= out.mean()
+    return (out / (out.std() + 1e-12)).astype(np.float32)
 
 
 def nst_gain(ptp_mv, noise_var, snr_db):

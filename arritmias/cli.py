@@ -319,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default)")
     evaluate.add_argument("--include-first-5min", action="store_true", help="do not exclude the first 5 minutes")
     evaluate.add_argument("--out", default="outputs/ec57", help="output folder (default: ./outputs/ec57)")
+    evaluate.add_argument("--noise-stress", action="store_true",
+                          help="instead of --records: EC57's noise stress test, records 118 and 119 with electrode "
+                               "motion at 24 ... -6 dB, from --nstdb-dir (one line per SNR)")
+    evaluate.add_argument("--nstdb-dir", metavar="DIR",
+                          help="the MIT-BIH Noise Stress Test Database (default: an 'nstdb' folder beside the data "
+                               "folder)")
     _add_data_dir(evaluate)
     _add_tracking(evaluate, experiment=False)
     evaluate.set_defaults(func=cmd_evaluate)

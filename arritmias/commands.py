@@ -369,17 +369,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     registry.use_tracking(args.tracking_uri)
     data_dir = resolve_data_dir(args.data_dir)
+    out = Path(args.out)
+    modes = ("detected", "reference") if args.mode == "both" else (args.mode,)
+    if args.noise_stress:
+        return _noise_stress(args, data_dir, out, modes)
     records = parse_records(args.records)
     require_records(data_dir, records)
     detector = Detector.from_model_uri(args.model_uri)
-    out = Path(args.out)
-    modes = ("reference", "detected") if args.mode == "both" else (args.mode,)
     for mode in modes:
         result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode)
         path = out / f"ec57_{mode}.json"
         path.write_text(json.dumps(result.to_dict(), indent=2))
         print(format_table(result))
         print(f"  written: {path} and one {out / mode}/<record>.pvc annotation file per record\n")
+    return 0
+
+
+def _noise_stress(args: argparse.Namespace, data_dir: Path, out: Path, modes: tuple[str, ...]) -> int:
+    from arritmias.detector import Detector
+    from arritmias.ec57 import NST_RECORDS, NST_SNR_DB, format_noise_table, noise_stress, nst_record
+    from arritmias.errors import DataError
+    from arritmias.records import require_records
+
+    nstdb = Path(args.nstdb_dir) if args.nstdb_dir else data_dir.resolve().parent / "nstdb"
+    names = [nst_record(r, s) for r in NST_RECORDS for s in NST_SNR_DB]
+    if not all((nstdb / f"{n}.hea").is_file() for n in names):
+        raise DataError(f"no noise stress records ({names[0]} ... {names[-1]}) in {nstdb}: give the MIT-BIH Noise "
+                        "Stress Test Database with --nstdb-dir (PhysioNet: nstdb)")
+    require_records(nstdb, names)
+    detector = Detector.from_model_uri(args.model_uri)
+    out.mkdir(parents=True, exist_ok=True)
+    for mode in modes:
+        results = noise_stress(detector, nstdb, mode)
+        path = out / f"noise_stress_{mode}.json"
+        path.write_text(json.dumps({str(s): r.to_dict() for s, r in results.items()}, indent=2))
+        print(format_noise_table(results))
+        print(f"  written: {path}\n")
     return 0
 
 

@@ -66,6 +66,11 @@ class TrainConfig:
     aug_shift: int = param(5, "R-peak jitter in samples (~14 ms): what a QRS detector adds in serving")
     aug_noise_prob: float = param(0.5, "share of beats that get noise (real NSTDB 'bw'/'ma' when available)")
     aug_snr_db: tuple[float, float] = param((6.0, 24.0), "SNR range of the added noise, the span nst tests use")
+    aug_unreadable_prob: float = param(
+        0.1, "share of real beats buried in noise below aug_unreadable_snr_db and shown as 'not a beat': a beat in "
+             "noise is unreadable (Q), not a PVC")
+    aug_unreadable_snr_db: tuple[float, float] = param(
+        (-6.0, 0.0), "SNR range (dB) of those beats: at 0 dB the noise carries the QRS's power (nst's definition)")
     # --- morphology families (arritmias/families.py) -----------------------------------------------------
     family_corr: float = param(
         0.9, "QRS correlation at which a beat joins a family of the recording's earlier beats (OSEA's templates "
@@ -75,11 +80,13 @@ class TrainConfig:
                          "from, in detected mode (0: no families, the ablation)")
     # --- decision -----------------------------------------------------------------------------------------
     target_prec: float = param(0.98, "V precision the validation threshold aims for (the DS2 target)")
-    target_rec: float = param(0.96, "V recall it aims for; wins when both cannot be met (a missed PVC is worse)")
+    target_rec: float = param(
+        0.96, "V recall it aims for; when both cannot be met, the best F1 (a false PVC costs a report its trust)")
     use_ruleguard: bool = param(True, "physiological post-filter; each rule kept only if it helps out of fold")
 
     def __post_init__(self) -> None:
-        for name in ("train_records", "test_records", "filters", "kernel_sizes", "aug_snr_db", "family_weights"):
+        for name in ("train_records", "test_records", "filters", "kernel_sizes", "aug_snr_db", "aug_unreadable_snr_db",
+                     "family_weights"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = parse_records(value) if name.endswith("records") else tuple(
@@ -126,6 +133,10 @@ class TrainConfig:
         need(0 <= self.aug_noise_prob <= 1, f"aug_noise_prob={self.aug_noise_prob}: must be in [0, 1]")
         need(len(self.aug_snr_db) == 2 and self.aug_snr_db[0] <= self.aug_snr_db[1],
              "aug_snr_db must be (low, high) in dB")
+        need(0 <= self.aug_unreadable_prob < 1, f"aug_unreadable_prob={self.aug_unreadable_prob}: must be in [0, 1)")
+        need(len(self.aug_unreadable_snr_db) == 2 and self.aug_unreadable_snr_db[0] <= self.aug_unreadable_snr_db[1]
+             and self.aug_unreadable_snr_db[1] < self.aug_snr_db[0],
+             "aug_unreadable_snr_db must be (low, high) in dB, below aug_snr_db's low end")
         need(0 <= self.aug_shift < self.win // 4, f"aug_shift={self.aug_shift}: must be in [0, win/4)")
         need(0 < self.target_prec <= 1 and 0 < self.target_rec <= 1, "target_prec/target_rec must be in (0, 1]")
 

@@ -2,12 +2,12 @@
 patient (:mod:`arritmias.crossval`), in detected mode where it matters: what a user's recording gives.
 
 1. the single-beat thresholds (a served beat with and without its record context): the P(V) threshold rule of
-   :func:`arritmias.evaluation.choose_threshold` on the detected real beats;
+   :func:`arritmias.evaluation.pick_operating_point` (both targets if possible, else the best F1) on the
+   detected real beats;
 2. for each candidate family weight: the not-a-beat threshold that best separates the detector's real beats from
-   its false detections (QRS F1, EC57 counting), then the recording threshold on P(V) from EC57's gross VEB Se
-   and +P: the best F1 among thresholds meeting both targets, else the best F1 (not "recall wins": a report that
-   lists PVCs that are not there is the failure a recording's figures must avoid); the weight whose operating
-   point has the best VEB F1 (the weight-0 line is the ablation without families, logged beside it);
+   its false detections (QRS F1, EC57 counting), then the recording threshold on P(V) by the same rule as 1, on
+   EC57's gross VEB Se and +P; the weight whose operating point has the best VEB F1 (the weight-0 line is the
+   ablation without families, logged beside it);
 3. which RuleGuard rules stay, on the recording path's decisions.
 """
 
@@ -98,8 +98,7 @@ def _operating_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], pr
         g = _gross([ec57.counts_of(m, p_x[r] < t_x, (p_v[r] >= t) & (p_x[r] < t_x)) for m, r in zip(matched, rows)])
         se.append(g["veb_se"] or 0.0)
         ppv.append(g["veb_ppv"] or 0.0)
-    choice = pick_operating_point(np.array(ppv), np.array(se), V_GRID, cfg.target_prec, cfg.target_rec,
-                                  recall_wins=False)
+    choice = pick_operating_point(np.array(ppv), np.array(se), V_GRID, cfg.target_prec, cfg.target_rec)
     return {"not_beat_threshold": t_x, "threshold_recording": choice.threshold, "veb_se": choice.val_recall,
             "veb_ppv": choice.val_precision, "f1": _f1(choice.val_recall, choice.val_precision)}
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from arritmias import __version__, ec57, live_drift, registry
-from arritmias.augment import NoiseBank, augment_windows, find_noise_dir, load_noise
+from arritmias.augment import NoiseBank, add_noise, augment_windows, find_noise_dir, load_noise, noise_segments
 from arritmias.beats import BeatSet, ReferenceBeats, build_beats, reference_beats
 from arritmias.cache import default_cache_dir
 from arritmias.config import TrainConfig
@@ -45,7 +45,7 @@ from arritmias.decision import choose_decision_rule
 from arritmias.detector import Detector
 from arritmias.errors import DataError
 from arritmias.evaluation import plot_confusion, plot_history, plot_pr, score
-from arritmias.preprocess import V_INDEX, model_inputs
+from arritmias.preprocess import NOT_BEAT_INDEX, V_INDEX, model_inputs
 from arritmias.progress import progress as progress_bar
 from arritmias.records import read_recording, resolve_data_dir
 
@@ -132,16 +132,25 @@ def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / cfg.epochs_max)))
 
 
-def epoch_inputs(cfg: TrainConfig, beats: BeatSet, idx: np.ndarray, bank: NoiseBank, rng: np.random.Generator):
-    """The model inputs of one epoch's rows ``idx``: augmented (when configured) and with the record context
-    withheld from a ``context_dropout`` share of beats (from all of them when ``use_context`` is off)."""
-    windows, rr, context = beats.windows[idx], beats.rr[idx], beats.context.select(idx)
+def epoch_inputs(cfg: TrainConfig, beats: BeatSet, idx: np.ndarray, y: np.ndarray, bank: NoiseBank,
+                 rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """The model inputs of one epoch's rows ``idx`` and their targets (from ``y`` (n,), the class of every row):
+    augmented (when configured), an ``aug_unreadable_prob`` share of the real beats buried in noise and their
+    target turned into "not a beat", and the record context withheld from a ``context_dropout`` share of beats
+    (from all of them when ``use_context`` is off)."""
+    windows, rr, context, target = beats.windows[idx], beats.rr[idx], beats.context.select(idx), y[idx].copy()
     if cfg.use_augment:
         windows, gain = augment_windows(windows, cfg, bank, rng)
         rr, factor = augment_rr(rr, rng)
         context = Context(context.template * gain, context.rr_usual * factor)
+        buried = (target != NOT_BEAT_INDEX) & (rng.random(len(idx)) < cfg.aug_unreadable_prob)
+        if buried.any():
+            k = int(buried.sum())
+            windows[buried] = add_noise(windows[buried], noise_segments(bank, k, cfg.win, rng),
+                                        rng.uniform(*cfg.aug_unreadable_snr_db, k))
+            target[buried] = NOT_BEAT_INDEX
     use = rng.random(len(idx)) >= cfg.context_dropout if cfg.use_context else np.zeros(len(idx), bool)
-    return model_inputs(windows, rr, context, use)
+    return model_inputs(windows, rr, context, use), target
 
 
 def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_epoch=None, on_epoch=None,
@@ -168,11 +177,11 @@ def fit(cfg: TrainConfig, beats: BeatSet, bank: NoiseBank, epochs: int, after_ep
         lr = learning_rate_at(cfg, epoch)
         model.optimizer.learning_rate.assign(lr)
         idx = epoch_rows(y, cfg, rng)
-        inputs = epoch_inputs(cfg, beats, idx, bank, rng)
-        h = model.fit(inputs, y[idx].astype(np.float32), batch_size=cfg.batch_size, epochs=1, shuffle=True,
+        inputs, target = epoch_inputs(cfg, beats, idx, y, bank, rng)
+        h = model.fit(inputs, target.astype(np.float32), batch_size=cfg.batch_size, epochs=1, shuffle=True,
                       verbose=0)
         record = {"epoch": epoch, "train_loss": float(h.history["loss"][-1]), "lr_epoch": lr,
-                  **_train_figures(model, inputs, y[idx], cfg)}
+                  **_train_figures(model, inputs, target, cfg)}
         if after_epoch:
             record.update(after_epoch(model, epoch))
         history.append(record)

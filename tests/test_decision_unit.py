@@ -129,23 +129,15 @@ def test_threshold_meets_both_targets_when_it_can():
     assert (c.val_precision, c.val_recall) == (1.0, 1.0)
 
 
-def test_recall_wins_when_both_targets_cannot_be_met():
+def test_best_f1_when_both_targets_cannot_be_met():
     y = np.array([1, 0, 1, 0, 1, 0, 1, 0], bool)
     p = np.array([0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.3, 0.2])
     c = choose_threshold(y, p, target_prec=0.98, target_rec=1.0)
-    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.3) and c.val_recall == 1.0
-    c = choose_threshold(y, p, target_prec=0.98, target_rec=0.75)
-    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.7)  # 3 of 4 V, precision 3/5
-
-
-def test_without_recall_wins_the_best_f1_is_taken():
-    """The recording threshold's rule: when both targets cannot be met, the best F1, not the most sensitive."""
+    # F1 per threshold: 0.9 -> 0.4, 0.8 -> 0.57, 0.7 -> 0.67, 0.3 -> 0.73 (4 of 4 V, precision 4/7): the best.
+    assert c.rule == "max_f1" and c.threshold == pytest.approx(0.3) and c.val_recall == 1.0
     precision, recall = np.array([0.5, 0.8, 0.95]), np.array([1.0, 0.9, 0.6])
-    thresholds = np.array([0.2, 0.5, 0.8])
-    c = pick_operating_point(precision, recall, thresholds, 0.98, 0.96)
-    assert c.rule == "recall_wins" and c.threshold == pytest.approx(0.2)
-    c = pick_operating_point(precision, recall, thresholds, 0.98, 0.96, recall_wins=False)
-    assert c.rule == "max_f1" and c.threshold == pytest.approx(0.5)  # F1 0.85 against 0.67 and 0.74
+    c = pick_operating_point(precision, recall, np.array([0.2, 0.5, 0.8]), 0.98, 0.96)
+    assert c.rule == "max_f1" and c.threshold == pytest.approx(0.5)  # F1 0.85, not the most sensitive 0.2
 
 
 def test_metrics_on_a_hand_counted_case():
