@@ -2,7 +2,7 @@
 
 The pipeline, per recording (one row each):
 
-1. **Read and find beats** — reading, signal checks, resampling, NeuroKit2 QRS detection and windowing
+1. **Read and find beats** — reading, signal checks, resampling, QRS detection and windowing
    (:func:`arritmias.analysis.find_beats`, exactly what ``arritmias analyze`` runs) as parallel Ray tasks, one
    CPU each. A recording that cannot be read or analysed becomes an error row naming it; the others go on.
 2. **Classify** — a pool of ``workers`` Ray actors; each loads the Detector once (shipped from the driver as
@@ -38,7 +38,7 @@ from arritmias.errors import DataError
 
 MANIFEST = "batch_manifest.json"
 RESULTS = "batch_results.csv"
-# A reading task holds a lead, NeuroKit2's filtered copies and the windows: a few hundred MB for a 24-h Holter
+# A reading task holds a lead, the detector's filtered copies and the windows: a few hundred MB for a 24-h Holter
 # lead at 360 Hz. Reserving 1 GiB keeps Ray from starting more readers than memory holds.
 READ_MEMORY = 2**30
 # What batch-score writes per recording (report.write_outputs' switches): no HTML report, a Parquet part. Both
@@ -86,8 +86,9 @@ def find_recordings(inputs: list[str]) -> list[BatchInput]:
 def completed_counts(name: str, out_dir: Path) -> tuple[int, int] | None:
     """``(beats, pvc_count)`` of a recording whose batch outputs are complete and consistent, else None.
 
-    File names alone are not trusted: the summary must parse, the Parquet part must read with one row per beat
-    and as many V rows as the summary's PVCs, and the annotation file must hold one annotation per beat. Anything
+    File names alone are not trusted: the summary must parse, the Parquet part must read with one row per detection
+    (beats and those judged not beats) and as many V rows as the summary's PVCs, and the annotation file must hold
+    one annotation per detection. Anything
     else (an empty summary, a garbage Parquet file, a truncated .pvc) is rescored.
     """
     import pandas as pd
@@ -101,11 +102,13 @@ def completed_counts(name: str, out_dir: Path) -> tuple[int, int] | None:
     try:
         summary = json.loads(paths["summary"].read_text())
         beats, pvcs = int(summary["beats"]), int(summary["pvc_count"])
+        detections = beats + int(summary.get("detections_not_beats", 0))
         table = pd.read_parquet(paths["beats"], columns=["label"])
         annotations = wfdb.rdann(str(out_dir / name), ANNOTATOR)
     except Exception:  # noqa: BLE001  any unreadable part means: not done
         return None
-    if len(table) != beats or int((table["label"] == "V").sum()) != pvcs or len(annotations.sample) != beats:
+    if (len(table) != detections or int((table["label"] == "V").sum()) != pvcs
+            or len(annotations.sample) != detections):
         return None
     return beats, pvcs
 
@@ -315,10 +318,11 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                 else:
                     analysis = to_analysis(row, detector.fs, made_by)
                     write_outputs(analysis, out_dir, **OUTPUTS)
-                    n = len(analysis.samples)
-                    beats += n
+                    beats += len(analysis.samples)  # the work done: every detection was classified
                     timeline.append((time.perf_counter() - t0, beats))
-                    statuses[row["name"]] = ("scored", n, analysis.summary["pvc_count"], "")
+                    # The summary's beats, as a resumed recording reports them: detections judged not beats
+                    # are not beats.
+                    statuses[row["name"]] = ("scored", analysis.summary["beats"], analysis.summary["pvc_count"], "")
                 bar.update(1)
                 bar.set_postfix(beats=beats, beats_per_s=f"{beats / (time.perf_counter() - t0):.0f}",
                                 errors=len(errors))

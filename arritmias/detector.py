@@ -69,9 +69,14 @@ class Decisions:
         return symbols if self.not_beat is None else np.where(self.not_beat, "|", symbols)
 
     def excluding(self, unreadable: np.ndarray) -> Decisions:
-        """The same decisions with the beats of ``unreadable`` (n,) bool never called V (and labelled Q)."""
+        """The same decisions with the beats of ``unreadable`` (n,) bool never called V (and labelled Q).
+
+        An unreadable stretch wins over "not a beat": where the lead cannot be read, the network's judgement that
+        a detection is no beat is no better than its V call, so such a detection counts as an unreadable beat.
+        """
         unreadable = np.asarray(unreadable, bool)
-        return replace(self, is_v=self.is_v & ~unreadable, unreadable=unreadable)
+        not_beat = None if self.not_beat is None else self.not_beat & ~unreadable
+        return replace(self, is_v=self.is_v & ~unreadable, unreadable=unreadable, not_beat=not_beat)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def write_annotations(a: Analysis, folder: Path) -> Path:
 
 def beats_table(a: Analysis):
     """One row per detection: record, beat index, sample (input rate), time_s, prob_v, prob_not_beat, label
-    (N, V, or Q: not a beat or unreadable), ruleguard_changed — a pandas DataFrame."""
+    (N, V, or Q: not a beat or unreadable), not_beat (the detection judged not a beat), ruleguard_changed — a pandas
+    DataFrame."""
     import pandas as pd
 
     return pd.DataFrame({
@@ -50,6 +51,8 @@ def beats_table(a: Analysis):
         "prob_not_beat": (a.decisions.prob_not_beat if a.decisions.prob_not_beat is not None
                           else np.zeros(len(a.samples))).astype(np.float32),
         "label": a.decisions.labels(),
+        "not_beat": (a.decisions.not_beat if a.decisions.not_beat is not None
+                     else np.zeros(len(a.samples), bool)).astype(bool),
         "ruleguard_changed": a.decisions.ruleguard_changed.astype(bool),
     })
 

@@ -103,7 +103,10 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
         assert filecmp.cmp(out / f"{name}.pvc", reference / f"{name}.pvc", shallow=False)
         part = beats[beats["record"] == name]
         summary = json.loads((out / f"{name}_summary.json").read_text())
-        assert len(part) == summary["beats"] and (part["label"] == "V").sum() == summary["pvc_count"]
+        # One row per detection: the beats and those judged not beats (flagged).
+        assert len(part) == summary["beats"] + summary["detections_not_beats"]
+        assert part["not_beat"].sum() == summary["detections_not_beats"]
+        assert (part["label"] == "V").sum() == summary["pvc_count"]
         assert int(rows[name]["beats"]) == summary["beats"]
     assert (beats["prob_v"].between(0, 1)).all() and np.all(np.diff(beats[beats.record == "233"]["sample"]) > 0)
 
@@ -132,8 +135,8 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
     assert rows["233"]["status"] == "skipped"
     assert int(rows["233"]["beats"]) == json.loads((out / "233_summary.json").read_text())["beats"] > 0
     assert _summary(out, "100") == _summary(reference, "100")
-    assert len(pd.read_parquet(out / "beats")) == sum(
-        json.loads((out / f"{n}_summary.json").read_text())["beats"] for n in ("100", "119", "233"))
+    summaries = [json.loads((out / f"{n}_summary.json").read_text()) for n in ("100", "119", "233")]
+    assert len(pd.read_parquet(out / "beats")) == sum(s["beats"] + s["detections_not_beats"] for s in summaries)
     (out / "batch_manifest.json").write_text('{"model_uri": ')
     damaged = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store)
     assert damaged.returncode == 2 and "is damaged" in damaged.stderr and "Traceback" not in damaged.stderr

@@ -88,6 +88,11 @@ def test_labels_of_not_beats_and_unreadable_beats():
     assert d.labels().tolist() == ["V", "Q", "N", "Q"]
     assert d.annotation_symbols().tolist() == ["V", "|", "N", "Q"]
     assert d.unclassified().tolist() == [False, True, False, True]
+    # A detection judged not a beat inside an unreadable stretch is an unreadable beat (Q), not an artifact:
+    # the summary counts it among the beats, out of the burden, as the stretch's other beats.
+    both = Decisions(np.array([0.2, 0.2]), np.zeros(2, bool), np.zeros(2, bool), np.ones(2, bool), None,
+                     np.array([0.9, 0.9]), np.array([True, True])).excluding(np.array([True, False]))
+    assert both.not_beat.tolist() == [False, True] and both.annotation_symbols().tolist() == ["Q", "|"]
 
 
 def test_fast_counting_agrees_with_record_counts():
