@@ -24,8 +24,9 @@ MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful 
 FLAT_MV = 0.02  # a lead whose spread is below 20 uV carries no ECG (lead off, disconnected)
 CLIPPED_SHARE = 0.05  # more than 5 % of samples on the ADC rails: QRS shapes are cut off
 # A recording whose detected beats share no shape is noise, not an ECG to classify. Median correlation of each
-# beat's QRS with the patient's usual beat, measured with NeuroKit2's detections: every DS1 record >= 0.92 (208,
-# a third of it PVCs: 0.92), NSTDB's pure-noise records bw 0.32 and ma 0.43, Gaussian noise 0.2.
+# beat's QRS with the patient's usual beat, measured with arritmias.qrs's detections: every DS1 record >= 0.87
+# (108, whose large P waves are detected too: 0.88), NSTDB's pure-noise records bw -0.01, ma 0.05, em 0.57,
+# Gaussian noise 0.0.
 MIN_MEDIAN_TEMPLATE_CORR = 0.7
 # Stretches whose samples are not ECG: a lead off (a second whose spread is under LEAD_OFF_MV: a digital
 # flatline, below one MIT-BIH ADC step; an isoelectric pause still shows amplifier noise above it), the amplifier

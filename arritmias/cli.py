@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     abr.set_defaults(func=cmd_ab_report)
 
     analyze = sub.add_parser("analyze", help="find the PVCs of a whole recording (no annotations needed)",
-                             description="Detect QRS complexes (NeuroKit2), classify every beat with the model, "
+                             description="Detect QRS complexes (arritmias.qrs), classify every beat with the model, "
                                          "and write a WFDB annotation file (<record>.pvc), a JSON summary (PVC "
                                          "count and burden, couplets, runs, bigeminy/trigeminy) and an HTML "
                                          "report with ECG strips. Any sampling rate: the lead is resampled.")
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     features = sub.add_parser("features", help="write per-beat monitoring features as CSV",
-                              description="Detect beats (NeuroKit2) and write their rhythm, morphology and "
+                              description="Detect beats (arritmias.qrs) and write their rhythm, morphology and "
                                           "signal-quality features (and, with --model-uri, the model's output) as "
                                           "CSV, the input of `arritmias drift`. E.g. --records DS1 --out "
                                           "reference_features.csv; --records rec1,rec2.csv --fs 250 --out "

@@ -1,7 +1,7 @@
 """Per-beat monitoring features: rhythm, morphology, signal quality and (optionally) the model's output.
 
 These are what drift monitoring compares between the training data and incoming data. Beats are found by
-:func:`arritmias.analysis.find_beats`, the path ``analyze`` and ``batch-score`` take (NeuroKit2 QRS detection), for
+:func:`arritmias.analysis.find_beats`, the path ``analyze`` and ``batch-score`` take (QRS detection by arritmias.qrs), for
 reference and production data alike, so detector jitter is the same on both sides and cannot look like drift.
 """
 
