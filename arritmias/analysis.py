@@ -7,7 +7,6 @@ features and Detector that training evaluates, at the same detector's beats.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,16 @@ from arritmias.context import Context, template_correlation
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
 from arritmias.qrs import detect_qrs
-from arritmias.records import PRIMARY_LEAD, check_fs, read_recording, resample
+from arritmias.lead_csv import read_lead_csv
+from arritmias.records import PRIMARY_LEAD, check_fs, read_recording, record_leads, resample, to_millivolts
 
 MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful burden
 FLAT_MV = 0.02  # a lead whose spread is below 20 uV carries no ECG (lead off, disconnected)
 CLIPPED_SHARE = 0.05  # more than 5 % of samples on the ADC rails: QRS shapes are cut off
+# A surface ECG's QRS is a few mV (0.5-5 typically; 10 in a large ventricular beat); with baseline wander, the
+# largest deflection from the median stays well below 100 mV. Above that the values are not mV: microvolts (or an
+# ADC count) read as mV, which would also make every strip of the report a thousand times too tall.
+MAX_AMPLITUDE_MV = 100.0
 # A recording whose detected beats share no shape is noise, not an ECG to classify. Median correlation of each
 # beat's QRS with the patient's usual beat, measured with arritmias.qrs's detections: every DS1 record >= 0.87
 # (108, whose large P waves are detected too: 0.88), NSTDB's pure-noise records bw -0.01, ma 0.05, em 0.57,
@@ -39,63 +43,47 @@ QRS_HALF_S = 0.15  # a beat is unreadable when its QRS region (+-150 ms around R
 
 @dataclass(frozen=True)
 class Signal:
-    """One lead to analyse: ``values`` (n,) float mV at ``fs`` Hz, from ``source``."""
+    """One lead to analyse: ``values`` (n,) float mV at ``fs`` Hz, from ``source``; ``leads``: every lead of a
+    WFDB record in ``--deriv-idx`` order (empty for a CSV)."""
 
     name: str
     values: np.ndarray
     fs: float
     lead: str
     source: str
+    leads: tuple[str, ...] = ()
 
 
-def read_signal(path: str | Path, fs: float | None = None, column: str | None = None, deriv_idx: int = 0) -> Signal:
-    """A WFDB record (``path`` with or without ``.hea``) or a CSV of one lead in mV (needs ``fs`` in Hz)."""
+def read_signal(path: str | Path, fs: float | None = None, column: str | None = None, deriv_idx: int = 0,
+                units: str = "mV", decimal: str = "auto") -> Signal:
+    """A WFDB record (``path`` with or without ``.hea``; amplitudes converted from its header's units) or a CSV of
+    one lead (needs ``fs`` in Hz; values in ``units``, decimal mark ``decimal``: see :mod:`arritmias.lead_csv`)."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        return _read_csv(path, fs, column)
+        if fs is None:
+            raise DataError(f"'{path}': a CSV carries no sampling rate; give it with --fs HZ")
+        fs = check_fs(fs, f"'{path}' (--fs)")
+        lead = read_lead_csv(path, column, decimal)
+        values = to_millivolts(lead.values, units, f"'{path}' (--units)")
+        return Signal(path.stem, values, float(fs), lead.name or PRIMARY_LEAD, str(path))
     base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
     if not base.with_suffix(".hea").is_file():
         raise DataError(f"'{path}': no WFDB header '{base.with_suffix('.hea')}' and not a .csv file")
     rec = read_recording(base.parent, base.name, deriv_idx, fs=None, annotator=None)
-    return Signal(base.name, rec.signal, rec.fs, rec.lead, str(base))
+    return Signal(base.name, rec.signal, rec.fs, rec.lead, str(base), record_leads(base.parent, base.name))
 
 
-def _read_csv(path: Path, fs: float | None, column: str | None) -> Signal:
-    if fs is None:
-        raise DataError(f"'{path}': a CSV carries no sampling rate; give it with --fs HZ")
-    fs = check_fs(fs, f"'{path}' (--fs)")
-    try:
-        with path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise DataError(f"'{path}': {exc.strerror}") from None
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"'{path}': the file is empty")
-    has_header = any(_not_number(c) for c in rows[0])
-    names = [c.strip() for c in rows[0]] if has_header else [str(i) for i in range(len(rows[0]))]
-    data = rows[1:] if has_header else rows
-    if column is None:
-        if len(names) != 1:
-            raise DataError(f"'{path}' has columns {names}: choose the lead with --column NAME")
-        idx = 0
-    elif column in names:
-        idx = names.index(column)
-    else:
-        raise DataError(f"'{path}': no column '{column}' (columns: {names})")
-    try:
-        values = np.array([float(r[idx]) if r[idx].strip() else np.nan for r in data], dtype=np.float32)
-    except (ValueError, IndexError):
-        raise DataError(f"'{path}': column '{names[idx]}' has non-numeric values") from None
-    return Signal(path.stem, values, float(fs), names[idx] if has_header else PRIMARY_LEAD, str(path))
-
-
-def _not_number(text: str) -> bool:
-    try:
-        float(text)
-        return False
-    except ValueError:
-        return True
+def lead_choice(summary: dict) -> str | None:
+    """A line for a recording analysed on a lead other than MLII (the model's): which lead, and how to choose
+    another; None when the lead is MLII."""
+    lead, leads = summary.get("lead"), summary.get("leads_in_record") or []
+    if lead == PRIMARY_LEAD:
+        return None
+    if leads:
+        options = ", ".join(f"{i} = {name}" for i, name in enumerate(leads))
+        return (f"analysed on lead {lead}: the record has no {PRIMARY_LEAD}, the lead the model was trained on; "
+                f"choose another with --deriv-idx ({options})")
+    return f"analysed on column '{lead}' as the model's {PRIMARY_LEAD} lead; choose another with --column NAME"
 
 
 def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = None) -> np.ndarray:
@@ -138,7 +126,12 @@ def check_signal(sig: Signal) -> np.ndarray:
     if bad.any():
         x[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), x[~bad])
     if np.std(x) < FLAT_MV:
-        raise DataError(f"{sig.name}: the signal is flat (spread {np.std(x) * 1000:.1f} uV): lead off or no ECG?")
+        raise DataError(f"{sig.name}: the signal is flat (spread {np.std(x) * 1000:.1f} uV): lead off or no ECG? "
+                        "(values in volts: give --units V)")
+    amplitude = float(np.percentile(np.abs(x - np.median(x)), 99.9))
+    if amplitude > MAX_AMPLITUDE_MV:
+        raise DataError(f"{sig.name}: amplitude ~{amplitude:,.0f} mV, far above an ECG's few mV: microvolts? give "
+                        "--units uV (a CSV) or fix the header's units")
     lo, hi = x.min(), x.max()
     rails = np.mean((x <= lo) | (x >= hi))
     if rails > CLIPPED_SHARE:
@@ -216,6 +209,7 @@ def origin(sig: Signal, found: FoundBeats) -> dict:
     """Where a summary's beats came from and how much could not be read; :func:`summarize` plus this is the
     summary ``analyze`` and ``batch-score`` write."""
     return {"record": sig.name, "lead": sig.lead, "source": sig.source, "fs_in_hz": sig.fs,
+            **({"leads_in_record": list(sig.leads)} if sig.leads else {}),
             "beats_at_edges_not_classified": found.at_edges,
             "seconds_unreadable": found.seconds_unreadable,
             "beats_unreadable_not_classified": int(found.unreadable.sum())}

@@ -204,11 +204,25 @@ def _footer(a: Analysis) -> str:
             if th is not None else "")
     items = [f"Modelo: {which}", rule, f"Fecha del análisis: {s.get('analysed_at_utc', '—')} (UTC)",
              f"Registro: {s['record']} · derivación {s['lead']} · {num(s['fs_in_hz'], 0)} Hz · {s['source']}",
+             lead_note_es(s),
              f"arritmias {m.get('arritmias_version', '')}. N = latido normal u otro no ventricular; V = extrasístole "
              "ventricular (clase AAMI V); Q = no clasificable (tramo ilegible); las detecciones que no son latidos (ondas "
              "P o T, ruido) no se cuentan. Las horas son desde el inicio del "
              "registro."]
     return "".join(f"<li>{html.escape(i)}</li>" for i in items if i)
+
+
+def lead_note_es(s: dict) -> str:
+    """The report's line for a lead other than MLII (see :func:`arritmias.analysis.lead_choice`); "" for MLII."""
+    leads = s.get("leads_in_record") or []
+    if s.get("lead") == "MLII":
+        return ""
+    if leads:
+        options = ", ".join(f"{i} = {name}" for i, name in enumerate(leads))
+        return (f"Atención: analizado en la derivación {s['lead']}; el registro no tiene MLII, la derivación con la "
+                f"que se entrenó el modelo. Otra derivación: --deriv-idx ({options}).")
+    return (f"Atención: la columna «{s['lead']}» se analizó como la derivación MLII del modelo; otra columna: "
+            "--column NOMBRE.")
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1040px;margin:1.5em auto;color:#222;padding:0 1em}

@@ -77,9 +77,11 @@ def record_paths(names, data_dir: Path) -> list[Path]:
 
 
 def records_features(paths: list[str | Path], fs_csv: float | None = None, detector=None,
-                     deriv_idx: int = 0) -> pd.DataFrame:
-    """Features of WFDB records or lead CSVs (``fs_csv`` Hz), concatenated."""
-    frames = [signal_features(read_signal(p, fs=fs_csv, deriv_idx=deriv_idx), detector=detector) for p in paths]
+                     deriv_idx: int = 0, units: str = "mV", decimal: str = "auto") -> pd.DataFrame:
+    """Features of WFDB records or lead CSVs (``fs_csv`` Hz, ``units``, ``decimal``: see
+    :func:`arritmias.analysis.read_signal`), concatenated."""
+    frames = [signal_features(read_signal(p, fs=fs_csv, deriv_idx=deriv_idx, units=units, decimal=decimal),
+                              detector=detector) for p in paths]
     if not frames:
         raise DataError("no records given")
     return pd.concat(frames, ignore_index=True)

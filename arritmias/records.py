@@ -72,6 +72,15 @@ def lead_order(sig_names: list[str]) -> list[int]:
     return idx
 
 
+def record_leads(data_dir: Path, name: str) -> tuple[str, ...]:
+    """The lead names of record ``name`` in ``deriv_idx`` order (MLII first)."""
+    try:
+        names = list(wfdb.rdheader(str(data_dir / name)).sig_name or [])
+    except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
+        raise DataError(f"record {name}: header '{data_dir / name}.hea' unreadable ({exc})") from exc
+    return tuple(names[i] for i in lead_order(names))
+
+
 @dataclass(frozen=True)
 class Recording:
     """One lead of a record, at the model's sampling rate.
@@ -113,6 +122,23 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return resample_poly(signal, up // g, down // g).astype(signal.dtype, copy=False)
 
 
+# Millivolts per unit of the amplitude units a header or --units may name. The model works in mV (what wfdb gives
+# for MIT-BIH); a header in uV or V is converted, not trusted to be mV. A header without units is mV (WFDB's
+# default).
+MV_PER_UNIT = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
+
+
+def to_millivolts(values: np.ndarray, unit: str | None, source: str) -> np.ndarray:
+    """``values`` in ``unit`` (``mV``, ``uV``/``µV`` or ``V``; None or empty: mV) as float32 mV, or a DataError
+    naming ``source`` and the unit it cannot convert."""
+    key = (unit or "mV").strip().lower()
+    if key not in MV_PER_UNIT:
+        raise DataError(f"{source}: amplitude unit '{unit}' is not one of mV, uV, V; fix the header or --units")
+    scale = MV_PER_UNIT[key]
+    return np.asarray(values, np.float32) if scale == 1.0 else (np.asarray(values, np.float64) * scale).astype(
+        np.float32)
+
+
 # Sampling rates we accept (Hz): below ~100 Hz the QRS (content up to ~40 Hz) is barely sampled and its width
 # unmeasurable; above 10 kHz a header is almost surely wrong (ECG amplifiers sample at 125-2000 Hz).
 FS_RANGE_HZ = (100.0, 10_000.0)
@@ -144,6 +170,33 @@ def header_fs_field(path: str) -> str | None:
     return None
 
 
+# Bytes per sample of the common WFDB formats: a signal file shorter than the header's length is caught here, by
+# name, instead of as a numpy broadcasting error inside wfdb.
+BYTES_PER_SAMPLE = {"8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4}
+
+
+def _check_signal_file(data_dir: Path, name: str, header, channel: int) -> None:
+    """DataError for a signal file that is missing, empty or shorter than the header says (formats in
+    ``BYTES_PER_SAMPLE``; other formats are left to wfdb)."""
+    file_name = (header.file_name or [None])[channel]
+    if not file_name:
+        return
+    path = data_dir / file_name
+    if not path.is_file():
+        raise DataError(f"record {name}: signal file '{path}' not found")
+    size, samples = path.stat().st_size, header.sig_len or 0
+    if size == 0:
+        raise DataError(f"record {name}: signal file '{path}' is empty (the header says {samples} samples)")
+    fmt = str((header.fmt or [""])[channel])
+    in_file = sum(1 for f in header.file_name if f == file_name)  # signals interleaved in that file
+    if fmt in BYTES_PER_SAMPLE and samples:
+        offset = int((header.byte_offset or [0])[channel] or 0)
+        needed = offset + int(samples * in_file * BYTES_PER_SAMPLE[fmt])
+        if size < needed:
+            raise DataError(f"record {name}: signal file '{path}' is truncated ({size} bytes; the header's "
+                            f"{samples} samples of {in_file} signal(s) in format {fmt} need {needed})")
+
+
 def read_recording(
     data_dir: Path, name: str, deriv_idx: int = 0, fs: float | None = 360.0, annotator: str | None = "atr"
 ) -> Recording:
@@ -164,11 +217,13 @@ def read_recording(
     if not 0 <= deriv_idx < len(order):
         raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(order)} lead(s)")
     channel = order[deriv_idx]
+    _check_signal_file(data_dir, name, header, channel)
     try:
         rec = wfdb.rdrecord(path, channels=[channel], physical=True, return_res=32)
     except Exception as exc:
         raise DataError(f"record {name}: signal file unreadable ({exc})") from exc
-    signal = rec.p_signal[:, 0].astype(np.float32)
+    unit = header.units[channel] if header.units else None
+    signal = to_millivolts(rec.p_signal[:, 0], unit, f"record {name} ({path}.hea)")
     if annotator is None:
         samples, symbols = np.zeros(0, np.int64), np.zeros(0, "<U1")
     else:

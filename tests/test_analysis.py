@@ -175,4 +175,42 @@ def test_analyze_finds_a_record_by_name_in_the_data_folder(trained, store, mitdb
     proc = run_cli("analyze", "119", "--model-uri", f"runs:/{trained.run_id}/model", "--tracking-uri", store,
                    "--out", str(tmp_path), env={"ARRITMIAS_DATA_DIR": str(mitdb)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / "119.pvc").is_file() and "119:" in proc.stdout
+    assert (tmp_path / "119.pvc").is_file() and "119 (lead MLII):" in proc.stdout
+    assert "note:" not in proc.stdout  # MLII is the model's lead: nothing to say
+
+
+def test_a_record_without_mlii_names_its_lead_and_how_to_choose(trained, store, mitdb, tmp_path):
+    """Record 102 has V5 and V2 only: the console and the report name the lead and --deriv-idx's choices."""
+    rec = wfdb.rdrecord(str(mitdb / "102"), sampto=int(120 * FS))
+    wfdb.wrsamp("v5v2", fs=FS, units=rec.units, sig_name=rec.sig_name, p_signal=rec.p_signal,
+                fmt=["16"] * 2, write_dir=str(tmp_path))
+    out = tmp_path / "out"
+    proc = run_cli("analyze", str(tmp_path / "v5v2"), "--model-uri", f"runs:/{trained.run_id}/model",
+                   "--tracking-uri", store, "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "v5v2 (lead V5):" in proc.stdout
+    assert "--deriv-idx (0 = V5, 1 = V2)" in proc.stdout
+    html = next(out.glob("v5v2*.html")).read_text(encoding="utf-8")
+    assert "V5" in html and "--deriv-idx" in html
+
+
+def test_analyze_csv_in_microvolts_or_spanish_locale(trained, store, mitdb, tmp_path):
+    """Microvolts without --units: one line with the fix, nothing written; with --units uV, or written the way a
+    Spanish-locale spreadsheet writes it (';' and decimal commas), the same analysis as the mV lead."""
+    x = read_recording(mitdb, "119", annotator=None).signal[: int(60 * FS)]
+    uv, es, mv = tmp_path / "uv.csv", tmp_path / "es.csv", tmp_path / "mv.csv"
+    uv.write_text("MLII\n" + "\n".join(f"{v * 1000:.1f}" for v in x))
+    es.write_text("MLII;V1\n" + "\n".join(f"{v:.4f};0,0".replace(".", ",") for v in x))
+    mv.write_text("MLII\n" + "\n".join(f"{v:.4f}" for v in x))
+    model = ("--model-uri", f"runs:/{trained.run_id}/model", "--tracking-uri", store)
+    out = tmp_path / "out"
+    refused = run_cli("analyze", str(uv), "--fs", "360", *model, "--out", str(out))
+    assert refused.returncode == 2 and "microvolts? give --units uV" in refused.stderr, refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr and not (out.exists() and any(out.iterdir()))
+    counts = {}
+    for path, extra in ((uv, ("--units", "uV")), (es, ("--column", "MLII")), (mv, ())):
+        proc = run_cli("analyze", str(path), "--fs", "360", *extra, *model, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        counts[path.stem] = json.loads((out / f"{path.stem}_summary.json").read_text())["pvc_count"]
+    assert counts["uv"] == counts["es"] == counts["mv"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left

@@ -82,13 +82,14 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
     mlflow.set_tracking_uri(store)
     uri = f"runs:/{trained.run_id}/model"
     archive = copy_records(mitdb, tmp_path / "archive", ["100", "119", "233", "101"])
-    (archive / "101.dat").write_bytes((archive / "101.dat").read_bytes()[:5000])  # truncated signal file
+    (archive / "101.dat").write_bytes(b"")  # a 0-byte signal file (a copy that failed)
     out = tmp_path / "out"
 
     result = batch_score([str(archive)], uri, out, workers=2, progress=False)
 
     assert result.scored == 3 and result.skipped == 0
-    assert [name for name, _ in result.errors] == ["101"] and "signal file" in result.errors[0][1]
+    assert [name for name, _ in result.errors] == ["101"]
+    assert "is empty (the header says 650000 samples)" in result.errors[0][1]
     rows = {r["record"]: r for r in csv.DictReader(result.results_path.open())}
     assert {k: r["status"] for k, r in rows.items()} == {"100": "scored", "119": "scored", "233": "scored",
                                                           "101": "error"}
