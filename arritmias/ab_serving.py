@@ -164,11 +164,15 @@ def _deployments():
         async def _invocations(self, request):
             from arritmias.metrics import observe
             from arritmias.prediction_log import now_utc
-            from arritmias.server_guard import Refusal, read_beats, read_capped
+            from arritmias.server_guard import Refusal, read_beats, read_capped, request_kind
 
             arrived, request_id, t0 = now_utc(), uuid.uuid4().hex, time.perf_counter()
             try:
-                body = await read_capped(request.headers.get("content-length"), request.stream(), self.max_bytes)
+                if request_kind(request.headers.get("content-type")) != "json":
+                    raise Refusal(415, "the A/B server reads JSON requests only: 'Content-Type: application/json'",
+                                  "UNSUPPORTED_MEDIA_TYPE")
+                body = await read_capped(request.headers.get("content-length"), request.stream(), self.max_bytes,
+                                         request.headers.get("content-encoding"))
                 payload, req, samples = read_beats(body, self.win)
                 subject = payload.get("subject")
                 if subject is not None and not isinstance(subject, (str, int)):

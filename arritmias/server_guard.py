@@ -27,12 +27,17 @@ import json
 import logging
 import os
 import time
+import zlib
 
 import numpy as np
 import orjson
 
 MAX_BYTES_ENV = "ARRITMIAS_MAX_REQUEST_BYTES"
-VERSION_ENV = "ARRITMIAS_MODEL_VERSION"  # the registered version served, for the metrics' labels
+VERSION_ENV = "ARRITMIAS_MODEL_VERSION"  # the registered version served: metrics' labels, answers' headers
+MODEL_URI_ENV, RUN_ID_ENV = "ARRITMIAS_MODEL_URI", "ARRITMIAS_MODEL_RUN_ID"
+# Every /invocations answer names the model that made it: a server keeps the version it loaded when an alias
+# moves, and a client comparing answers must be able to tell (the pyfunc's answer table stays MLflow's contract).
+VERSION_HEADER, RUN_HEADER = b"x-model-version", b"x-model-run-id"
 TRAINING_V_RATE_ENV = "ARRITMIAS_TRAINING_V_RATE"
 # 32 MiB holds ~4,500 beats without context or ~2,200 with it, written with full float precision (~7 and ~15 kB a
 # beat; fewer digits fit more): a 30-minute recording in one or two requests, while parsing stays within ~1 GB of
@@ -40,7 +45,6 @@ TRAINING_V_RATE_ENV = "ARRITMIAS_TRAINING_V_RATE"
 DEFAULT_MAX_BYTES = 32 * 2**20
 _log = logging.getLogger("arritmias.server_guard")
 SHAPE = '{"instances": [{"sig": [...], "rr": [...]}]}'
-JSON_TYPES = ("application/json", "application/json;charset=utf-8")
 
 
 def one_line(message: str) -> str:
@@ -68,18 +72,58 @@ def too_large(size: int, max_bytes: int) -> str:
             "JSON, ~15 kB with its context): split the beats into several requests")
 
 
-async def read_capped(content_length: str | None, chunks, max_bytes: int) -> bytes:
+def request_kind(content_type: str | None) -> str:
+    """``"json"`` or ``"csv"`` from a request's ``Content-Type`` header (RFC 9110: a media type, then parameters
+    whose values may be quoted), or a 415 :class:`Refusal` naming what to send. JSON is UTF-8 (RFC 8259), so a
+    ``charset`` other than UTF-8 is refused rather than read wrongly."""
+    send = "send the beats as JSON with 'Content-Type: application/json' (or a CSV as text/csv)"
+    if not content_type or not content_type.strip():
+        raise Refusal(415, f"the request has no Content-Type header: {send}", "UNSUPPORTED_MEDIA_TYPE")
+    media, *params = content_type.split(";")
+    media = media.strip().lower()
+    kinds = {"application/json": "json", "text/csv": "csv"}
+    if media not in kinds:
+        raise Refusal(415, f"Content-Type {media!r} is not supported: {send}", "UNSUPPORTED_MEDIA_TYPE")
+    for param in params:
+        key, _, value = param.partition("=")
+        value = value.strip().strip('"').lower()
+        if key.strip().lower() == "charset" and value not in ("utf-8", "utf8"):
+            raise Refusal(415, f"charset {value!r} is not supported: JSON and CSV requests are UTF-8",
+                          "UNSUPPORTED_MEDIA_TYPE")
+    return kinds[media]
+
+
+async def read_capped(content_length: str | None, chunks, max_bytes: int, encoding: str | None = None) -> bytes:
     """The body from the async iterable ``chunks``, refused with a 413 :class:`Refusal` when its declared
     ``content_length`` or the bytes received pass ``max_bytes``: an oversized body is never held whole. Both
-    servers read ``/invocations`` through this (the guard from ASGI messages, the Ray ingress from its stream)."""
+    servers read ``/invocations`` through this (the guard from ASGI messages, the Ray ingress from its stream).
+
+    ``encoding`` is the request's ``Content-Encoding``: a gzip body is decoded as it arrives and the limit applies
+    to the decoded bytes (a small gzip bomb must not expand into gigabytes); any other coding is a 415."""
+    coding = (encoding or "identity").strip().lower()
+    if coding not in ("identity", "gzip", "x-gzip"):
+        raise Refusal(415, f"Content-Encoding {coding!r} is not supported: send the body uncompressed or as gzip",
+                      "UNSUPPORTED_MEDIA_TYPE")
     if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
         raise Refusal(413, too_large(int(content_length), max_bytes), "REQUEST_TOO_LARGE")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding != "identity" else None
     parts, size = [], 0
     async for chunk in chunks:
+        if inflate is not None:
+            try:
+                # At most one byte past the limit per call: the refusal comes before the expansion is held.
+                chunk = inflate.decompress(chunk, max_bytes - size + 1)
+                while inflate.unconsumed_tail and len(chunk) <= max_bytes - size:
+                    chunk += inflate.decompress(inflate.unconsumed_tail, max_bytes - size - len(chunk) + 1)
+            except zlib.error:
+                raise Refusal(400, "the body is not valid gzip (Content-Encoding: gzip)") from None
         size += len(chunk)
         if size > max_bytes:
-            raise Refusal(413, too_large(size, max_bytes), "REQUEST_TOO_LARGE")
+            raise Refusal(413, too_large(size, max_bytes) + (" (after gzip decoding)" if inflate else ""),
+                          "REQUEST_TOO_LARGE")
         parts.append(chunk)
+    if inflate is not None and not inflate.eof:
+        raise Refusal(400, "the body is not valid gzip: the compressed stream ends early")
     return b"".join(parts)
 
 
@@ -147,6 +191,21 @@ def _samples(payload: dict, n: int):
     return np.asarray(values, np.int64)
 
 
+def served_headers(version: str | None, run_id: str | None, uri: str | None) -> list[tuple[bytes, bytes]]:
+    """The headers naming the served model: its registered version (or "unregistered"), run id and URI."""
+    headers = [(VERSION_HEADER, (version or "unregistered").encode())]
+    if run_id:
+        headers.append((RUN_HEADER, run_id.encode()))
+    if uri:
+        headers.append((b"x-model-uri", uri.encode("latin-1", "replace")))
+    return headers
+
+
+def _headers(scope) -> dict[str, str]:
+    """An ASGI request's headers as ``{lower-case name: value}``."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+
+
 class RequestGuard:
     """ASGI middleware: a size limit on ``/invocations``, JSON decoded once, clean error bodies everywhere.
 
@@ -159,6 +218,7 @@ class RequestGuard:
         self.app, self.max_bytes, self.model = app, int(max_bytes), model
         self.schema = model.metadata.get_input_schema() if model is not None else None
         self.version = os.environ.get(VERSION_ENV) or None
+        self.served = served_headers(self.version, os.environ.get(RUN_ID_ENV), os.environ.get(MODEL_URI_ENV))
         rate = os.environ.get(TRAINING_V_RATE_ENV)
         metrics.set_training_v_rate(self.version, float(rate) if rate else None)
 
@@ -171,27 +231,31 @@ class RequestGuard:
             body, content_type = exposition()
             return await self._respond(send, 200, body, content_type.encode())
         if scope["path"].rstrip("/") == "/invocations" and scope["method"] == "POST":
+            headers = _headers(scope)
             try:
-                body = await self._read(scope, receive)
+                kind = request_kind(headers.get("content-type"))
+                body = await self._read(scope, receive, headers)
             except Refusal as r:
-                return await self._respond(send, *_error(r.status, r.message, r.code))
-            content_type = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
-            # Plain JSON (UTF-8 is JSON's encoding) is scored here; anything else, MLflow's app answers as usual.
-            if self.model is not None and content_type.replace(" ", "").lower() in JSON_TYPES:
+                return await self._respond(send, *_error(r.status, r.message, r.code), version=self.served)
+            if self.model is not None and kind == "json":
                 t0 = time.perf_counter()
                 status, answer, scored = await self._score_json(body)
                 self._observe(status, time.perf_counter() - t0, scored)
-                return await self._respond(send, status, answer)
+                return await self._respond(send, status, answer, version=self.served)
 
             async def replay():
                 return {"type": "http.request", "body": body, "more_body": False}
 
+            # MLflow's app reads CSV itself; it gets the decoded body, so no Content-Encoding goes with it.
+            scope = {**scope, "headers": [(k, v) for k, v in scope.get("headers") or []
+                                          if k.lower() not in (b"content-encoding", b"content-length")]
+                     + [(b"content-length", str(len(body)).encode())]}
             receive = replay
-        return await self.app(scope, receive, self._clean(send))
+        return await self.app(scope, receive, self._clean(send, self.served))
 
-    async def _read(self, scope, receive) -> bytes:
-        """The request body from its ASGI messages (:func:`read_capped`); a Refusal when it is too large or the
-        client left before sending all of it."""
+    async def _read(self, scope, receive, headers: dict) -> bytes:
+        """The request body from its ASGI messages (:func:`read_capped`, gzip decoded); a Refusal when it is too
+        large, badly encoded, or the client left before sending all of it."""
         async def chunks():
             more = True
             while more:
@@ -201,8 +265,8 @@ class RequestGuard:
                 yield message.get("body", b"")
                 more = message.get("more_body", False)
 
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        return await read_capped(None if length is None else length.decode("latin-1"), chunks(), self.max_bytes)
+        return await read_capped(headers.get("content-length"), chunks(), self.max_bytes,
+                                 headers.get("content-encoding"))
 
     async def _score_json(self, body: bytes) -> tuple[int, bytes, object]:
         """Decode ``body`` once, read it with MLflow's own protocol parser, score it, write the answer with orjson;
@@ -248,22 +312,25 @@ class RequestGuard:
         observe(self.version, "champion", outcome, seconds, labels, prob)
 
     @staticmethod
-    async def _respond(send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
+    async def _respond(send, status: int, body: bytes, content_type: bytes = b"application/json",
+                       version: list | None = None) -> None:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", content_type),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode())] + (version or [])})
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _clean(send):
-        """A ``send`` that rewrites error responses: 5xx to one line, and no ``stack_trace`` in any error."""
+    def _clean(send, version: list | None = None):
+        """A ``send`` that rewrites error responses: 5xx to one line, no ``stack_trace`` in any error, and a JSON
+        body for every error (MLflow answers some, e.g. an unsupported content type, in plain text); ``version``
+        headers go on every answer."""
         state = {"status": 200, "headers": [], "chunks": []}
 
         async def wrapped(message):
             if message["type"] == "http.response.start":
                 state["status"], state["headers"] = message["status"], message.get("headers", [])
                 if state["status"] < 400:
-                    return await send(message)
+                    return await send({**message, "headers": list(state["headers"]) + (version or [])})
                 return None
             if message["type"] != "http.response.body" or state["status"] < 400:
                 return await send(message)
@@ -279,16 +346,21 @@ class RequestGuard:
                     payload = json.loads(body)
                 except ValueError:
                     payload = None
-                if isinstance(payload, dict):
-                    if "stack_trace" in payload:
-                        _log.warning("error response with a stack trace: %s", str(payload["stack_trace"])[-2000:])
-                        payload.pop("stack_trace")
-                    payload["message"] = one_line(str(payload.get("message", "")))
-                    body = json.dumps(payload).encode()
+                code = "NOT_FOUND" if status == 404 else "BAD_REQUEST"
+                if not isinstance(payload, dict):
+                    payload = {"message": body.decode("utf-8", "replace")}
+                if "detail" in payload and "message" not in payload:  # FastAPI's own errors
+                    payload["message"] = str(payload.pop("detail"))
+                payload.setdefault("error_code", code)
+                if "stack_trace" in payload:
+                    _log.warning("error response with a stack trace: %s", str(payload["stack_trace"])[-2000:])
+                    payload.pop("stack_trace")
+                payload["message"] = one_line(str(payload.get("message", "")))
+                body = json.dumps(payload).encode()
             headers = [(k, v) for k, v in state["headers"] if k.lower() not in (b"content-length", b"content-type")]
             await send({"type": "http.response.start", "status": status,
                         "headers": headers + [(b"content-type", b"application/json"),
-                                              (b"content-length", str(len(body)).encode())]})
+                                              (b"content-length", str(len(body)).encode())] + (version or [])})
             await send({"type": "http.response.body", "body": body})
             return None
 

@@ -259,7 +259,8 @@ def serve_command(model_uri: str, host: str, port: int, workers: int = 1) -> lis
 
 def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | None = None) -> dict[str, str]:
     """Environment for the server: ``model_uri`` downloaded into ``dst`` and named in MLflow's model-path variable
-    (what ``mlflow models serve`` does), the tracking store, and the request limit. A model that cannot be loaded
+    (what ``mlflow models serve`` does), the tracking store, the request limit, and which model it is (registered
+    version, run id: every answer names them in its headers). A model that cannot be loaded
     is a DataError here, before any server starts."""
     import os
     import shutil
@@ -271,26 +272,30 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
 
     from arritmias.server_guard import DEFAULT_MAX_BYTES, MAX_BYTES_ENV
 
+    from arritmias import metrics, registry
+    from arritmias.server_guard import MODEL_URI_ENV, RUN_ID_ENV, TRAINING_V_RATE_ENV, VERSION_ENV
+
+    # An alias is resolved once, here: the version downloaded is the version every answer names, even if the alias
+    # moves while the download runs.
+    made = registry.model_provenance(model_uri)
+    source = f"models:/{made['name']}/{made['version']}" if made["version"] is not None else model_uri
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst))
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst))
     except (MlflowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot load model '{model_uri}': {first}") from None
     if not (Path(local) / "MLmodel").is_file():
         raise DataError(f"'{model_uri}' is not an MLflow model (no MLmodel file)")
-    from arritmias import metrics, registry
-    from arritmias.server_guard import TRAINING_V_RATE_ENV, VERSION_ENV
-
     # The workers' Prometheus metrics meet in a fresh folder (the client library's multiprocess mode).
     metrics_dir = Path(dst) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
-    made = registry.model_provenance(model_uri)
     rate = metrics.training_v_rate(made["run_id"])
     return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
             scoring_server._SERVER_MODEL_PATH: path_to_local_file_uri(local),
             MAX_BYTES_ENV: str(max_bytes or DEFAULT_MAX_BYTES), metrics.MULTIPROC_ENV: str(metrics_dir),
-            VERSION_ENV: str(made["version"] or ""), TRAINING_V_RATE_ENV: "" if rate is None else f"{rate:.6f}",
+            VERSION_ENV: str(made["version"] or ""), MODEL_URI_ENV: model_uri, RUN_ID_ENV: made["run_id"] or "",
+            TRAINING_V_RATE_ENV: "" if rate is None else f"{rate:.6f}",
             LIVE_DRIFT_ENV: str(LIVE_DRIFT_WINDOW)}
 
 
