@@ -116,8 +116,13 @@ def challenge(challenger: int, against: str = registry.PRODUCTION_ALIAS, records
                             **{f"champion_{k}": v for k, v in d.champion_metrics.items()}})
         mlflow.set_tag("decision", d.reason)
     if d.accepted:
-        client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(champion))
-        client.set_registered_model_alias(MODEL_NAME, against, str(challenger))
+        with registry.registry_lock():
+            # The challenge took minutes: a champion replaced meanwhile was not the one beaten.
+            if registry.alias_version(against) != int(champion):
+                raise DataError(f"@{against} moved to version {registry.alias_version(against)} during the "
+                                f"challenge against version {champion}: nothing promoted; challenge it again")
+            client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(champion))
+            client.set_registered_model_alias(MODEL_NAME, against, str(challenger))
     return result
 
 
@@ -128,11 +133,12 @@ def rollback() -> tuple[int, int]:
     from arritmias.registry import MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, _client
 
     client = _client()
-    try:
-        current = client.get_model_version_by_alias(MODEL_NAME, PRODUCTION_ALIAS).version
-        previous = client.get_model_version_by_alias(MODEL_NAME, PREVIOUS_ALIAS).version
-    except mlflow.exceptions.MlflowException:
-        raise DataError(f"{MODEL_NAME} has no @{PREVIOUS_ALIAS} version to roll back to") from None
-    client.set_registered_model_alias(MODEL_NAME, PRODUCTION_ALIAS, previous)
-    client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, current)
+    with registry.registry_lock():
+        try:
+            current = client.get_model_version_by_alias(MODEL_NAME, PRODUCTION_ALIAS).version
+            previous = client.get_model_version_by_alias(MODEL_NAME, PREVIOUS_ALIAS).version
+        except mlflow.exceptions.MlflowException:
+            raise DataError(f"{MODEL_NAME} has no @{PREVIOUS_ALIAS} version to roll back to") from None
+        client.set_registered_model_alias(MODEL_NAME, PRODUCTION_ALIAS, previous)
+        client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, current)
     return int(previous), int(current)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; promotions still re-read what they set
+    fcntl = None
 
 from arritmias.errors import ArritmiasError, CheckFailed, ConfigError, DataError
 
@@ -30,11 +36,69 @@ def tracking_uri(cli_value: str | None = None) -> str:
     return cli_value or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or DEFAULT_TRACKING_URI
 
 
-def use_tracking(cli_value: str | None = None) -> str:
-    """Point MLflow at the tracking store (see :func:`tracking_uri`); returns the URI."""
+# Schemes MLflow's tracking stores answer (SQLAlchemy databases with an optional "+driver", servers, folders).
+STORE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(uri: str, mode: str = "create", model_uri: str | None = None) -> None:
+    """A DataError naming the store and the problem, before MLflow meets it (it answers an unknown scheme, a file
+    that is not a database or a read-only database with tracebacks of 50 to 260 lines, and opens a misspelled
+    ``sqlite:///`` path as a new, empty store).
+
+    ``mode`` is what the command does with the store: ``"create"`` (training may start one), ``"write"`` (it must
+    exist and be writable: promote, gate), ``"read"`` (it must exist: a reading command never creates a store;
+    unless ``model_uri`` is a local model, which needs no store at all)."""
+    from pathlib import Path
+
+    where = f"tracking store '{uri}'"
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if mode == "read" and model_uri is not None and not model_uri.startswith(("models:/", "runs:/")):
+        return
+    if not scheme:  # a plain path: MLflow reads a folder as a (deprecated) file store
+        path = Path(uri).expanduser()
+        if path.is_file():
+            hint = f"sqlite:///{path.resolve()}" if path.read_bytes()[:16] == SQLITE_HEADER else "a folder"
+            raise DataError(f"{where} is a file, not a store: give a database as {hint}")
+        if not path.exists() and mode != "create":
+            raise DataError(f"{where} does not exist (a misspelled path?)")
+        return
+    if scheme not in STORE_SCHEMES:
+        raise DataError(f"{where}: unknown scheme '{scheme}://' (use sqlite:///path/to/mlflow.db, postgresql://..., "
+                        "or the http(s):// address of an MLflow server)")
+    if scheme != "sqlite":
+        return
+    name = uri.split("://", 1)[1].split("?", 1)[0]
+    name = name[1:] if name.startswith("/") else name  # sqlite:///rel.db and sqlite:////abs.db
+    if name in ("", ":memory:"):
+        return
+    db = Path(name).expanduser()
+    if not db.parent.resolve().is_dir():
+        raise DataError(f"{where}: folder '{db.parent}' does not exist (a misspelled path?)")
+    if not db.exists():
+        if mode != "create":
+            raise DataError(f"{where}: there is no database at '{db}' (a misspelled path? `arritmias train` "
+                            "creates one)")
+        return
+    if db.is_dir():
+        raise DataError(f"{where}: '{db}' is a folder, not an SQLite database")
+    with db.open("rb") as fh:
+        header = fh.read(16)
+    if header and header != SQLITE_HEADER:
+        raise DataError(f"{where}: '{db}' is not an SQLite database")
+    # SQLite writes a journal beside the database: both the file and its folder must be writable.
+    # (os.access also sees a read-only mount, which binds root too.)
+    if mode != "read" and not (os.access(db, os.W_OK) and os.access(db.parent, os.W_OK)):
+        raise DataError(f"{where} is read-only ('{db}' or its folder): this command writes to the registry")
+
+
+def use_tracking(cli_value: str | None = None, mode: str = "create", model_uri: str | None = None) -> str:
+    """Point MLflow at the tracking store (see :func:`tracking_uri`) once :func:`check_store` accepts it for
+    ``mode``; returns the URI."""
     import mlflow
 
     uri = tracking_uri(cli_value)
+    check_store(uri, mode, model_uri)
     # A new sqlite store announces its table creation at INFO on every first command: not the user's business.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
@@ -241,12 +305,22 @@ def gate_run(run_id: str, thresholds: dict[str, float] | None = None) -> GateRes
     return gate(run_metrics(run_id), thresholds)
 
 
+def registered_version(run_id: str) -> int | None:
+    """The version of ``MODEL_NAME`` registered from run ``run_id`` (the first, if several), or None."""
+    versions = _client().search_model_versions(f"name='{MODEL_NAME}' and run_id='{run_id}'")
+    return min(int(v.version) for v in versions) if versions else None
+
+
 def register(run_id: str, result: GateResult) -> int:
-    """Register the run's ``model/`` artifact as a new version of ``MODEL_NAME``; only for a passed gate."""
+    """Register the run's ``model/`` artifact as a new version of ``MODEL_NAME``; only for a passed gate. A run
+    registered before keeps its version (registering it again would make versions that differ in nothing)."""
     import mlflow
 
     if not result.passed:
         raise CheckFailed(f"run {run_id} not registered: {result.summary()}")
+    existing = registered_version(run_id)
+    if existing is not None:
+        return existing
     run = _client().get_run(run_id)
     tags = {**{f"gate.{k}": f"{v:.4f}" for k, v in result.metrics.items()}, "gate": "passed",
             "run_name": run.info.run_name or "", "code_version": run.data.params.get("code_version", "")}
@@ -290,8 +364,50 @@ def latest_version() -> int:
     return max(int(v.version) for v in versions)
 
 
-def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
-    """Point ``alias`` at ``version``; returns the model URI that now loads it."""
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion did: ``alias`` now on ``version``, which it moved from ``was`` (None: a new alias)."""
+
+    alias: str
+    version: int
+    was: int | None
+    uri: str
+
+
+def alias_version(alias: str) -> int | None:
+    """The version ``alias`` points at now, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(_client().get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        return None
+
+
+@contextmanager
+def registry_lock():
+    """Promotions of one local SQLite store one at a time (an advisory lock on a file beside the database): the
+    registry has no compare-and-set, so two `promote` at once would both read the same outgoing champion. Other
+    stores (a server) get no lock; :func:`promote` still re-reads what it set and reports the truth."""
+    from pathlib import Path
+
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///") or fcntl is None:
+        yield
+        return
+    db = Path(uri[len("sqlite:///"):].split("?", 1)[0]).expanduser()
+    with open(db.with_name(f".{db.name}.promote.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def promote(version: int, alias: str = PRODUCTION_ALIAS) -> Promotion:
+    """Point ``alias`` at ``version`` (the outgoing @production becomes @previous); returns what was done, read
+    back from the registry. A DataError when another promotion moved the alias at the same moment: never a
+    success that is not the final state."""
     from mlflow.exceptions import MlflowException
 
     client = _client()
@@ -299,15 +415,16 @@ def promote(version: int, alias: str = PRODUCTION_ALIAS) -> str:
         client.get_model_version(MODEL_NAME, str(version))
     except MlflowException:
         raise DataError(f"{MODEL_NAME} has no version {version} in {tracking_uri()}") from None
-    if alias == PRODUCTION_ALIAS:  # keep the outgoing champion reachable for `promote --rollback`
-        try:
-            old = client.get_model_version_by_alias(MODEL_NAME, alias).version
-            if str(old) != str(version):
-                client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(old))
-        except MlflowException:
-            pass
-    client.set_registered_model_alias(MODEL_NAME, alias, str(version))
-    return model_uri(alias)
+    with registry_lock():
+        old = alias_version(alias)
+        if alias == PRODUCTION_ALIAS and old is not None and old != int(version):
+            client.set_registered_model_alias(MODEL_NAME, PREVIOUS_ALIAS, str(old))  # for `promote --rollback`
+        client.set_registered_model_alias(MODEL_NAME, alias, str(version))
+        now = alias_version(alias)
+    if now != int(version):
+        raise DataError(f"another promotion moved @{alias} at the same moment: it is on version {now}, not "
+                        f"{version}; check with `arritmias compare` and promote again if needed")
+    return Promotion(alias, int(version), old, model_uri(alias))
 
 
 COMPARE_COLUMNS = ("metrics.test_f1_V", "metrics.test_ec57_detected_veb_se", "metrics.test_ec57_detected_veb_ppv",
