@@ -13,7 +13,7 @@ from arritmias import __version__
 from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd_ci_summary, cmd_compare,
                                 cmd_data_fetch, cmd_data_verify, cmd_drift, cmd_evaluate, cmd_features, cmd_gate,
                                 cmd_promote, cmd_serve, cmd_train, cmd_tune)
-from arritmias.errors import ArritmiasError, os_error_line
+from arritmias.errors import ArritmiasError, Terminated, os_error_line
 from arritmias.records import DATA_DIR_ENV
 from arritmias.registry import DEFAULT_TRACKING_URI, EXPERIMENT, MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, model_uri
 
@@ -23,6 +23,16 @@ EPILOG_DATA = f"Data folder: --data-dir, else ${DATA_DIR_ENV}, else ./mit-bih."
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help=f"folder of WFDB records (default: ${DATA_DIR_ENV} or ./mit-bih)")
+
+
+def _add_lead_csv(p: argparse.ArgumentParser) -> None:
+    """How to read a lead CSV: its rate, amplitude unit and decimal mark (arritmias.lead_csv)."""
+    p.add_argument("--fs", type=float, help="sampling rate in Hz of lead CSVs (a CSV carries none)")
+    p.add_argument("--units", default="mV", choices=["mV", "uV", "V"],
+                   help="amplitude unit of lead CSVs (default: mV; WFDB records use their header's units)")
+    p.add_argument("--decimal", default="auto", choices=["auto", "point", "comma"],
+                   help="decimal mark of lead CSVs (default: auto: ';'-separated files use decimal commas, as "
+                        "Spanish-locale spreadsheets write them)")
 
 
 BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard",  # --no-augment, --no-ruleguard, --no-context
@@ -114,7 +124,7 @@ def add_drift_parser(sub) -> argparse.ArgumentParser:
     cur.add_argument("--current", metavar="CSV", help="current beat features (e.g. production_features.csv)")
     cur.add_argument("--current-records", metavar="LIST", help="WFDB records (names in the data folder, paths) or "
                      "lead CSVs to build current features from")
-    p.add_argument("--fs", type=float, help="sampling rate (Hz) of lead CSVs given as records")
+    _add_lead_csv(p)
     p.add_argument("--model-uri", help=f"also monitor the model's output (prediction drift), e.g. {MODEL_URI_DEFAULT}")
     _add_data_dir(p)
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"Evidently drift method (default: {DEFAULT_METHOD})")
@@ -273,11 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "and write a WFDB annotation file (<record>.pvc), a JSON summary (PVC "
                                          "count and burden, couplets, runs, bigeminy/trigeminy) and an HTML "
                                          "report with ECG strips. Any sampling rate: the lead is resampled.")
-    analyze.add_argument("record", help="WFDB record (path without extension, or its .hea) or a CSV of one lead "
-                         "in mV")
+    analyze.add_argument("record", help="WFDB record (a name in the data folder, a path without extension, or its "
+                         ".hea) or a CSV of one lead (see --fs, --units, --decimal)")
     analyze.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model (default: {MODEL_URI_DEFAULT})")
     analyze.add_argument("--out", default="outputs", help="output folder (default: ./outputs)")
-    analyze.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV input")
+    _add_lead_csv(analyze)
     analyze.add_argument("--column", help="CSV column holding the lead (when the CSV has several)")
     analyze.add_argument("--deriv-idx", type=int, default=0, help="WFDB lead, MLII first (default: 0)")
     _add_data_dir(analyze)
@@ -337,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "production_features.csv.", epilog=EPILOG_DATA)
     features.add_argument("--records", required=True, help="DS1, DS2, record names, WFDB paths or lead CSVs")
     features.add_argument("--out", required=True, help="CSV file to write")
-    features.add_argument("--fs", type=float, help="sampling rate (Hz) of lead CSVs")
+    _add_lead_csv(features)
     features.add_argument("--model-uri", help="add the model's prob_v and pred_v columns")
     _add_data_dir(features)
     _add_tracking(features, experiment=False)
@@ -403,6 +413,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if prog:
         parser.prog = prog
     args = parser.parse_args(argv)
+    previous = _stop_on_sigterm()
     try:
         return args.func(args)
     except ArritmiasError as exc:
@@ -414,6 +425,29 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except KeyboardInterrupt:
         print("arritmias: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("arritmias: stopped (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm():
+    """SIGTERM (what schedulers and `kill` send) unwinds like Ctrl-C instead of ending the process on the spot, so
+    staging folders are removed and servers stopped; a command may install its own handler (``serve``). Returns
+    the handler it replaced (None off the main thread, where none can be set)."""
+    import signal
+    import threading
+
+    def stop(_signum, _frame):
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def report_reaped(experiment: str) -> None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from arritmias import registry
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "write")
     report_reaped(args.experiment)
     run_id = args.run_id or registry.latest_run_id(args.experiment)
     result = registry.gate_run(run_id, gate_thresholds(args))
@@ -174,16 +174,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if not result.passed:
         raise CheckFailed(f"run {run_id} fails the gate: " + "; ".join(result.failures))
     if args.register:
+        before = registry.registered_version(run_id)
         version = registry.register(run_id, result)
         registry.tag_run(run_id, {"registered_version": str(version)})
-        print(f"registered as {registry.MODEL_NAME} version {version}")
+        print(f"run {run_id} is already {registry.MODEL_NAME} version {version}: nothing registered"
+              if before is not None else f"registered as {registry.MODEL_NAME} version {version}")
     return 0
 
 
 def cmd_ci_summary(args: argparse.Namespace) -> int:
     from arritmias import ci_summary, registry
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "read")
     run_id = args.run_id or registry.latest_run_id(args.experiment)
     markdown = ci_summary.render(run_id, gate_thresholds(args))
     written = ci_summary.write(markdown, Path(args.out) if args.out else None)
@@ -198,11 +200,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from arritmias import promotion, registry
     from arritmias.beats import parse_records
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "write")
     if args.rollback:
         restored, demoted = promotion.rollback()
         print(f"rolled back: version {restored} is @{registry.PRODUCTION_ALIAS} again, version {demoted} is "
               f"@{registry.PREVIOUS_ALIAS}")
+        print(SERVERS_KEEP_THEIR_VERSION)
         return 0
     if args.challenger is not None:
         records = parse_records(args.records) if args.records else None
@@ -217,11 +220,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
             raise CheckFailed(f"challenger v{c.challenger} refused: {c.reason}")
         print(f"challenger v{c.challenger} promoted to @{args.against} ({c.reason}); v{c.champion} is "
               f"@{registry.PREVIOUS_ALIAS}")
+        print(SERVERS_KEEP_THEIR_VERSION)
         return 0
     version = registry.latest_version() if args.latest else args.version
-    uri = registry.promote(version, args.alias)
-    print(f"{registry.MODEL_NAME} version {version} is now @{args.alias}: load it as {uri}")
+    done = registry.promote(version, args.alias)
+    was = "it already was" if done.was == done.version else (
+        f"was version {done.was}" if done.was is not None else "a new alias")
+    print(f"{registry.MODEL_NAME} version {done.version} is now @{done.alias} ({was}): load it as {done.uri}")
+    print(SERVERS_KEEP_THEIR_VERSION)
     return 0
+
+
+# What a promotion does not do, said where it is done (README, "Serving" says the same).
+SERVERS_KEEP_THEIR_VERSION = ("  servers already running keep the version they loaded (each answer names it in its "
+                              "X-Model-Version header): restart `arritmias serve` to serve the new one")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -241,7 +253,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from arritmias import registry
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "read")
     table = registry.compare(args.top, args.filter or "", args.experiment)
     if table.empty:
         print("no finished runs match")
@@ -259,9 +271,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
     from arritmias import registry
+    from arritmias.server_guard import VERSION_ENV
     from arritmias.serving import serve_command, serve_env
 
-    uri = registry.use_tracking(args.tracking_uri)
+    uri = registry.use_tracking(args.tracking_uri, "read", args.model_uri if args.engine != "ray" else None)
     if args.engine == "ray":
         return _serve_on_ray(args, uri)
     if args.challenger or args.shadow or args.split:
@@ -269,13 +282,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cmd = serve_command(args.model_uri, args.host, args.port, args.workers)
     with tempfile.TemporaryDirectory(prefix="arritmias-serve-") as tmp:
         env = serve_env(uri, args.model_uri, Path(tmp), args.max_request_mb * 2**20)
-        print(f"serving {args.model_uri} at http://{args.host}:{args.port}/invocations (Ctrl-C stops it); "
-              f"requests up to {args.max_request_mb} MiB", flush=True)
+        version = env[VERSION_ENV] or "unregistered"
+        print(f"serving {args.model_uri} (version {version}) at http://{args.host}:{args.port}/invocations "
+              f"(Ctrl-C stops it); requests up to {args.max_request_mb} MiB", flush=True)
         print("  " + " ".join(cmd), flush=True)
-        try:
-            return subprocess.call(cmd, env=env)
-        except KeyboardInterrupt:
-            return 0
+        return run_until_stopped(subprocess.Popen(cmd, env=env))
+
+
+def run_until_stopped(proc, grace_s: float = 20.0) -> int:
+    """Wait for the server ``proc``, passing SIGTERM on to it (what systemd, Docker and Kubernetes send to the
+    process they started: uvicorn's master then stops its workers after answering the requests in flight). The
+    server gets ``grace_s`` seconds before it is killed, so no orphan keeps the port."""
+    import signal
+    import subprocess
+
+    def forward(signum, _frame):
+        proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                code = proc.wait()
+                return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
+            except KeyboardInterrupt:
+                # Ctrl-C reached the server too (one terminal, one process group): wait for it to finish.
+                try:
+                    proc.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            try:
+                proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
@@ -297,7 +340,7 @@ def cmd_ab_report(args: argparse.Namespace) -> int:
     from arritmias.ab_report import AB_EXPERIMENT, report
     from arritmias.beats import parse_records
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "write" if args.promote else "create")
     out = report(Path(args.log), parse_records(args.records) if args.records else None, args.data_dir)
     print(out.arms.to_string(index=False))
     if out.disagreement_rate is not None:
@@ -315,32 +358,37 @@ def cmd_ab_report(args: argparse.Namespace) -> int:
     if args.promote:
         if not (out.decision and out.decision["accepted"]):
             raise CheckFailed("--promote: " + (out.decision["reason"] if out.decision else "no paired decision"))
-        uri = registry.promote(out.decision["candidate_version"])
-        print(f"version {out.decision['candidate_version']} is now @{registry.PRODUCTION_ALIAS} ({uri}); the old "
-              f"one @{registry.PREVIOUS_ALIAS}")
+        done = registry.promote(out.decision["candidate_version"])
+        print(f"version {done.version} is now @{done.alias} ({done.uri}); the old one (version {done.was}) "
+              f"@{registry.PREVIOUS_ALIAS}")
+        print(SERVERS_KEEP_THEIR_VERSION)
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from arritmias import registry
-    from arritmias.analysis import analyze_signal, read_signal
+    from arritmias.analysis import analyze_signal, lead_choice, read_signal
     from arritmias.detector import Detector
     from arritmias.features import record_paths
     from arritmias.report import provenance, write_outputs
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
 
     record = args.record
     if not Path(record).exists() and not Path(record).with_suffix(".hea").exists():
         record = str(record_paths([record], resolve_data_dir(args.data_dir))[0])  # a name like 119
-    signal = read_signal(record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx)
+    signal = read_signal(record, fs=args.fs, column=args.column, deriv_idx=args.deriv_idx, units=args.units,
+                         decimal=args.decimal)
     detector = Detector.from_model_uri(args.model_uri)
     analysis = analyze_signal(signal, detector, provenance(detector, args.model_uri))
     paths = write_outputs(analysis, Path(args.out))
     s = analysis.summary
-    print(f"{s['record']}: {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
+    note = lead_choice(s)
+    print(f"{s['record']} (lead {s['lead']}): {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
           f"{s['couplets']} couplets, {len(s['runs_of_3_or_more'])} runs of >= 3, "
           f"{len(s['bigeminy_episodes'])} bigeminy and {len(s['trigeminy_episodes'])} trigeminy episodes")
+    if note:
+        print(f"  note: {note}")
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
     return 0
@@ -350,7 +398,7 @@ def cmd_batch_score(args: argparse.Namespace) -> int:
     from arritmias import registry
     from arritmias.batch import batch_score
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
     result = batch_score(args.inputs, args.model_uri, Path(args.out), args.address, args.workers, args.resume)
     rate = result.beats / result.seconds if result.seconds else 0.0
     print(f"{result.scored} recordings scored ({result.beats} beats, {rate:.0f} beats/s), {result.skipped} "
@@ -367,7 +415,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from arritmias.ec57 import evaluate, format_table
     from arritmias.records import require_records
 
-    registry.use_tracking(args.tracking_uri)
+    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
     out = Path(args.out)
     modes = ("detected", "reference") if args.mode == "both" else (args.mode,)
@@ -418,11 +466,11 @@ def cmd_features(args: argparse.Namespace) -> int:
     if args.model_uri:
         from arritmias.detector import Detector
 
-        registry.use_tracking(args.tracking_uri)
+        registry.use_tracking(args.tracking_uri, "read", args.model_uri)
         detector = Detector.from_model_uri(args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
     paths = record_paths(parse_records(args.records), data_dir)
-    frame = records_features(paths, fs_csv=args.fs, detector=detector)
+    frame = records_features(paths, fs_csv=args.fs, detector=detector, units=args.units, decimal=args.decimal)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, lambda tmp: frame.to_csv(tmp, index=False))
@@ -438,6 +486,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
     results = check(current=args.current, current_records=args.current_records, reference=args.reference,
                     reference_records=args.reference_records, data_dir=args.data_dir, fs=args.fs,
+                    units=args.units, decimal=args.decimal,
                     model_uri=args.model_uri, method=args.method, threshold=args.threshold,
                     drift_share=args.drift_share, out=args.out, tracking_uri=tracking)
     verdict = "DRIFT" if results["drift_detected"] else "no drift"

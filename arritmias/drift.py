@@ -212,9 +212,10 @@ def describe_side(csv: str | None, records: str | None) -> str:
                                      else "")
 
 
-def load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model) -> pd.DataFrame:
-    """One side's beat features: read from ``csv``, or built from ``records`` (lead CSVs at ``fs`` Hz), with the
-    model's output when ``model`` (a Detector) is given."""
+def load_side(csv: str | None, records: str | None, data_dir: str | None, fs: float | None, model,
+              units: str = "mV", decimal: str = "auto") -> pd.DataFrame:
+    """One side's beat features: read from ``csv``, or built from ``records`` (lead CSVs at ``fs`` Hz in
+    ``units``, decimal mark ``decimal``), with the model's output when ``model`` (a Detector) is given."""
     from arritmias.beats import parse_records
     from arritmias.features import record_paths, records_features
     from arritmias.records import resolve_data_dir
@@ -225,11 +226,12 @@ def load_side(csv: str | None, records: str | None, data_dir: str | None, fs: fl
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read '{csv}': {exc}") from None
     return records_features(record_paths(parse_records(records), resolve_data_dir(data_dir)), fs_csv=fs,
-                            detector=model)
+                            detector=model, units=units, decimal=decimal)
 
 
 def check(current: str | None = None, current_records: str | None = None, reference: str | None = None,
           reference_records: str | None = "DS1", data_dir: str | None = None, fs: float | None = None,
+          units: str = "mV", decimal: str = "auto",
           model_uri: str | None = None, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD,
           drift_share: float = DEFAULT_DRIFT_SHARE, out: str | Path | None = "reports",
           tracking_uri: str | None = None) -> dict:
@@ -241,10 +243,10 @@ def check(current: str | None = None, current_records: str | None = None, refere
         from arritmias.detector import Detector
 
         if tracking_uri:
-            registry.use_tracking(tracking_uri)
+            registry.use_tracking(tracking_uri, "read", model_uri)
         model = Detector.from_model_uri(model_uri)
-    reference_df = load_side(reference, reference_records, data_dir, fs, model)
-    current_df = load_side(current, current_records, data_dir, fs, model)
+    reference_df = load_side(reference, reference_records, data_dir, fs, model, units, decimal)
+    current_df = load_side(current, current_records, data_dir, fs, model, units, decimal)
     detector = ECGDriftDetector(method=method, threshold=threshold, drift_share=drift_share, out_dir=out)
     detector.load_reference_data(reference_df, describe_side(reference, reference_records))
     results = detector.detect_drift(current_df, describe_side(current, current_records))

@@ -21,9 +21,28 @@ class ConfigError(ArritmiasError):
 
 def os_error_line(exc: OSError) -> str:
     """One line for a file-system error met at the command-line edge (an --out that names a file, a folder
-    without write permission, a full disk): what failed, and on which path."""
-    where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-    return f"{exc.strerror or type(exc).__name__}{where}"
+    without write permission, a full disk): what failed, on which path, and for a full disk (or a file-size
+    limit) how much room is left there."""
+    import errno
+    import shutil
+    from pathlib import Path
+
+    filename = getattr(exc, "filename", None)
+    line = f"{exc.strerror or str(exc) or type(exc).__name__}" + (f": {filename}" if filename else "")
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) and filename:
+        folder = Path(filename)
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            free = shutil.disk_usage(folder).free
+            line += f" ({free / 2**20:,.0f} MiB free on that disk; nothing was half-written: free space and rerun)"
+        except OSError:
+            pass
+    return line
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the CLI: unwinds like Ctrl-C, so every ``finally`` (staging folders, servers) runs."""
 
 
 class CheckFailed(ArritmiasError):
