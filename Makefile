@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install postgresql chromium prometheus train test test-fast data verify gate register summary comment promote serve drift features requirements \
+.PHONY: install services postgresql prometheus alertmanager chromium train test test-fast data verify gate register summary comment promote serve drift features requirements \
 	bench clean
 
 install: $(STAMP)
@@ -68,31 +68,31 @@ drift: $(STAMP)
 features: $(STAMP)
 	$(BIN)/arritmias features --records DS1 --out reference_features.csv
 
-test: $(STAMP) $(ACTIONLINT) postgresql chromium prometheus
+test: $(STAMP) $(ACTIONLINT) services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The team-server test runs a real PostgreSQL: Debian's package, installed when missing and we may (root or sudo).
-# Without it that test is skipped on a workstation and fails in CI (CI=true).
+# Services the tests run, each checked on its own and installed from Debian when missing and we may (root or
+# sudo): PostgreSQL (team server), Prometheus and promtool (monitoring), Alertmanager (alerts), Chromium (browser).
+# A machine with one of them must still get the others. Without one, its tests skip on a workstation and fail in
+# CI (CI=true).
+# $(call need,CHECK,PACKAGE,TESTS): run CHECK; when it fails, apt-get install PACKAGE.
+need = { $(1); } >/dev/null 2>&1 || { s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
+	{ $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq $(2) >/dev/null; } \
+	|| echo "make: could not install $(2) (apt-get install $(2)); $(3) will skip"; }
+
+services: postgresql prometheus alertmanager chromium
+
 postgresql:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
-	  $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq postgresql >/dev/null \
-	  || echo "make: could not install PostgreSQL (apt-get install postgresql); the team-server test will skip"; }
+	@$(call need,ls /usr/lib/postgresql/*/bin/initdb,postgresql,the team-server test)
 
-# The monitoring tests run Debian's Prometheus (promtool, the server) and Alertmanager; installed the same way.
 prometheus:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
-	  $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq prometheus \
-	    prometheus-alertmanager >/dev/null \
-	  || echo "make: could not install Prometheus (apt-get install prometheus); the monitoring tests will skip"; }
+	@$(call need,command -v promtool && command -v prometheus,prometheus,the monitoring tests)
 
-# The browser test (tests/test_browser.py) drives Debian's Chromium; installed the same way, skipped without it.
+alertmanager:
+	@$(call need,command -v prometheus-alertmanager,prometheus-alertmanager,the alerts test)
+
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  s=""; [ "$$(id -u)" -eq 0 ] || s="sudo -n"; \
-	  $$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq chromium >/dev/null \
-	  || echo "make: could not install Chromium (apt-get install chromium); the browser test will skip"; }
+	@$(call need,command -v chromium,chromium,the browser test)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

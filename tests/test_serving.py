@@ -225,3 +225,81 @@ def test_metrics_count_requests_beats_labels_and_latency_across_workers(server, 
     time.sleep(2.5)  # the live drift window is updated once a second, off the response path
     drift = {dict(ls)["feature"]: v for (n, ls), v in _scrape(server).items() if n == "arritmias_feature_drift"}
     assert "ptp_mv" in drift and "corr_median_beat" not in drift and all(v >= 0 for v in drift.values())
+
+
+def test_content_types_and_encodings_get_json_answers_naming_the_model(server, trained):
+    """No Content-Type, an unsupported one, a quoted charset, gzip (the limit counts decoded bytes), and every
+    answer names the model version that made it."""
+    import gzip
+
+    one = json.dumps({"instances": [{"sig": [0.0] * 360, "rr": [0.8, 0.8, 1.0]}]}).encode()
+    url = f"{server}/invocations"
+
+    def post(body, **headers):
+        return requests.post(url, data=body, headers=headers, timeout=30)
+
+    cases = {
+        "no header": (post(one), 415, "no Content-Type header"),
+        "text/plain": (post(one, **{"Content-Type": "text/plain"}), 415, "'text/plain' is not supported"),
+        "latin-1": (post(one, **{"Content-Type": "application/json; charset=latin-1"}), 415, "charset 'latin-1'"),
+        "brotli": (post(one, **{"Content-Type": "application/json", "Content-Encoding": "br"}), 415,
+                   "Content-Encoding 'br' is not supported"),
+        "bad gzip": (post(b"\x1f\x8b not gzip", **{"Content-Type": "application/json", "Content-Encoding": "gzip"}),
+                     400, "not valid gzip"),
+        # 20 MB of spaces that compress to a few kB: refused at the limit, never expanded whole.
+        "gzip bomb": (post(gzip.compress(b'{"instances": [' + b" " * (10 * LIMIT_MB * 2**20) + b"]}"),
+                           **{"Content-Type": "application/json", "Content-Encoding": "gzip"}), 413,
+                      "after gzip decoding"),
+    }
+    for name, (resp, status, needle) in cases.items():
+        assert resp.status_code == status, (name, resp.status_code, resp.text[:300])
+        assert resp.headers["content-type"] == "application/json" and needle in resp.json()["message"], name
+        assert resp.headers["x-model-version"] == str(trained.registered_version), name
+    fine = {"quoted charset": post(one, **{"Content-Type": 'application/json; charset="UTF-8"'}),
+            "gzip": post(gzip.compress(one), **{"Content-Type": "application/json", "Content-Encoding": "gzip"})}
+    for name, resp in fine.items():
+        assert resp.status_code == 200, (name, resp.text[:300])
+        assert resp.json()["predictions"][0]["label"] in ("N", "V"), name
+        assert resp.headers["x-model-version"] == str(trained.registered_version)
+        assert resp.headers["x-model-run-id"] == trained.run_id
+    assert requests.get(f"{server}/nowhere", timeout=10).json()["error_code"] == "NOT_FOUND"
+
+
+def test_sigterm_to_serve_stops_every_worker_and_frees_the_port(trained, store):
+    """What systemd, Docker and Kubernetes do: SIGTERM to the process they started, nothing else."""
+    registry.use_tracking(store)
+    registry.promote(trained.registered_version)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "arritmias.cli", "serve", "--port", str(port), "--workers", "2",
+                             "--tracking-uri", store], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=ROOT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(1)
+    try:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        proc.send_signal(15)  # the parent only: its group must follow
+        out, _ = proc.communicate(timeout=40)
+        assert proc.returncode == 0, out[-3000:]
+        assert f"(version {trained.registered_version})" in out
+        time.sleep(1)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)  # no uvicorn master or worker left in the session's group
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{url}/ping", timeout=2)
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_promote_says_running_servers_keep_their_version(server, trained, store):
+    proc = run_cli("promote", "--version", str(trained.registered_version), "--tracking-uri", store)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "it already was" in proc.stdout and "keep the version they loaded" in proc.stdout
