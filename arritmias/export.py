@@ -134,7 +134,7 @@ def _activation(emit, layer, x: str) -> str:
 
 def compiled_network(path: Path, threads: int | None = None, precision: str = "f32"):
     """``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, 3)`` running the ONNX file ``path`` in OpenVINO, or None when
-    OpenVINO is not installed. Threads: up to the machine's cores, at most 4 (the network is small; more only
+    OpenVINO is not installed. Threads: up to the cores the process may use, at most 4 (the network is small; more only
     wait); batch actors pass 1. ``precision`` "f32" (what the Detector uses) or "bf16" (measured by
     ``benchmarks/bench_network_size.py``: ~1.8x faster on CPUs with bfloat16 units, P(V) moved by ~1e-3)."""
     try:
@@ -142,7 +142,10 @@ def compiled_network(path: Path, threads: int | None = None, precision: str = "f
     except ImportError:
         return None
 
-    config = {"INFERENCE_NUM_THREADS": int(threads or max(1, min(os.cpu_count() or 1, 4))),
+    # The cores this process may run on (`taskset`, a container's cpuset), not the machine's: more threads than
+    # cores only take turns.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    config = {"INFERENCE_NUM_THREADS": int(threads or max(1, min(cores, 4))),
               "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
     compiled = ov.Core().compile_model(str(path), "CPU", config)
     request, output = compiled.create_infer_request(), compiled.outputs[0]
