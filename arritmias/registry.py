@@ -41,6 +41,12 @@ STORE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "dat
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+def _file_header(path) -> bytes:
+    """The first 16 bytes of ``path`` (where SQLite writes its magic string), without reading the rest."""
+    with open(path, "rb") as fh:
+        return fh.read(16)
+
+
 def check_store(uri: str, mode: str = "create", model_uri: str | None = None) -> None:
     """A DataError naming the store and the problem, before MLflow meets it (it answers an unknown scheme, a file
     that is not a database or a read-only database with tracebacks of 50 to 260 lines, and opens a misspelled
@@ -58,7 +64,7 @@ def check_store(uri: str, mode: str = "create", model_uri: str | None = None) ->
     if not scheme:  # a plain path: MLflow reads a folder as a (deprecated) file store
         path = Path(uri).expanduser()
         if path.is_file():
-            hint = f"sqlite:///{path.resolve()}" if path.read_bytes()[:16] == SQLITE_HEADER else "a folder"
+            hint = f"sqlite:///{path.resolve()}" if _file_header(path) == SQLITE_HEADER else "a folder"
             raise DataError(f"{where} is a file, not a store: give a database as {hint}")
         if not path.exists() and mode != "create":
             raise DataError(f"{where} does not exist (a misspelled path?)")
@@ -82,8 +88,7 @@ def check_store(uri: str, mode: str = "create", model_uri: str | None = None) ->
         return
     if db.is_dir():
         raise DataError(f"{where}: '{db}' is a folder, not an SQLite database")
-    with db.open("rb") as fh:
-        header = fh.read(16)
+    header = _file_header(db)
     if header and header != SQLITE_HEADER:
         raise DataError(f"{where}: '{db}' is not an SQLite database")
     # SQLite writes a journal beside the database: both the file and its folder must be writable.
