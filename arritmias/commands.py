@@ -286,39 +286,88 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"serving {args.model_uri} (version {version}) at http://{args.host}:{args.port}/invocations "
               f"(Ctrl-C stops it); requests up to {args.max_request_mb} MiB", flush=True)
         print("  " + " ".join(cmd), flush=True)
-        return run_until_stopped(subprocess.Popen(cmd, env=env))
+        return run_until_stopped(cmd, env)
 
 
-def run_until_stopped(proc, grace_s: float = 20.0) -> int:
-    """Wait for the server ``proc``, passing SIGTERM on to it (what systemd, Docker and Kubernetes send to the
-    process they started: uvicorn's master then stops its workers after answering the requests in flight). The
-    server gets ``grace_s`` seconds before it is killed, so no orphan keeps the port."""
+def run_until_stopped(cmd: list[str], env: dict[str, str], grace_s: float = 20.0) -> int:
+    """Run the server ``cmd`` in a process group of its own and wait for it, passing SIGTERM and Ctrl-C on to
+    the whole group (SIGTERM is what systemd, Docker and Kubernetes send to the process they started: uvicorn's
+    master then stops its workers after answering the requests in flight). The group gets ``grace_s`` seconds
+    before it is killed, and whatever is left in it once the master has gone (multiprocessing's resource
+    tracker, a worker's child) is stopped too, so no orphan keeps the port."""
+    import os
     import signal
     import subprocess
 
-    def forward(signum, _frame):
-        proc.send_signal(signum)
+    proc = subprocess.Popen(cmd, env=env, process_group=0)
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    def to_group(signum: int) -> None:
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: to_group(signum))
     try:
         while True:
             try:
                 code = proc.wait()
                 return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
             except KeyboardInterrupt:
-                # Ctrl-C reached the server too (one terminal, one process group): wait for it to finish.
-                try:
-                    proc.wait(grace_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                return 0
+                # The terminal's Ctrl-C reaches only our group, not the server's own: pass it on.
+                to_group(signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
+            to_group(signal.SIGTERM)
             try:
                 proc.wait(grace_s)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                pass
+        _stop_group(proc.pid, grace_s)
+
+
+def _stop_group(pgid: int, grace_s: float) -> None:
+    """SIGTERM, then after ``grace_s`` seconds SIGKILL, to what is left alive of process group ``pgid``."""
+    import os
+    import signal
+    import time
+
+    for signum, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        if not _alive_in_group(pgid):
+            return
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and _alive_in_group(pgid):
+            time.sleep(0.1)
+
+
+def _alive_in_group(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie. A zombie is dead, but ``kill(pid, 0)``
+    still finds it until its parent reaps it, and in a container the orphans' new parent (PID 1) often never
+    does; so on Linux this reads ``/proc`` (state and group are the 3rd and 5th fields of ``stat``)."""
+    import os
+
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone while we looked
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
