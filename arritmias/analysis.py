@@ -38,6 +38,7 @@ MIN_MEDIAN_TEMPLATE_CORR = 0.7
 # a run of wide, odd-looking beats (ventricular tachycardia) must never be mistaken for an unreadable stretch.
 LEAD_OFF_MV = 0.005
 RAIL_RUN_S = 0.02
+_CHUNK_SAMPLES = 1 << 20  # unreadable_samples' working set: ~8 MB of float64 per temporary
 QRS_HALF_S = 0.15  # a beat is unreadable when its QRS region (+-150 ms around R) touches such a stretch
 
 
@@ -91,18 +92,28 @@ def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = N
 
     ``invented`` (m,) marks samples the NaN repair filled in.
     """
-    from scipy.ndimage import binary_dilation, uniform_filter1d
+    from scipy.ndimage import uniform_filter1d
 
-    x = np.asarray(x, np.float64)
+    x = np.asarray(x)
     n = len(x)
     second = max(int(round(fs)), 1)
-    mean = uniform_filter1d(x, second, mode="nearest")
-    spread = np.sqrt(np.maximum(uniform_filter1d(x * x, second, mode="nearest") - mean * mean, 0))
-    mask = spread < LEAD_OFF_MV
-    at_rail = (x <= x.min()) | (x >= x.max())
-    run = max(int(round(RAIL_RUN_S * fs)), 2)
-    long_runs = uniform_filter1d(at_rail.astype(float), run, mode="constant") >= 1 - 1e-9
-    mask |= binary_dilation(long_runs, np.ones(run, bool))
+    mask = np.empty(n, bool)
+    # A second's spread < LEAD_OFF_MV, as variance < LEAD_OFF_MV**2, a chunk at a time: a 24-hour lead is 31 M
+    # samples, and whole-lead float64 temporaries (250 MB each) cost more in page faults than in arithmetic.
+    # float64, because a spread of 5 uV on a 10 mV baseline is lost in float32's x*x. Each chunk carries a
+    # second of signal either side, so the filters see what they would on the whole lead.
+    for a in range(0, n, _CHUNK_SAMPLES):
+        lo, b = max(0, a - second), min(n, a + _CHUNK_SAMPLES)
+        seg = np.asarray(x[lo:min(n, b + second)], np.float64)
+        mean = uniform_filter1d(seg, second, mode="nearest")
+        variance = uniform_filter1d(seg * seg, second, mode="nearest") - mean * mean
+        mask[a:b] = variance[a - lo: b - lo] < LEAD_OFF_MV**2
+    # Every sample of a run of at least RAIL_RUN_S at a rail (the lead's extreme values).
+    at_rail = np.flatnonzero((x <= x.min()) | (x >= x.max()))
+    breaks = np.flatnonzero(np.diff(at_rail) != 1)
+    for first, last in zip(at_rail[np.r_[0, breaks + 1]] if len(at_rail) else [], at_rail[np.r_[breaks, -1]]):
+        if last - first + 1 >= max(int(round(RAIL_RUN_S * fs)), 2):
+            mask[first:last + 1] = True
     if invented is not None:
         mask |= np.asarray(invented, bool)[:n]
     return mask

@@ -122,3 +122,20 @@ def test_a_one_off_odd_beat_leans_on_nothing_but_a_family_leans_on_its_members(w
     s = families.smooth(probs, family, weight)[:, 1]
     assert s[3] == pytest.approx(0.9)  # a new family: its own answer
     assert s[5] == pytest.approx((1 - weight) * 0.3 + weight * 0.6)  # pulled up by the earlier member
+
+
+def test_unreadable_marking_is_the_same_in_chunks_as_on_the_whole_lead(monkeypatch):
+    """A lead off and a rail run that straddle chunk edges are marked as they are in one pass over the lead."""
+    from arritmias import analysis
+
+    fs = 360.0
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.3, 20_000)
+    x[4_800:6_300] = 0.2  # 4.2 s lead off across the 5,000 edge
+    x[9_990:10_030] = x.max() + 1  # 0.11 s at the top rail across the 10,000 edge
+    x[15_000:15_003] = x.max()  # 3 samples at the rail: shorter than RAIL_RUN_S, not unreadable
+    whole = analysis.unreadable_samples(x, fs)
+    monkeypatch.setattr(analysis, "_CHUNK_SAMPLES", 5_000)
+    np.testing.assert_array_equal(analysis.unreadable_samples(x, fs), whole)
+    assert whole[5_000:6_100].all() and whole[9_990:10_030].all()
+    assert not whole[15_000:15_003].any() and not whole[:4_500].any()
