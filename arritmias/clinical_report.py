@@ -103,15 +103,12 @@ def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(start_s, start_s + STRIP_S)
     ax.set_ylim(lo, hi)
-    ax.set_xticks(np.arange(start_s, start_s + STRIP_S + 1e-9, 0.2))
-    ax.set_xticks(np.arange(start_s, start_s + STRIP_S + 1e-9, 0.04), minor=True)
-    ax.set_yticks(np.arange(lo, hi + 1e-9, 0.5))
-    ax.set_yticks(np.arange(lo, hi + 1e-9, 0.1), minor=True)
-    ax.grid(which="major", color="#e3877f", lw=0.7)
-    ax.grid(which="minor", color="#f6cfcb", lw=0.35)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-    for side in ax.spines.values():
-        side.set_visible(False)
+    # ECG paper: 1-mm lines (0.04 s, 0.1 mV) under 5-mm ones (0.2 s, 0.5 mV), drawn as two line collections;
+    # as ticks, matplotlib builds an object per line (~300 a strip), 70 % of a 24-hour report's drawing time.
+    for step_s, step_mv, colour, lw in ((0.04, 0.1, "#f6cfcb", 0.35), (0.2, 0.5, "#e3877f", 0.7)):
+        ax.vlines(np.arange(start_s, start_s + STRIP_S + 1e-9, step_s), lo, hi, colors=colour, lw=lw, zorder=0)
+        ax.hlines(np.arange(lo, hi + 1e-9, step_mv), start_s, start_s + STRIP_S, colors=colour, lw=lw, zorder=0)
+    ax.set_axis_off()
     ax.plot(np.arange(i0, i1) / a.fs, x, lw=0.9, color="black")
     labels = a.decisions.labels()
     t = a.samples / a.fs
@@ -133,7 +130,8 @@ def per_minute_png(a: Analysis) -> bytes:
     t_v = (a.samples / a.fs)[a.decisions.is_v]
     counts = np.bincount((t_v // 60).astype(np.int64), minlength=minutes)[:minutes]
     fig, ax = plt.subplots(figsize=(10, 2.6))
-    ax.bar(np.arange(minutes), counts, width=1.0, align="edge", color="#c62828")
+    # One filled step outline, not a rectangle per minute (1,440 artists for 24 hours): the same picture.
+    ax.stairs(counts, np.arange(minutes + 1), fill=True, color="#c62828")
     ax.set_xlim(0, max(minutes, 1))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda m, _: hms(60 * m)[:5]))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
