@@ -277,7 +277,10 @@ class Detector:
         from mlflow.exceptions import MlflowException
 
         try:
-            return mlflow.pyfunc.load_model(uri).unwrap_python_model().detector
+            # suppress_warnings: else MLflow compares the model's pip requirements with every installed package on
+            # each load, ~1 s of a command's start-up, to print warnings; a model this code cannot read is refused by
+            # Detector.load's format check instead.
+            return mlflow.pyfunc.load_model(uri, suppress_warnings=True).unwrap_python_model().detector
         except (MlflowException, OSError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(f"cannot load model '{uri}': {first}") from None
