@@ -125,7 +125,7 @@ def check_signal(sig: Signal) -> np.ndarray:
     Short gaps of NaN (up to 1 % of samples, e.g. dropped packets) are filled by linear interpolation; more,
     an all-NaN, too short, flat or clipped lead are refused.
     """
-    x = np.asarray(sig.values, np.float64)
+    x = np.array(sig.values, np.float32)  # the network's type; a 24-hour lead is 124 MB of it, 250 in float64
     seconds = len(x) / sig.fs
     if len(x) == 0 or np.all(~np.isfinite(x)):
         raise DataError(f"{sig.name}: the signal has no finite samples (all NaN or empty)")
@@ -139,7 +139,9 @@ def check_signal(sig: Signal) -> np.ndarray:
     if np.std(x) < FLAT_MV:
         raise DataError(f"{sig.name}: the signal is flat (spread {np.std(x) * 1000:.1f} uV): lead off or no ECG? "
                         "(values in volts: give --units V)")
-    amplitude = float(np.percentile(np.abs(x - np.median(x)), 99.9))
+    spread = x - np.median(x)
+    amplitude = float(np.percentile(np.abs(spread, out=spread), 99.9, overwrite_input=True))
+    del spread
     if amplitude > MAX_AMPLITUDE_MV:
         raise DataError(f"{sig.name}: amplitude ~{amplitude:,.0f} mV, far above an ECG's few mV: microvolts? give "
                         "--units uV (a CSV) or fix the header's units")
@@ -148,7 +150,7 @@ def check_signal(sig: Signal) -> np.ndarray:
     if rails > CLIPPED_SHARE:
         raise DataError(f"{sig.name}: {rails:.1%} of samples sit at the signal's extremes ({lo:.2f} / {hi:.2f} mV):"
                         " the signal is clipped")
-    return x.astype(np.float32)
+    return x
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,11 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
     beats that lie in unreadable stretches. With ``require_ecg_shape``, a lead whose beats share no consistent
     shape is refused (classifying it would be a confident answer about noise); drift monitoring turns it off,
     because such a lead is exactly what it must measure and report."""
-    invented_in = ~np.isfinite(np.asarray(sig.values, np.float64))
+    invented = ~np.isfinite(sig.values)
     x = check_signal(sig)
     x = resample(x, sig.fs, fs)
-    invented = invented_in[np.minimum((np.arange(len(x)) * sig.fs / fs).astype(np.int64), len(invented_in) - 1)]
+    if len(x) != len(invented):  # the repaired samples' marks follow the lead to the model's rate
+        invented = invented[np.minimum((np.arange(len(x)) * sig.fs / fs).astype(np.int64), len(invented) - 1)]
     bad = unreadable_samples(x, fs, invented)
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
@@ -209,11 +212,15 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
                         "or not an ECG lead?")
     samples = peaks[inputs.kept]
     half = int(round(QRS_HALF_S * fs))
-    touched = np.r_[0, np.cumsum(bad)]  # touched[j] = unreadable samples before j
-    lo, hi = np.clip(samples - half, 0, len(x)), np.clip(samples + half + 1, 0, len(x))
-    unreadable = (touched[hi] - touched[lo]) > 0
+    unreadable = touches(bad, samples - half, samples + half + 1)
     return FoundBeats(x, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
                       unreadable, round(float(bad.sum()) / fs, 1))
+
+
+def touches(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Whether each span ``[lo, hi)`` of samples (clipped to the lead) holds a True of ``mask`` (m,): (k,) bool."""
+    marked = np.flatnonzero(mask)
+    return np.searchsorted(marked, np.clip(hi, 0, len(mask))) > np.searchsorted(marked, np.clip(lo, 0, len(mask)))
 
 
 def origin(sig: Signal, found: FoundBeats) -> dict:

@@ -30,6 +30,8 @@ CONTEXT_BEATS = 64
 CONTEXT_STRIDE = 8
 # Windows whose medians are computed together: ~32 x 32 x win floats per merge step stay in the CPU's cache.
 _CHUNK = 32
+# Rows of windows processed together by centre and template_correlation (~6 MB of float32 at 360 samples).
+_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,10 @@ class Context:
 def centre(windows: np.ndarray) -> np.ndarray:
     """Windows (n, win) in mV minus each window's median (its isoelectric level), float32."""
     x = np.asarray(windows, np.float32)
-    return x - np.median(x, axis=1, keepdims=True)
+    out = np.empty_like(x)
+    for a in range(0, len(x), _ROWS):  # np.median copies what it sorts: a day's windows are 160 MB
+        out[a:a + _ROWS] = x[a:a + _ROWS] - np.median(x[a:a + _ROWS], axis=1, keepdims=True)
+    return out
 
 
 def _running_median(values: np.ndarray, k: int, stride: int) -> np.ndarray:
@@ -161,11 +166,14 @@ def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS) 
 def template_correlation(windows: np.ndarray, context: Context, fs: float) -> np.ndarray:
     """Correlation (n,) of each beat's QRS region (+-150 ms around R) with its usual beat's: near 1 for the
     patient's normal beats, lower for ectopic beats, and low for all "beats" a QRS detector finds in noise."""
-    x = centre(windows)
-    c, half = x.shape[1] // 2, int(round(0.15 * fs))
-    a = x[:, c - half: c + half] - x[:, c - half: c + half].mean(axis=1, keepdims=True)
-    b = context.template[:, c - half: c + half] - context.template[:, c - half: c + half].mean(axis=1, keepdims=True)
-    return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1) + 1e-12)
+    windows = np.asarray(windows, np.float32)
+    out = np.empty(len(windows), np.float32)
+    c, half = windows.shape[1] // 2, int(round(0.15 * fs))
+    for r in range(0, len(windows), _ROWS):  # a block of beats at a time: no whole-recording temporaries
+        x, t = centre(windows[r:r + _ROWS])[:, c - half: c + half], context.template[r:r + _ROWS, c - half: c + half]
+        a, b = x - x.mean(axis=1, keepdims=True), t - t.mean(axis=1, keepdims=True)
+        out[r:r + _ROWS] = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1) + 1e-12)
+    return out
 
 
 def for_recording(signal: np.ndarray, r_samples: np.ndarray, fs: float = 360.0, win: int = 360) -> list[dict]:

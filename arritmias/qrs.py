@@ -50,15 +50,20 @@ def _median(values: list[float]) -> float:
 
 
 def _moving_sum(v: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving sum of ``width`` samples, same length as ``v`` (shorter sums at the edges)."""
+    """Centred moving sum of ``width`` samples, same length as ``v`` (shorter sums at the edges), float32."""
     n, before = len(v), width // 2
     c = np.empty(n + 1, np.float64)
     c[0] = 0.0
     np.cumsum(v, out=c[1:])
-    # Sample i sums v[i - before : i - before + width] clipped to the lead: the cumulative sum padded with its
-    # end values makes both ends plain slices (fancy indexing of 15 M samples cost 1 s of a 24-hour recording).
-    padded = np.concatenate([np.zeros(before), c, np.full(width - before, c[-1])])
-    return (padded[width:width + n] - padded[:n]).astype(np.float32)
+    # Sample i sums v[i - before : i - before + width] clipped to the lead, c[hi] - c[lo]: plain slices where
+    # neither end is clipped, indices only at the edges (fancy indexing of a day's 15 M samples cost 1 s).
+    out = np.empty(n, np.float32)
+    first, last = min(before, n), max(min(before, n), n - width + before + 1)  # unclipped: first <= i < last
+    np.subtract(c[first - before + width: last - before + width], c[first - before: last - before],
+                out=out[first:last])
+    edges = np.r_[0:first, last:n]
+    out[edges] = c[np.clip(edges - before + width, 0, n)] - c[np.clip(edges - before, 0, n)]
+    return out
 
 
 def _energy(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, int, float]:
@@ -71,7 +76,10 @@ def _energy(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, int, floa
     f = fs / k
     sos = butter(2, [BAND_HZ[0] / (f / 2), BAND_HZ[1] / (f / 2)], "bandpass", output="sos")
     band = sosfiltfilt(sos, y).astype(np.float32)
-    slope = np.abs(np.diff(band, prepend=band[:1]))
+    slope = np.empty_like(band)  # |first difference|, 0 at the first sample
+    slope[0] = 0.0
+    np.subtract(band[1:], band[:-1], out=slope[1:])
+    np.abs(slope, out=slope)
     return slope, _moving_sum(slope, max(int(round(INTEGRATION_S * f)), 1)), k, f
 
 

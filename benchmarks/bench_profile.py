@@ -49,7 +49,8 @@ def profile(record: str, detector, out: Path) -> tuple[dict, dict]:
     """Seconds per stage of one analysis of ``record`` (the path ``analyze`` takes) and the summary it made."""
     from arritmias import families
     from arritmias.analysis import (MIN_MEDIAN_TEMPLATE_CORR, QRS_HALF_S, Analysis, check_signal, detect_qrs,
-                                    origin, read_signal, summarize_decisions, unreadable_samples)
+                                    origin, read_signal, summarize_decisions, touches,
+                                    unreadable_samples)
     from arritmias.analysis import FoundBeats, resample
     from arritmias.beats import record_context, rr_features, window_at
     from arritmias.context import template_correlation
@@ -65,24 +66,22 @@ def profile(record: str, detector, out: Path) -> tuple[dict, dict]:
         return value
 
     sig = stage("read", lambda: read_signal(record))
-    invented_in = ~np.isfinite(np.asarray(sig.values, np.float64))
+    invented = ~np.isfinite(sig.values)
     x = stage("check", lambda: check_signal(sig))
     x = stage("resample", lambda: resample(x, sig.fs, detector.fs))
     fs = detector.fs
-    invented = invented_in[np.minimum((np.arange(len(x)) * sig.fs / fs).astype(np.int64), len(invented_in) - 1)]
+    assert len(x) == len(invented), "the profile's recording is at the model's rate"
     bad = stage("unreadable", lambda: unreadable_samples(x, fs, invented))
     peaks = stage("qrs", lambda: detect_qrs(x, fs))
     rr = stage("rr", lambda: rr_features(peaks, fs))
     windows, kept = stage("windows", lambda: window_at(x, peaks, detector.win))
-    windows, rr = stage("windows", lambda: (windows.astype(np.float32), rr[kept]))
+    windows, rr = stage("windows", lambda: (windows.astype(np.float32, copy=False), rr[kept]))
     context = stage("context", lambda: record_context(windows, rr))
     consistency = stage("consistency", lambda: float(np.median(template_correlation(windows, context, fs))))
     assert consistency >= MIN_MEDIAN_TEMPLATE_CORR
     samples = peaks[kept]
     half = int(round(QRS_HALF_S * fs))
-    touched = np.r_[0, np.cumsum(bad)]
-    lo, hi = np.clip(samples - half, 0, len(x)), np.clip(samples + half + 1, 0, len(x))
-    unreadable = (touched[hi] - touched[lo]) > 0
+    unreadable = touches(bad, samples - half, samples + half + 1)
     found = FoundBeats(x, fs, samples, windows, rr, context, int((~kept).sum()), unreadable,
                        round(float(bad.sum()) / fs, 1))
     ctx = context if detector.uses_context else None
