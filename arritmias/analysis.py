@@ -125,7 +125,8 @@ def check_signal(sig: Signal) -> np.ndarray:
     Short gaps of NaN (up to 1 % of samples, e.g. dropped packets) are filled by linear interpolation; more,
     an all-NaN, too short, flat or clipped lead are refused.
     """
-    x = np.array(sig.values, np.float32)  # the network's type; a 24-hour lead is 124 MB of it, 250 in float64
+    # float32, the network's type (a 24-hour lead is 124 MB of it, 250 in float64), and no copy unless repaired.
+    x = np.asarray(sig.values, np.float32)
     seconds = len(x) / sig.fs
     if len(x) == 0 or np.all(~np.isfinite(x)):
         raise DataError(f"{sig.name}: the signal has no finite samples (all NaN or empty)")
@@ -135,6 +136,7 @@ def check_signal(sig: Signal) -> np.ndarray:
     if bad.mean() > 0.01:
         raise DataError(f"{sig.name}: {bad.mean():.1%} of samples are NaN or infinite (at most 1 % is repaired)")
     if bad.any():
+        x = x.copy()
         x[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), x[~bad])
     if np.std(x) < FLAT_MV:
         raise DataError(f"{sig.name}: the signal is flat (spread {np.std(x) * 1000:.1f} uV): lead off or no ECG? "
