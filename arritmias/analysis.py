@@ -109,10 +109,11 @@ def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = N
         variance = uniform_filter1d(seg * seg, second, mode="nearest") - mean * mean
         mask[a:b] = variance[a - lo: b - lo] < LEAD_OFF_MV**2
     # Every sample of a run of at least RAIL_RUN_S at a rail (the lead's extreme values).
-    at_rail = np.flatnonzero((x <= x.min()) | (x >= x.max()))
+    at_rail = np.flatnonzero((x <= x.min()) | (x >= x.max()))  # never empty: the extremes themselves
     breaks = np.flatnonzero(np.diff(at_rail) != 1)
-    for first, last in zip(at_rail[np.r_[0, breaks + 1]] if len(at_rail) else [], at_rail[np.r_[breaks, -1]]):
-        if last - first + 1 >= max(int(round(RAIL_RUN_S * fs)), 2):
+    run = max(int(round(RAIL_RUN_S * fs)), 2)
+    for first, last in zip(at_rail[np.r_[0, breaks + 1]], at_rail[np.r_[breaks, -1]]):
+        if last - first + 1 >= run:
             mask[first:last + 1] = True
     if invented is not None:
         mask |= np.asarray(invented, bool)[:n]
