@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from arritmias.jit import njit
+
 QRS_HALF_S = 0.1
 MAX_FAMILIES = 24  # enough for a dominant beat, multiform PVCs and a few noise shapes; when full, the smallest goes
 AMPLITUDE_FACTOR = 2.0  # a beat twice as large or small as a family's members is not of that family
@@ -36,34 +38,43 @@ def assign(windows: np.ndarray, fs: float, corr: float = 0.9) -> np.ndarray:
     ``win // 2``; numbers grow as families appear (a family evicted when ``MAX_FAMILIES`` are full never comes
     back under its number)."""
     q, norm = _qrs_vectors(windows, fs)
+    return _assign(q, norm, float(corr), MAX_FAMILIES, 1 / AMPLITUDE_FACTOR, AMPLITUDE_FACTOR)
+
+
+@njit
+def _assign(q, norm, corr, max_families, lo, hi):
+    """:func:`assign`'s beat-by-beat loop over the QRS vectors ``q`` (n, L) and their norms ``norm`` (n,)."""
     n, length = q.shape
-    sums = np.zeros((MAX_FAMILIES, length))
-    sum_norm = np.zeros(MAX_FAMILIES)  # the family's template norm
-    amp = np.zeros(MAX_FAMILIES)  # the mean QRS norm of its members
-    count = np.zeros(MAX_FAMILIES, np.int64)
-    number = np.zeros(MAX_FAMILIES, np.int64)
+    sums = np.zeros((max_families, length))
+    sum_norm = np.zeros(max_families)  # the family's template norm
+    amp = np.zeros(max_families)  # the mean QRS norm of its members
+    count = np.zeros(max_families, np.int64)
+    number = np.zeros(max_families, np.int64)
     out = np.empty(n, np.int64)
     used, next_number = 0, 0
-    lo, hi = 1 / AMPLITUDE_FACTOR, AMPLITUDE_FACTOR
     for i in range(n):
         v, nv = q[i], norm[i]
-        j = -1
-        if used and nv > 0:
-            c = (sums[:used] @ v) / (sum_norm[:used] * nv + 1e-12)
-            ratio = nv / (amp[:used] + 1e-12)
-            c[(ratio < lo) | (ratio > hi)] = -1.0
-            j = int(np.argmax(c))
-            if c[j] < corr:
+        j, best = -1, -np.inf
+        if nv > 0:
+            for f in range(used):  # the best-correlated family whose members' size is within the factor
+                ratio = nv / (amp[f] + 1e-12)
+                c = -1.0
+                if lo <= ratio <= hi:
+                    c = np.dot(sums[f], v) / (sum_norm[f] * nv + 1e-12)
+                if c > best:
+                    j, best = f, c
+            if best < corr:
                 j = -1
         if j >= 0:
             sums[j] += v
-            sum_norm[j] = np.sqrt(sums[j] @ sums[j])
+            sum_norm[j] = np.sqrt(np.dot(sums[j], sums[j]))
             amp[j] += (nv - amp[j]) / (count[j] + 1)
             count[j] += 1
         else:
-            j = used if used < MAX_FAMILIES else int(np.argmin(count[:used]))
+            j = used if used < max_families else int(np.argmin(count[:used]))
             used = max(used, j + 1)
-            sums[j], sum_norm[j], amp[j], count[j] = v, nv, nv, 1
+            sums[j] = v
+            sum_norm[j], amp[j], count[j] = nv, nv, 1
             number[j], next_number = next_number, next_number + 1
         out[i] = number[j]
     return out

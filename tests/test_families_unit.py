@@ -124,18 +124,44 @@ def test_a_one_off_odd_beat_leans_on_nothing_but_a_family_leans_on_its_members(w
     assert s[5] == pytest.approx((1 - weight) * 0.3 + weight * 0.6)  # pulled up by the earlier member
 
 
-def test_unreadable_marking_is_the_same_in_chunks_as_on_the_whole_lead(monkeypatch):
-    """A lead off and a rail run that straddle chunk edges are marked as they are in one pass over the lead."""
+def test_unreadable_marking_is_scipys_moving_variance():
+    """A lead off at either end and in the middle, on a 10 mV baseline, and rail runs: the one-pass running
+    variance marks what scipy.ndimage's moving means (float64, ends repeated) mark, and the rules hold."""
+    from scipy.ndimage import uniform_filter1d
+
     from arritmias import analysis
 
     fs = 360.0
     rng = np.random.default_rng(3)
-    x = rng.normal(0, 0.3, 20_000)
-    x[4_800:6_300] = 0.2  # 4.2 s lead off across the 5,000 edge
-    x[9_990:10_030] = x.max() + 1  # 0.11 s at the top rail across the 10,000 edge
+    x = 10.0 + rng.normal(0, 0.3, 20_000)
+    x[:500] = 10.2  # lead off at the start, then in the middle and at the end (a 5 uV spread stays "off")
+    x[4_800:6_300] = 10.2 + rng.normal(0, 0.002, 1_500)
+    x[19_700:] = 9.9
+    x[9_990:10_030] = x.max() + 1  # 0.11 s at the top rail
     x[15_000:15_003] = x.max()  # 3 samples at the rail: shorter than RAIL_RUN_S, not unreadable
+    mean = uniform_filter1d(x, 360, mode="nearest")
+    expected = uniform_filter1d(x * x, 360, mode="nearest") - mean * mean < analysis.LEAD_OFF_MV ** 2
+    np.testing.assert_array_equal(analysis._lead_off(x, 360, analysis.LEAD_OFF_MV ** 2), expected)
     whole = analysis.unreadable_samples(x, fs)
-    monkeypatch.setattr(analysis, "_CHUNK_SAMPLES", 5_000)
-    np.testing.assert_array_equal(analysis.unreadable_samples(x, fs), whole)
-    assert whole[5_000:6_100].all() and whole[9_990:10_030].all()
-    assert not whole[15_000:15_003].any() and not whole[:4_500].any()
+    assert whole[5_000:6_100].all() and whole[9_990:10_030].all() and whole[:300].all() and whole[19_900:].all()
+    assert not whole[15_000:15_003].any() and not whole[700:4_500].any()
+
+
+def test_compiled_families_are_the_python_loop(mitdb):
+    """The compiled assignment equals the same loop run as Python, on a real record with multiform PVCs, and its
+    families hold the shapes apart: 208's largest family has no PVC (its N beats and some fusions), its next two
+    only PVCs (two PVC shapes)."""
+    from arritmias.beats import reference_beats
+    from arritmias.records import read_recording
+
+    rec = read_recording(mitdb, "208", fs=FS)
+    ref = reference_beats(rec)
+    inputs = beat_inputs(rec.signal, ref.samples, FS, 360)
+    q, norm = families._qrs_vectors(inputs.windows[:1200], FS)
+    args = (q, norm, 0.9, families.MAX_FAMILIES, 1 / families.AMPLITUDE_FACTOR, families.AMPLITUDE_FACTOR)
+    np.testing.assert_array_equal(families._assign(*args), families._assign.py_func(*args))
+    fam = families.assign(inputs.windows, FS)
+    aami = ref.aami[inputs.kept]
+    first, second, third = np.argsort(np.bincount(fam))[::-1][:3]
+    assert np.sum(aami[fam == first] == "V") == 0 and np.mean(aami[fam == first] == "N") > 0.95
+    assert np.all(aami[(fam == second) | (fam == third)] == "V")
