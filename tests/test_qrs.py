@@ -95,3 +95,65 @@ def test_flutter_episodes_are_not_scored(mitdb):
     c_all = record_counts(ref.samples, ref.aami, test, np.zeros(len(test), bool), FS, start_s=0)
     assert c_all["On"] == len(inside)
     assert not outside(inside, ref.unscored).any()
+
+
+# --- the compiled steps against the library functions and numpy forms they stand for ---------------------------
+
+def test_band_filter_is_scipys_butterworth():
+    from scipy.signal import butter, sosfilt_zi
+
+    from arritmias.qrs import BAND_HZ, DETECTION_HZ, band_filter
+
+    for f in (DETECTION_HZ, 125.0, 250.0):
+        sos, zi = band_filter(f)
+        expected = butter(2, [BAND_HZ[0] / (f / 2), BAND_HZ[1] / (f / 2)], "bandpass", output="sos")
+        np.testing.assert_array_equal(sos, expected)
+        np.testing.assert_array_equal(zi, sosfilt_zi(expected))
+
+
+@pytest.mark.parametrize("record", ["105", "203"])  # noisy; multiform PVCs
+def test_energy_and_peaks_are_scipys_sosfiltfilt_and_find_peaks(mitdb, record):
+    """The compiled band-pass, slope integration and peak picking give scipy's filtfilt values (to float32
+    rounding) and find_peaks' peaks exactly, on real leads and on a lead with plateaus and ties."""
+    from scipy.signal import find_peaks, sosfiltfilt
+
+    from arritmias import qrs
+    from arritmias.records import read_recording
+
+    x = read_recording(mitdb, record, fs=FS).signal
+    slope, hump, k, f = qrs._energy(x, FS)
+    y = x[: len(x) // k * k].reshape(-1, k).mean(axis=1)
+    band = sosfiltfilt(qrs.band_filter(f)[0], y).astype(np.float32)
+    expected_slope = np.abs(np.diff(band, prepend=band[0]))
+    np.testing.assert_allclose(slope, expected_slope, rtol=0, atol=1e-6)
+    width = int(round(qrs.INTEGRATION_S * f))
+    c = np.r_[0.0, np.cumsum(expected_slope, dtype=np.float64)]
+    i = np.arange(len(c) - 1)
+    expected_hump = c[np.clip(i - width // 2 + width, 0, len(i))] - c[np.clip(i - width // 2, 0, len(i))]
+    np.testing.assert_allclose(hump, expected_hump, rtol=1e-5, atol=1e-6)
+    distance = int(round(qrs.REFRACTORY_S * f))
+    np.testing.assert_array_equal(qrs._peaks(hump, distance), find_peaks(hump, distance=distance)[0])
+    rng = np.random.default_rng(0)
+    steps = np.round(rng.normal(size=5000), 1).astype(np.float32)  # many plateaus and equal heights
+    np.testing.assert_array_equal(qrs._peaks(steps, 7), find_peaks(steps, distance=7)[0])
+
+
+def test_compiled_decisions_and_placement_match_their_python(mitdb):
+    """The candidates' QRS/noise decisions and the R placement, compiled, equal the same functions run as Python
+    (and the placement the numpy form it replaced: the largest deflection from the local median, first on a tie)."""
+    from arritmias import qrs
+    from arritmias.records import read_recording
+
+    x = read_recording(mitdb, "208", fs=FS).signal
+    slope, hump, k, f = qrs._energy(x, FS)
+    cand = qrs._peaks(hump, int(round(qrs.REFRACTORY_S * f)))[:1500]
+    steepest = qrs._largest_near(slope, cand, 13)
+    heights = hump[cand].astype(np.float64)
+    args = (cand, heights, steepest, float(np.median(heights)), float(f), qrs._rules())
+    keep = qrs._decide(*args)
+    np.testing.assert_array_equal(keep, qrs._decide.py_func(*args))
+    assert 0.3 < keep.mean() < 0.95
+    found = cand[keep] * k + k // 2
+    idx = np.clip(found[:, None] + np.arange(-27, 28)[None, :], 0, len(x) - 1)
+    seg = x[idx] - np.median(x[idx], axis=1, keepdims=True)
+    np.testing.assert_array_equal(qrs._locate(x, found, 27), idx[np.arange(len(found)), np.argmax(np.abs(seg), axis=1)])
