@@ -16,6 +16,7 @@ from arritmias.beats import beat_inputs
 from arritmias.context import Context, template_correlation
 from arritmias.detector import Decisions, Detector
 from arritmias.errors import DataError
+from arritmias.jit import njit
 from arritmias.qrs import detect_qrs
 from arritmias.lead_csv import read_lead_csv
 from arritmias.records import PRIMARY_LEAD, check_fs, read_recording, record_leads, resample, to_millivolts
@@ -38,7 +39,6 @@ MIN_MEDIAN_TEMPLATE_CORR = 0.7
 # a run of wide, odd-looking beats (ventricular tachycardia) must never be mistaken for an unreadable stretch.
 LEAD_OFF_MV = 0.005
 RAIL_RUN_S = 0.02
-_CHUNK_SAMPLES = 1 << 20  # unreadable_samples' working set: ~8 MB of float64 per temporary
 QRS_HALF_S = 0.15  # a beat is unreadable when its QRS region (+-150 ms around R) touches such a stretch
 
 
@@ -92,22 +92,9 @@ def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = N
 
     ``invented`` (m,) marks samples the NaN repair filled in.
     """
-    from scipy.ndimage import uniform_filter1d
-
     x = np.asarray(x)
     n = len(x)
-    second = max(int(round(fs)), 1)
-    mask = np.empty(n, bool)
-    # A second's spread < LEAD_OFF_MV, as variance < LEAD_OFF_MV**2, a chunk at a time: a 24-hour lead is 31 M
-    # samples, and whole-lead float64 temporaries (250 MB each) cost more in page faults than in arithmetic.
-    # float64, because a spread of 5 uV on a 10 mV baseline is lost in float32's x*x. Each chunk carries a
-    # second of signal either side, so the filters see what they would on the whole lead.
-    for a in range(0, n, _CHUNK_SAMPLES):
-        lo, b = max(0, a - second), min(n, a + _CHUNK_SAMPLES)
-        seg = np.asarray(x[lo:min(n, b + second)], np.float64)
-        mean = uniform_filter1d(seg, second, mode="nearest")
-        variance = uniform_filter1d(seg * seg, second, mode="nearest") - mean * mean
-        mask[a:b] = variance[a - lo: b - lo] < LEAD_OFF_MV**2
+    mask = _lead_off(x, max(int(round(fs)), 1), LEAD_OFF_MV**2)
     # Every sample of a run of at least RAIL_RUN_S at a rail (the lead's extreme values).
     at_rail = np.flatnonzero((x <= x.min()) | (x >= x.max()))  # never empty: the extremes themselves
     breaks = np.flatnonzero(np.diff(at_rail) != 1)
@@ -120,6 +107,29 @@ def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = N
     return mask
 
 
+@njit
+def _lead_off(x, width, limit):
+    """(n,) bool: the samples whose ``width``-sample neighbourhood (``i - width//2 .. i + (width-1)//2``, the
+    lead's end values repeated past its ends: scipy.ndimage's ``uniform_filter1d`` window) has a variance under
+    ``limit``. Running sums in float64, one pass and no temporaries: a spread of 5 uV on a 10 mV baseline is
+    lost in float32's x*x, and a day's whole-lead float64 temporaries cost more in page faults than arithmetic."""
+    n = len(x)
+    out = np.empty(n, np.bool_)
+    h = width // 2
+    s1 = s2 = 0.0
+    for j in range(-h, width - h):
+        v = float(x[min(max(j, 0), n - 1)])
+        s1 += v
+        s2 += v * v
+    for i in range(n):
+        mean = s1 / width
+        out[i] = s2 / width - mean * mean < limit
+        leaving, entering = float(x[min(max(i - h, 0), n - 1)]), float(x[min(i - h + width, n - 1)])
+        s1 += entering - leaving
+        s2 += entering * entering - leaving * leaving
+    return out
+
+
 def check_signal(sig: Signal) -> np.ndarray:
     """The lead ready to analyse, or a DataError that says what is wrong with it.
 
@@ -129,31 +139,62 @@ def check_signal(sig: Signal) -> np.ndarray:
     # float32, the network's type (a 24-hour lead is 124 MB of it, 250 in float64), and no copy unless repaired.
     x = np.asarray(sig.values, np.float32)
     seconds = len(x) / sig.fs
-    if len(x) == 0 or np.all(~np.isfinite(x)):
+    if len(x) == 0:
+        raise DataError(f"{sig.name}: the signal has no finite samples (all NaN or empty)")
+    nonfinite, lo, hi, spread, rails = _lead_stats(x)
+    if nonfinite == len(x):
         raise DataError(f"{sig.name}: the signal has no finite samples (all NaN or empty)")
     if seconds < MIN_SECONDS:
         raise DataError(f"{sig.name}: {seconds:.1f} s of signal; at least {MIN_SECONDS:.0f} s are needed")
-    bad = ~np.isfinite(x)
-    if bad.mean() > 0.01:
-        raise DataError(f"{sig.name}: {bad.mean():.1%} of samples are NaN or infinite (at most 1 % is repaired)")
-    if bad.any():
+    if nonfinite > 0.01 * len(x):
+        raise DataError(f"{sig.name}: {nonfinite / len(x):.1%} of samples are NaN or infinite (at most 1 % is "
+                        "repaired)")
+    if nonfinite:
+        bad = ~np.isfinite(x)
         x = x.copy()
         x[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), x[~bad])
-    if np.std(x) < FLAT_MV:
-        raise DataError(f"{sig.name}: the signal is flat (spread {np.std(x) * 1000:.1f} uV): lead off or no ECG? "
+        _, lo, hi, spread, rails = _lead_stats(x)
+    if spread < FLAT_MV:
+        raise DataError(f"{sig.name}: the signal is flat (spread {spread * 1000:.1f} uV): lead off or no ECG? "
                         "(values in volts: give --units V)")
-    spread = x - np.median(x)
-    amplitude = float(np.percentile(np.abs(spread, out=spread), 99.9, overwrite_input=True))
-    del spread
+    # The 99.9th percentile of the deflections from the median, of at most ~1 M evenly spaced samples (every
+    # sample of a 48-minute lead at 360 Hz, every 29th of a day's): it sets a refusal a factor of 20 away from an
+    # ECG's few mV, which no such sampling moves.
+    sample = x[::max(1, len(x) >> 20)]
+    deflection = np.abs(sample - np.median(sample))
+    amplitude = float(np.percentile(deflection, 99.9, overwrite_input=True))
     if amplitude > MAX_AMPLITUDE_MV:
         raise DataError(f"{sig.name}: amplitude ~{amplitude:,.0f} mV, far above an ECG's few mV: microvolts? give "
                         "--units uV (a CSV) or fix the header's units")
-    lo, hi = x.min(), x.max()
-    rails = np.mean((x <= lo) | (x >= hi))
     if rails > CLIPPED_SHARE:
         raise DataError(f"{sig.name}: {rails:.1%} of samples sit at the signal's extremes ({lo:.2f} / {hi:.2f} mV):"
                         " the signal is clipped")
     return x
+
+
+@njit
+def _lead_stats(x):
+    """One lead's (number of non-finite samples, minimum, maximum, standard deviation, share of samples at the
+    minimum or maximum) over its finite samples, in two passes (float64 sums)."""
+    nonfinite, count = 0, 0
+    lo, hi = np.inf, -np.inf
+    s1 = s2 = 0.0
+    for v in x:
+        if not np.isfinite(v):
+            nonfinite += 1
+            continue
+        lo, hi = min(lo, v), max(hi, v)
+        s1 += v
+        s2 += float(v) * v
+        count += 1
+    if count == 0:
+        return nonfinite, 0.0, 0.0, 0.0, 0.0
+    at_rails = 0
+    for v in x:
+        if v <= lo or v >= hi:
+            at_rails += 1
+    mean = s1 / count
+    return nonfinite, lo, hi, np.sqrt(max(s2 / count - mean * mean, 0.0)), at_rails / len(x)
 
 
 @dataclass(frozen=True)
@@ -207,7 +248,7 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
                         "is this an ECG lead?")
     inputs = beat_inputs(x, peaks, fs, win)
-    consistency = float(np.median(template_correlation(inputs.windows, inputs.context, fs))) \
+    consistency = float(np.median(template_correlation(inputs.centred, inputs.context, fs))) \
         if require_ecg_shape else 1.0
     if consistency < MIN_MEDIAN_TEMPLATE_CORR:
         raise DataError(f"{sig.name}: the {len(inputs.windows)} detected beats share no consistent shape (median "
