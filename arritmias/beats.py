@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from arritmias import cache, decoys, qrs
-from arritmias.context import Context, record_context
+from arritmias.context import Context, centre, record_context
 from arritmias.progress import progress as progress_bar
 from arritmias.records import Recording, read_recording, require_records
 
@@ -174,12 +174,15 @@ def window_at(signal: np.ndarray, centres: np.ndarray, win: int) -> tuple[np.nda
 @dataclass(frozen=True)
 class BeatInputs:
     """What the Detector needs for the beats of one recording: raw ``windows`` (k, win) float32 mV, ``rr``
-    (k, 3) float32, their record ``context``, and ``kept`` (n,) bool: which of the n R peaks had a whole window."""
+    (k, 3) float32, their record ``context``, ``kept`` (n,) bool: which of the n R peaks had a whole window, and
+    ``centred`` (k, win): the windows minus their medians (:func:`arritmias.context.centre`), computed once for the
+    context and the shape check."""
 
     windows: np.ndarray
     rr: np.ndarray
     context: Context
     kept: np.ndarray
+    centred: np.ndarray
 
 
 def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) -> BeatInputs:
@@ -192,7 +195,8 @@ def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) 
     rr = rr_features(r_samples, fs)
     windows, kept = window_at(signal, r_samples, win)
     windows, rr = windows.astype(np.float32, copy=False), rr[kept]
-    return BeatInputs(windows, rr, record_context(windows, rr), kept)
+    centred = centre(windows)
+    return BeatInputs(windows, rr, record_context(windows, rr, centred=centred), kept, centred)
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
-def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS) -> Context:
+def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS,
+                   centred: np.ndarray | None = None) -> Context:
     """The context of every beat of one recording.
 
     Parameters
@@ -148,6 +149,8 @@ def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS) 
         Their RR features (previous s, next s, next/previous), as :func:`arritmias.beats.rr_features` makes them.
     k : int
         Beats in the running median.
+    centred : ndarray, shape (n, win), optional
+        ``centre(windows)``, when the caller has it already.
 
     Returns
     -------
@@ -158,19 +161,20 @@ def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS) 
     if len(windows) == 0:
         return Context(np.zeros((0, windows.shape[1] if windows.ndim == 2 else 0), np.float32),
                        np.zeros(0, np.float32))
-    template = _running_median(centre(windows), k, CONTEXT_STRIDE)
+    template = _running_median(centre(windows) if centred is None else centred, k, CONTEXT_STRIDE)
     rr_usual = _running_median(rr[:, :1].astype(np.float32), k, CONTEXT_STRIDE)[:, 0]
     return Context(template, rr_usual)
 
 
-def template_correlation(windows: np.ndarray, context: Context, fs: float) -> np.ndarray:
-    """Correlation (n,) of each beat's QRS region (+-150 ms around R) with its usual beat's: near 1 for the
-    patient's normal beats, lower for ectopic beats, and low for all "beats" a QRS detector finds in noise."""
-    windows = np.asarray(windows, np.float32)
-    out = np.empty(len(windows), np.float32)
-    c, half = windows.shape[1] // 2, int(round(0.15 * fs))
-    for r in range(0, len(windows), _ROWS):  # a block of beats at a time: no whole-recording temporaries
-        x, t = centre(windows[r:r + _ROWS])[:, c - half: c + half], context.template[r:r + _ROWS, c - half: c + half]
+def template_correlation(centred: np.ndarray, context: Context, fs: float) -> np.ndarray:
+    """Correlation (n,) of each beat's QRS region (+-150 ms around R) with its usual beat's, from the beats'
+    centred windows (n, win) (:func:`centre`): near 1 for the patient's normal beats, lower for ectopic beats,
+    and low for all "beats" a QRS detector finds in noise."""
+    centred = np.asarray(centred, np.float32)
+    out = np.empty(len(centred), np.float32)
+    c, half = centred.shape[1] // 2, int(round(0.15 * fs))
+    for r in range(0, len(centred), _ROWS):  # a block of beats at a time: no whole-recording temporaries
+        x, t = centred[r:r + _ROWS, c - half: c + half], context.template[r:r + _ROWS, c - half: c + half]
         a, b = x - x.mean(axis=1, keepdims=True), t - t.mean(axis=1, keepdims=True)
         out[r:r + _ROWS] = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1) + 1e-12)
     return out
