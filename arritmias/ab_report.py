@@ -135,7 +135,7 @@ def _log_run(out: ABReport, log_dir: Path, records) -> str:
     import mlflow
 
     from arritmias import registry
-    from arritmias.clinical_report import pyplot
+    from arritmias.clinical_report import figure
 
     registry.use_experiment(AB_EXPERIMENT)
     with mlflow.start_run(run_name="ab_report") as run, tempfile.TemporaryDirectory() as tmp:
@@ -151,8 +151,8 @@ def _log_run(out: ABReport, log_dir: Path, records) -> str:
             mlflow.log_metrics({"accepted": float(out.decision["accepted"]),
                                 "mcnemar_p_worse": out.decision["p_value"]})
             mlflow.set_tag("decision", out.decision["reason"])
-        plt = pyplot()
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+        fig = figure((10, 3.6))
+        a, b = fig.subplots(1, 2)
         a.bar(out.arms["arm"], out.arms["v_rate"] * 100, color="#4c72b0")
         a.set_ylabel("beats called V (%)")
         a.set_title("V rate per arm")
@@ -164,7 +164,6 @@ def _log_run(out: ABReport, log_dir: Path, records) -> str:
         b.legend()
         fig.tight_layout()
         fig.savefig(Path(tmp) / "ab_arms.png", dpi=110)
-        plt.close(fig)
         out.arms.to_csv(Path(tmp) / "ab_arms.csv", index=False)
         if out.disagreements is not None:
             out.disagreements.to_csv(Path(tmp) / "shadow_disagreements.csv", index=False)

@@ -28,6 +28,7 @@ from arritmias.preprocess import BEAT_CHANNELS, NOT_BEAT_INDEX, OUTPUTS, RR_INPU
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.export): what a loaded Detector runs
 SPEC_FILE = "detector.json"
+DETECTOR_ARTIFACT = "detector"  # the Detector's folder among a logged pyfunc model's artifacts
 # 3: three answers (not ventricular, ventricular, not a beat) and morphology families; 2: record context.
 SPEC_FORMAT = 3
 
@@ -114,6 +115,22 @@ def context_mask(n: int, context: Context | None, use_context: np.ndarray | None
     if context is None:
         return np.zeros(n, bool)
     return np.ones(n, bool) if use_context is None else np.asarray(use_context, bool)
+
+
+def local_detector(uri: str) -> Path | None:
+    """The Detector folder inside a pyfunc model saved on disk (``uri`` a path or ``file://`` URI of the folder
+    holding ``MLmodel``), or None when ``uri`` is not such a folder (a ``models:/`` or ``runs:/`` URI, a store's
+    artifact address)."""
+    from urllib.parse import unquote, urlparse
+
+    if "://" in uri or uri.startswith(("models:/", "runs:/")):
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            return None
+        uri = unquote(parsed.path)
+    model = Path(uri).expanduser()
+    folder = model / "artifacts" / DETECTOR_ARTIFACT
+    return folder if (model / "MLmodel").is_file() and (folder / SPEC_FILE).is_file() else None
 
 
 class Detector:
@@ -274,6 +291,9 @@ class Detector:
     @classmethod
     def from_model_uri(cls, uri: str) -> Detector:
         """The Detector inside a logged pyfunc model (``runs:/ID/model``, ``models:/NAME@alias``, a path)."""
+        folder = local_detector(uri)
+        if folder is not None:  # a model on disk: read directly, without importing MLflow (~1 s of start-up)
+            return cls.load(folder)
         import mlflow
         from mlflow.exceptions import MlflowException
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 
-from arritmias.clinical_report import img_tag, num, png_bytes, pyplot
+from arritmias.clinical_report import figure, img_tag, num, png_bytes
 
 # Features as a reader of the page names them (the columns of arritmias.features.FEATURES / PREDICTION_FEATURES).
 FEATURE_NAMES_ES = {
@@ -62,9 +62,9 @@ def reason_text(results: dict) -> str:
 
 def scores_png(results: dict) -> bytes:
     """Horizontal bars of each feature's drift score, the threshold as a line, drifted features in red."""
-    plt = pyplot()
     items = sorted(results["features"].items(), key=lambda kv: kv[1]["score"])
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(items) + 1.2))
+    fig = figure((8, 0.4 * len(items) + 1.2))
+    ax = fig.subplots()
     ax.barh([FEATURE_NAMES_ES.get(k, k) for k, _ in items], [v["score"] for _, v in items],
             color=["#c62828" if v["drifted"] else "#607d8b" for _, v in items])
     ax.axvline(results["threshold"], color="black", ls="--", lw=1, label=f"umbral {num(results['threshold'], 2)}")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
-from scipy.signal import resample_poly
 
 from arritmias.errors import DataError
 
@@ -118,6 +117,8 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     up, down = int(round(fs_out)), int(round(fs_in))
     if up == down:
         return signal
+    from scipy.signal import resample_poly  # ~1 s to import: only for a recording at another rate
+
     g = gcd(up, down)
     return resample_poly(signal, up // g, down // g).astype(signal.dtype, copy=False)
 

@@ -99,11 +99,14 @@ def check_store(uri: str, mode: str = "create", model_uri: str | None = None) ->
 
 def use_tracking(cli_value: str | None = None, mode: str = "create", model_uri: str | None = None) -> str:
     """Point MLflow at the tracking store (see :func:`tracking_uri`) once :func:`check_store` accepts it for
-    ``mode``; returns the URI."""
-    import mlflow
-
+    ``mode``; returns the URI. A reading command whose model is a folder on disk needs no store: MLflow is then
+    not even imported."""
     uri = tracking_uri(cli_value)
     check_store(uri, mode, model_uri)
+    if mode == "read" and model_uri is not None and not model_uri.startswith(("models:/", "runs:/")):
+        return uri
+    import mlflow
+
     # A new sqlite store announces its table creation at INFO on every first command: not the user's business.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
@@ -459,20 +462,21 @@ def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT
 def model_provenance(uri: str) -> dict:
     """Which model ``uri`` is, for a report's footer: ``{"uri", "name", "version", "run_id"}`` (version and run id
     None where the URI names none: a run, a folder, a store that cannot be reached)."""
+    out = {"uri": uri, "name": None, "version": None, "run_id": None}
+    if uri.startswith("runs:/"):
+        out["run_id"] = uri[len("runs:/"):].split("/", 1)[0]
+    if not uri.startswith("models:/"):
+        return out  # a run or a folder: nothing to look up (and no MLflow to import)
     from mlflow.exceptions import MlflowException
 
-    out = {"uri": uri, "name": None, "version": None, "run_id": None}
     try:
-        if uri.startswith("models:/"):
-            name, _, ref = uri[len("models:/"):].partition("@")
-            if ref:
-                mv = _client().get_model_version_by_alias(name, ref)
-            else:
-                name, _, ref = uri[len("models:/"):].rpartition("/")
-                mv = _client().get_model_version(name, ref)
-            out.update(name=name, version=int(mv.version), run_id=mv.run_id)
-        elif uri.startswith("runs:/"):
-            out["run_id"] = uri[len("runs:/"):].split("/", 1)[0]
+        name, _, ref = uri[len("models:/"):].partition("@")
+        if ref:
+            mv = _client().get_model_version_by_alias(name, ref)
+        else:
+            name, _, ref = uri[len("models:/"):].rpartition("/")
+            mv = _client().get_model_version(name, ref)
+        out.update(name=name, version=int(mv.version), run_id=mv.run_id)
     except (MlflowException, ValueError, OSError):
         pass  # the model loaded already; a footer without a version number is no reason to fail the analysis
     return out

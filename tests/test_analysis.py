@@ -214,3 +214,33 @@ def test_analyze_csv_in_microvolts_or_spanish_locale(trained, store, mitdb, tmp_
         counts[path.stem] = json.loads((out / f"{path.stem}_summary.json").read_text())["pvc_count"]
     assert counts["uv"] == counts["es"] == counts["mv"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+@pytest.mark.slow
+def test_analyze_of_a_model_folder_needs_no_store_and_the_served_model_no_numba(trained, store, mitdb, tmp_path):
+    """A model given as a folder on disk is read directly: `analyze` imports neither MLflow nor pyplot (seconds of
+    start-up) and gives what the `runs:/` URI of the same model gives; loading the Detector, as the served model
+    does, imports no Numba (only a recording's loops need it)."""
+    import subprocess
+    import sys
+
+    import mlflow
+
+    mlflow.set_tracking_uri(store)
+    folder = mlflow.artifacts.download_artifacts(f"runs:/{trained.run_id}/model", dst_path=str(tmp_path / "m"))
+    script = ("import sys; from arritmias.cli import main; code = main(sys.argv[1:]); "
+              "print('IMPORTED', sorted(m for m in ('mlflow', 'matplotlib.pyplot') if m in sys.modules)); "
+              "sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", script, "analyze", str(mitdb / "119"), "--out", str(tmp_path / "a"),
+                           "--model-uri", folder, "--tracking-uri", "sqlite:////nowhere/at/all.db"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "IMPORTED []" in proc.stdout
+    proc = run_cli("analyze", str(mitdb / "119"), "--out", str(tmp_path / "b"), "--tracking-uri", store,
+                   "--model-uri", f"runs:/{trained.run_id}/model")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "a" / "119.pvc").read_bytes() == (tmp_path / "b" / "119.pvc").read_bytes()
+    served = subprocess.run([sys.executable, "-c", "import sys; from arritmias.detector import Detector; "
+                             f"Detector.from_model_uri({folder!r}).decide; import arritmias.serving; "
+                             "print('numba' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert served.stdout.strip() == "False", served.stderr[-2000:]
