@@ -2,12 +2,14 @@
 
 The pipeline, per recording (one row each):
 
-1. **Read and find beats** — reading, signal checks, resampling, QRS detection and windowing
-   (:func:`arritmias.analysis.find_beats`, exactly what ``arritmias analyze`` runs) as parallel Ray tasks, one
-   CPU each. A recording that cannot be read or analysed becomes an error row naming it; the others go on.
-2. **Classify** — a pool of ``workers`` Ray actors; each loads the Detector once (shipped from the driver as
-   bytes, so workers need no access to the tracking server) and scores several recordings' beats in one call.
-3. **Write** — on the driver: ``<name>.pvc`` and ``<name>_summary.json`` (the same files as ``analyze``) and
+1. **Analyse** — a pool of ``workers`` Ray actors, one CPU each; each loads the Detector once (shipped from the
+   driver as bytes, so workers need no access to the tracking server) and runs
+   :func:`arritmias.analysis.analyze_signal` on each recording it is handed: exactly what ``arritmias analyze``
+   runs (signal checks, QRS detection, windows, record context, network, families, decisions). Only the beats'
+   positions and decisions travel back, a few bytes a beat: not the windows (two 360-sample rows a beat, ~300 MB
+   for a 24-hour recording). A recording that cannot be read or analysed becomes an error row naming it; the
+   others go on.
+2. **Write** — on the driver: ``<name>.pvc`` and ``<name>_summary.json`` (the same files as ``analyze``) and
    ``beats/<name>.parquet`` (one part per recording; the ``beats/`` folder reads as one table), written
    atomically with the summary last (:func:`arritmias.report.write_outputs`). Writing on the driver means
    ``--out`` only has to exist where the command runs; the inputs must be readable from every Ray node.
@@ -33,18 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from arritmias.atomic import write_text_atomic
-from arritmias.context import Context
 from arritmias.errors import DataError
 
 MANIFEST = "batch_manifest.json"
 RESULTS = "batch_results.csv"
-# A reading task holds a lead, the detector's filtered copies and the windows: a few hundred MB for a 24-h Holter
-# lead at 360 Hz. Reserving 1 GiB keeps Ray from starting more readers than memory holds.
-READ_MEMORY = 2**30
+# An analysing actor holds a lead, the detector's filtered copies, the windows and their context: ~1 GB for a 24-h
+# Holter lead at 360 Hz (benchmarks/bench_profile.py). Reserving it keeps Ray from starting more actors than
+# memory holds.
+ANALYSE_MEMORY = 2**30
 # What batch-score writes per recording (report.write_outputs' switches): no HTML report, a Parquet part. Both
 # the writing and the "already complete?" check read this, so they cannot disagree.
 OUTPUTS = {"report": False, "beats": True}
-RECORDINGS_PER_CALL = 8  # a 30-min record has ~2,000 beats: several per actor call make batches of ~10^4 beats
 
 
 @dataclass(frozen=True)
@@ -131,28 +132,8 @@ def unpack_detector(files: dict[str, bytes], folder: Path, threads: int = 1):
     return Detector.load(folder, threads)
 
 
-def find_beats_row(row: dict, fs: float, win: int) -> dict:
-    """Ray task: one recording's beats ready to classify, or its error. Arrays: windows (k, win), rr (k, 3),
-    the record context template (k, win) and rr_usual (k,), samples (k,) at ``fs``."""
-    from arritmias.analysis import find_beats, origin, read_signal
-
-    try:
-        sig = read_signal(row["path"])
-        found = find_beats(sig, fs, win)
-        meta = origin(sig, found) | {"duration_s": found.duration_s}
-        return {"name": row["name"], "path": row["path"], "error": "", "meta": json.dumps(meta),
-                "windows": found.windows, "rr": found.rr, "template": found.context.template,
-                "rr_usual": found.context.rr_usual, "unreadable": found.unreadable, "samples": found.samples}
-    except Exception as exc:  # noqa: BLE001  one bad recording must not stop the archive
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        return {"name": row["name"], "path": row["path"], "error": f"{type(exc).__name__}: {message}",
-                "meta": "{}", "windows": np.zeros((0, win), np.float32), "rr": np.zeros((0, 3), np.float32),
-                "template": np.zeros((0, win), np.float32), "rr_usual": np.zeros(0, np.float32),
-                "unreadable": np.zeros(0, bool), "samples": np.zeros(0, np.int64)}
-
-
-class Classifier:
-    """Ray actor: loads the Detector once, then classifies the beats of several recordings per call."""
+class Analyzer:
+    """Ray actor: loads the Detector once, then analyses whole recordings, one per call."""
 
     def __init__(self, model_ref: list, threads: int = 1):
         import ray
@@ -167,53 +148,40 @@ class Classifier:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-    def __call__(self, batch: dict) -> dict:
-        win = self.detector.win
-        out = {k: [] for k in ("prob", "is_v", "changed", "context_used", "prob_not_beat", "not_beat")}
-        windows = [np.asarray(w, np.float32).reshape(-1, win) for w in batch["windows"]]
-        rr = [np.asarray(r, np.float32).reshape(-1, 3) for r in batch["rr"]]
-        template = [np.asarray(t, np.float32).reshape(-1, win) for t in batch["template"]]
-        # One network call for the batch's recordings together (the runtime's batches stay full), then each
-        # recording decided on its own: families belong to one recording.
-        probs = self.detector.predict(np.concatenate(windows), np.concatenate(rr),
-                                      Context(np.concatenate(template), np.concatenate(
-                                          [np.asarray(u, np.float32) for u in batch["rr_usual"]])))
-        start = 0
-        for w, r, t, u in zip(windows, rr, template, batch["rr_usual"]):
-            rows = slice(start, start + len(w))
-            start += len(w)
-            d = self.detector.decide_recording(w, r, Context(t, np.asarray(u, np.float32)), probs[rows])
-            for key, values in (("prob", d.prob), ("is_v", d.is_v), ("changed", d.ruleguard_changed),
-                                ("context_used", d.context_used), ("prob_not_beat", d.prob_not_beat),
-                                ("not_beat", d.not_beat)):
-                out[key].append(values)
+    def __call__(self, row: dict) -> dict:
+        """One recording (``name``, ``path``) -> its beats' samples and decisions and its summary, or its error."""
+        from arritmias.analysis import analyze_signal, read_signal
 
-        def column(values):
-            parts = np.empty(len(values), dtype=object)
-            parts[:] = values
-            return parts
+        out = {"name": row["name"], "path": row["path"], "error": "", "summary": "{}"}
+        try:
+            a = analyze_signal(read_signal(row["path"]), self.detector)
+        except Exception as exc:  # noqa: BLE001  one bad recording must not stop the archive
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            return out | {"error": f"{type(exc).__name__}: {message}", **{k: np.zeros(0, t) for k, t in COLUMNS}}
+        d = a.decisions
+        return out | {"summary": json.dumps(a.summary), "samples": a.samples,
+                      "prob": d.prob, "is_v": d.is_v, "changed": d.ruleguard_changed, "context_used": d.context_used,
+                      "prob_not_beat": d.prob_not_beat, "not_beat": d.not_beat, "unreadable": d.unreadable}
 
-        return {"name": batch["name"], "path": batch["path"], "error": batch["error"], "meta": batch["meta"],
-                "samples": batch["samples"], "unreadable": batch["unreadable"],
-                **{k: column(v) for k, v in out.items()}}
+
+# The per-beat columns an Analyzer answers with, and their types.
+COLUMNS = (("samples", np.int64), ("prob", np.float32), ("is_v", bool), ("changed", bool), ("context_used", bool),
+           ("prob_not_beat", np.float32), ("not_beat", bool), ("unreadable", bool))
 
 
 def to_analysis(row: dict, fs: float, made_by: dict | None = None):
-    """An :class:`arritmias.analysis.Analysis` (without the signal) from a classified row; ``made_by`` (see
-    :func:`arritmias.report.provenance`) joins the summary."""
-    from arritmias.analysis import Analysis, summarize_decisions
+    """An :class:`arritmias.analysis.Analysis` (without the signal) from an :class:`Analyzer`'s row; ``made_by``
+    (see :func:`arritmias.report.provenance`) joins its summary."""
+    from arritmias.analysis import Analysis
     from arritmias.detector import Decisions
 
-    meta = json.loads(row["meta"])
-    samples = np.asarray(row["samples"], np.int64)
-    decisions = Decisions(np.asarray(row["prob"], np.float32), np.asarray(row["is_v"], bool),
-                          np.asarray(row["changed"], bool), np.asarray(row["context_used"], bool),
+    summary = json.loads(row["summary"]) | (made_by or {})
+    decisions = Decisions(*(np.asarray(row[k], t) for k, t in COLUMNS[1:5]),
+                          unreadable=np.asarray(row["unreadable"], bool),
                           prob_not_beat=np.asarray(row["prob_not_beat"], np.float32),
-                          not_beat=np.asarray(row["not_beat"], bool)
-                          ).excluding(np.asarray(row["unreadable"], bool))
-    duration = meta.pop("duration_s")
-    summary = summarize_decisions(decisions, samples, fs, duration) | meta | (made_by or {})
-    return Analysis(row["name"], fs, float(meta["fs_in_hz"]), samples, decisions, None, summary)
+                          not_beat=np.asarray(row["not_beat"], bool))
+    return Analysis(row["name"], fs, float(summary["fs_in_hz"]), np.asarray(row["samples"], np.int64), decisions,
+                    None, summary)
 
 
 @dataclass(frozen=True)
@@ -249,7 +217,7 @@ def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
 
 def start_ray(address: str | None, workers: int) -> None:
     """Join the cluster at ``address``, or start a local Ray with one logical CPU per core this process may use,
-    and at least one more than ``workers`` so reading can run beside the classifiers."""
+    and at least ``workers``."""
     import ray
 
     from arritmias import ray_local
@@ -260,7 +228,7 @@ def start_ray(address: str | None, workers: int) -> None:
     if address:
         ray_local.init(address, core_log_level=quiet)
     else:
-        ray_local.init(num_cpus=max(len(os.sched_getaffinity(0)), workers + 1), core_log_level=quiet)
+        ray_local.init(num_cpus=max(len(os.sched_getaffinity(0)), workers), core_log_level=quiet)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own bar counts recordings and beats
     context.print_on_execution_start = False
@@ -299,17 +267,12 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
         try:
             ds = ray.data.from_items([{"name": r.name, "path": r.path} for r in todo],
                                      override_num_blocks=len(todo))
-            # The memory reservation also keeps Ray from fusing reading into the actors (the stages must scale
-            # separately: reading is per recording, classification per batch of beats).
-            ds = ds.map(find_beats_row, fn_kwargs={"fs": detector.fs, "win": detector.win}, num_cpus=1,
-                        memory=READ_MEMORY)
             # The model travels once through Ray's object store; a reference inside a list is not resolved by
             # Ray, so each actor fetches the bytes itself. The driver holds the reference for the whole job, so
             # an actor Ray restarts can fetch it again.
             model_ref = ray.put(pack_detector(detector))
-            ds = ds.map_batches(Classifier, fn_constructor_args=([model_ref],),
-                                batch_size=RECORDINGS_PER_CALL, batch_format="numpy",
-                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+            ds = ds.map(Analyzer, fn_constructor_args=([model_ref],), concurrency=workers, num_cpus=1,
+                        memory=ANALYSE_MEMORY)
             bar = tqdm(total=len(todo), unit="rec", desc="batch-score", disable=not progress)
             for row in ds.iter_rows():
                 if row["error"]:
