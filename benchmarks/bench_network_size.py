@@ -1,23 +1,32 @@
-"""Benchmark: network size against cross-validated quality, to choose a network that can reach 50,000 beats/s.
+"""Benchmark: network size against cross-validated end-to-end quality, to choose a network a 24-hour Holter can
+afford.
 
-Issue 15: two CPU cores do on the order of 100 G multiply-adds per second at best, so 50,000 beats/s needs a
-network of a few hundred thousand multiply-adds (MACs) per beat; the default costs ~1.9 M. Each candidate is
-cross-validated on DS1 exactly as training does (5 patient-wise folds, pooled out-of-fold PR-AUC with record
-context at the best epoch; DS2 is not read), and its network alone is timed on batches of 4,096 beats (traced
-TensorFlow, and its ONNX graph in OpenVINO in float32 — what the Detector runs — and bfloat16, with the largest
-|ΔP(V)| against Keras for each). The rule, stated before running: the cheapest candidate whose
-cross-validated PR-AUC is within TOLERANCE of the best candidate's is the one to adopt.
+Issue "A 24-hour Holter in seconds": on one core the default network (1.93 M multiply-adds a beat) runs ~24,000
+beats/s in OpenVINO, half of `analyze`'s time and above the whole budget of `batch-score` at 25,000 beats/s. Each
+candidate is cross-validated on DS1 exactly as training does (5 patient-wise folds at the detector's own beats,
+the epoch chosen on pooled out-of-fold PR-AUC, then the decision rule: not-a-beat threshold, family weight, P(V)
+threshold on EC57 counts), and judged by what training itself optimises: the pooled out-of-fold EC57 gross VEB
+Se and +P in detected mode, and their F1. DS2 is never read. The network alone is timed on random inputs, on one
+OpenVINO thread in batches of 256 (what `analyze` and a batch actor run) and on two threads in batches of 4,096.
 
-    python benchmarks/bench_network_size.py [--seeds 3] [--data-dir DIR]
+The rule, stated before running: a candidate is eligible when its mean cross-validated VEB F1 (detected mode)
+and its mean pooled PR-AUC are each within TOLERANCE of the default's; the fastest eligible candidate on one
+thread is the one to adopt.
+
+    python benchmarks/bench_network_size.py [--seeds 3] [--only NAME ...] [--data-dir DIR]
     python benchmarks/bench_network_size.py --seeds 0     # speeds only, untrained weights (network_speed.json)
 
-One seed is not enough: stride 4 tied the default on seed 42 (0.9285 vs 0.9286) and lost by 0.012 on the mean of
-seeds 42-44 (benchmarks/results/training_first_stride_4.json against training.json), so the default is 3.
+Each cross-validation (~25-70 min on the 2-core machine) is appended to ``results/network_size_runs.jsonl`` as it
+ends, and a run finds there the (candidate, seed) pairs already done: an interrupted comparison resumes.
+
+One seed is not enough: the default's cross-validated VEB Se moved from 77 to 88 % over seeds 42-44
+(benchmarks/results/training.json), so the default is 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -28,95 +37,125 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.config import TrainConfig  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
-from benchmarks.common import write_results  # noqa: E402
+from benchmarks.common import RESULTS_DIR, write_results  # noqa: E402
 
-TOLERANCE = 0.005  # pooled out-of-fold PR-AUC; a single seed moves it by about this much
+TOLERANCE = 0.01  # of the 3-seed means; one seed moves the default's VEB F1 by ~0.03 and its PR-AUC by ~0.013
+DEFAULT = "stride 2, 32-64-64"
+# Stride 4 at 32-64-64 (0.98 M multiply-adds) runs only 1.9x the default's speed on one thread: not enough for the
+# budget, so not a candidate. The speeds of all of them: results/network_speed.json.
 CANDIDATES = {
-    "default (stride 2, 32-64-64)": {},
-    "stride 4, 32-64-64": {"first_stride": 4},
+    DEFAULT: {"first_stride": 2, "filters": (32, 64, 64)},
+    "stride 4, 24-48-48": {"first_stride": 4, "filters": (24, 48, 48)},
     "stride 4, 16-32-32": {"first_stride": 4, "filters": (16, 32, 32)},
-    "stride 4, separable 32-64-64": {"first_stride": 4, "separable": True},
 }
-BATCH = 4096
+BATCH_1, BATCH_2 = 256, 4096
+RUNS = RESULTS_DIR / "network_size_runs.jsonl"  # one cross-validation per line: {"candidate", "seed", figures...}
+FIGURES = ("cv_ec57_detected_veb_se", "cv_ec57_detected_veb_ppv", "cv_ec57_detected_veb_f1", "cv_pr_auc",
+           "cv_ec57_detected_qrs_se", "cv_ec57_detected_qrs_ppv", "family_weight", "best_epoch")
 
 
 def network_speed(model, cfg: TrainConfig) -> dict:
-    """Beats per second of the network alone on random inputs of BATCH beats, 2 threads: traced TF, and the ONNX
-    graph in OpenVINO at float32 and bfloat16, each with its largest |ΔP(V)| against TF."""
+    """Beats per second of the network alone on random inputs: its ONNX graph in OpenVINO on 1 thread (batches of
+    BATCH_1) and 2 threads (BATCH_2), as a loaded Detector runs it, and traced TensorFlow on 2 threads."""
     import tensorflow as tf
 
     from arritmias.export import compiled_network, export_onnx
     from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
 
     rng = np.random.default_rng(0)
-    beat = rng.standard_normal((BATCH, cfg.win, BEAT_CHANNELS)).astype(np.float32)
-    rr = rng.standard_normal((BATCH, RR_INPUTS)).astype(np.float32)
+    beat = rng.standard_normal((BATCH_2, cfg.win, BEAT_CHANNELS)).astype(np.float32)
+    rr = rng.standard_normal((BATCH_2, RR_INPUTS)).astype(np.float32)
     infer = tf.function(lambda b, r: model({"beat": b, "rr": r}, training=False), autograph=False)
 
-    def rate(call, repeats: int = 10) -> float:
+    def rate(call, beats: int, seconds: float = 2.0) -> float:
         call()
-        t0 = time.perf_counter()
-        for _ in range(repeats):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
             call()
-        return repeats * BATCH / (time.perf_counter() - t0)
+            n += 1
+        return n * beats / (time.perf_counter() - t0)
 
-    out = {"tf_beats_per_s": round(rate(lambda: infer(beat, rr)))}
-    reference = infer(beat, rr).numpy()[:, 0]
+    out = {"tf_2_threads_beats_per_s": round(rate(lambda: infer(beat, rr), BATCH_2))}
     with tempfile.TemporaryDirectory() as tmp:  # the export and the runtime a loaded Detector uses
         path = export_onnx(model, Path(tmp) / "net.onnx", cfg.win)
-        for precision in ("f32", "bf16"):
-            network = compiled_network(path, threads=2, precision=precision)
-            out[f"openvino_{precision}_beats_per_s"] = round(rate(lambda: network(beat, rr)))
-            out[f"openvino_{precision}_max_dp"] = float(np.max(np.abs(network(beat, rr) - reference)))
+        one = compiled_network(path, threads=1)
+        out["openvino_1_thread_beats_per_s"] = round(rate(lambda: one(beat[:BATCH_1], rr[:BATCH_1]), BATCH_1))
+        two = compiled_network(path, threads=2)
+        out["openvino_2_threads_beats_per_s"] = round(rate(lambda: two(beat, rr), BATCH_2))
     return out
+
+
+def cross_validated(cfg: TrainConfig, data_dir: Path) -> dict:
+    """The figures training's steps 1-4 give ``cfg`` on its training records (no DS2, no MLflow run)."""
+    from arritmias.augment import find_noise_dir, load_noise
+    from arritmias.crossval import cross_validate
+    from arritmias.decision import choose_decision_rule
+    from arritmias.training import setup
+
+    where = setup(data_dir, None, "sqlite:///" + tempfile.mkdtemp() + "/scratch.db", "bench_network_size", False)
+    train_set = where.training_beats(cfg)
+    reference = where.beats(cfg, cfg.train_records)
+    bank = load_noise(find_noise_dir(data_dir), cfg.fs, cfg.seed)
+    cv = cross_validate(cfg, train_set, reference, bank, progress=False)
+    m = choose_decision_rule(cfg, cv, where.references(cfg, cfg.train_records)).metrics
+    se, ppv = m.get("cv_ec57_detected_veb_se"), m.get("cv_ec57_detected_veb_ppv")
+    m["cv_ec57_detected_veb_f1"] = 2 * se * ppv / (se + ppv) if se and ppv else 0.0
+    return {k: round(float(m[k]), 4) for k in FIGURES if k in m}
+
+
+def previous_runs() -> list[dict]:
+    """The cross-validations :data:`RUNS` holds."""
+    return [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.is_file() else []
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per candidate; 0 times the networks only")
+    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), help="these candidates only")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    from arritmias.augment import find_noise_dir, load_noise
-    from arritmias.beats import build_beats
-    from arritmias.cache import default_cache_dir
-    from arritmias.crossval import cross_validate
     from arritmias.model import build_model, macs_per_beat
-    from arritmias.training import n_v
+    from arritmias.records import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     base = TrainConfig()
-    train_set = n_v(build_beats(data_dir, base.train_records, base.deriv_idx, base.win, base.fs,
-                                default_cache_dir(), progress=False))
     rows = {}
-    for name, overrides in CANDIDATES.items():
-        cfg = replace(base, **overrides)
+    for name in args.only or CANDIDATES:
+        cfg = replace(base, **CANDIDATES[name])
         model = build_model(cfg)
-        row = {"overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        row = {"overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in CANDIDATES[name].items()},
                "macs_per_beat": macs_per_beat(model), "params": int(model.count_params()),
-               **network_speed(model, cfg), "cv_pr_auc": [], "best_epoch": [], "cv_seconds": []}
-        for seed in range(args.seeds):
-            cfg_s = replace(cfg, seed=base.seed + seed)
-            bank = load_noise(find_noise_dir(data_dir), cfg_s.fs, cfg_s.seed)
-            t0 = time.perf_counter()
-            cv = cross_validate(cfg_s, train_set, bank, progress=False)
-            row["cv_seconds"].append(round(time.perf_counter() - t0, 1))
-            row["cv_pr_auc"].append(round(max(cv.epoch_pr_auc), 4))
-            row["best_epoch"].append(cv.best_epoch)
-        row["cv_pr_auc_mean"] = round(float(np.mean(row["cv_pr_auc"])), 4) if row["cv_pr_auc"] else None
+               **network_speed(model, cfg), "seeds": []}
+        print(f"{name:22s} MACs/beat {row['macs_per_beat']:>9,}  network: "
+              f"{row['openvino_1_thread_beats_per_s']:,} beats/s on 1 OpenVINO thread, "
+              f"{row['openvino_2_threads_beats_per_s']:,} on 2, {row['tf_2_threads_beats_per_s']:,} in TF", flush=True)
+        for seed in range(base.seed, base.seed + args.seeds):
+            done = [r for r in previous_runs() if r["candidate"] == name and r["seed"] == seed]
+            if not done:
+                t0 = time.perf_counter()
+                figures = cross_validated(replace(cfg, seed=seed), data_dir)
+                done = [{"candidate": name, "seed": seed, **figures, "cv_seconds": round(time.perf_counter() - t0)}]
+                with RUNS.open("a") as f:
+                    f.write(json.dumps(done[0]) + "\n")
+            row["seeds"].append({k: v for k, v in done[-1].items() if k != "candidate"})
+            print(f"  seed {seed}: {row['seeds'][-1]}", flush=True)
+        if row["seeds"]:
+            row["mean"] = {k: round(float(np.mean([s[k] for s in row["seeds"] if k in s])), 4)
+                           for k in (*FIGURES, "cv_seconds")}
         rows[name] = row
-        print(f"{name:32s} MACs/beat {row['macs_per_beat']:>9,}  CV PR-AUC {row['cv_pr_auc']}  network "
-              f"{row['tf_beats_per_s']:,} beats/s (TF), {row['openvino_f32_beats_per_s']:,} (OpenVINO f32), "
-              f"{row['openvino_bf16_beats_per_s']:,} (bf16, |ΔP| ≤ {row['openvino_bf16_max_dp']:.1e})", flush=True)
     if args.seeds == 0:
-        write_results("network_speed", {"batch": BATCH, "candidates": rows})
+        write_results("network_speed", {"batch_1_thread": BATCH_1, "batch_2_threads": BATCH_2, "candidates": rows})
         return
-    best = max(r["cv_pr_auc_mean"] for r in rows.values())
-    eligible = [n for n, r in rows.items() if r["cv_pr_auc_mean"] >= best - TOLERANCE]
-    chosen = min(eligible, key=lambda n: rows[n]["macs_per_beat"])
-    print(f"best cross-validated PR-AUC {best:.4f}; within {TOLERANCE}: {eligible}; cheapest of them: {chosen}")
-    write_results("network_size", {"tolerance": TOLERANCE, "seeds": args.seeds, "batch": BATCH,
-                                   "candidates": rows, "chosen": chosen})
+    out = {"tolerance": TOLERANCE, "seeds": args.seeds, "candidates": rows}
+    if DEFAULT in rows:
+        ref = rows[DEFAULT]["mean"]
+        eligible = [n for n, r in rows.items()
+                    if all(r["mean"][k] >= ref[k] - TOLERANCE for k in ("cv_ec57_detected_veb_f1", "cv_pr_auc"))]
+        chosen = max(eligible, key=lambda n: rows[n]["openvino_1_thread_beats_per_s"])
+        print(f"within {TOLERANCE} of the default's VEB F1 and PR-AUC: {eligible}; fastest of them: {chosen}")
+        out.update({"eligible": eligible, "chosen": chosen})
+    write_results("network_size" if not args.only else "network_size_" + "_".join(
+        n.replace(",", "").replace(" ", "_") for n in args.only), out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_batch import holter_24h  # noqa: E402
-from benchmarks.common import write_results  # noqa: E402
+from benchmarks.common import shrunk_model, write_results  # noqa: E402
 
 
 # `arritmias …` with argv, printing the process's peak resident memory (kB, from /proc) to stderr as it exits.
@@ -43,16 +43,6 @@ atexit.register(lambda: sys.stderr.write("\\nVmHWM_kB %s\\n" % re.search(r"VmHWM
 from arritmias.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def shrunk_model(data_dir: Path, store: str) -> str:
-    """A shrunk training (2 DS1 records, 2 folds, 1 epoch) of the default architecture; its ``runs:/`` URI."""
-    from arritmias.config import TrainConfig
-    from arritmias.training import train
-
-    cfg = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1)
-    result = train(cfg, data_dir=data_dir, tracking=store, register=False, progress=False)
-    return f"runs:/{result.run_id}/model"
 
 
 # Stage -> (owner, attribute) of the functions the analyze path calls, where it looks them up: each is wrapped

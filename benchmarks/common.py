@@ -24,8 +24,18 @@ def timed(fn, repeats: int) -> tuple[float, list[float], object]:
 
 
 def machine() -> dict:
+    """What ran the benchmark: speed figures differ ~3x between the CPUs this project's machines have had (an AVX2
+    EPYC at 2 GHz against a newer core with AVX-512), so each result names its CPU and vector units."""
+    cpu, vectors = platform.processor() or platform.machine(), []
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags"))
+        vectors = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    except (OSError, StopIteration):
+        pass
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine()}
+            "processor": cpu, "vector_units": vectors}
 
 
 def write_results(name: str, figures: dict) -> Path:
@@ -36,6 +46,17 @@ def write_results(name: str, figures: dict) -> Path:
     payload = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(), **figures}
     return write_text_atomic(RESULTS_DIR / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+
+
+def shrunk_model(data_dir: Path, store: str) -> str:
+    """A shrunk training (2 DS1 records, 2 folds, 1 epoch) of the default architecture; its ``runs:/`` URI. For
+    speed benchmarks: speed depends on the architecture, not on how long it trained."""
+    from arritmias.config import TrainConfig
+    from arritmias.training import train
+
+    cfg = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1)
+    result = train(cfg, data_dir=data_dir, tracking=store, register=False, progress=False)
+    return f"runs:/{result.run_id}/model"
 
 
 def quick_model(data_dir: Path, store: str) -> str:
