@@ -2,7 +2,8 @@
 
 The pipeline, per recording (one row each):
 
-1. **Analyse** — a pool of ``workers`` Ray actors, one CPU each; each loads the Detector once (shipped from the
+1. **Analyse** — a pool of ``workers`` Ray actors sharing the CPUs (one each by default; fewer workers get more
+   threads for their network); each loads the Detector once (shipped from the
    driver as bytes, so workers need no access to the tracking server) and runs
    :func:`arritmias.analysis.analyze_signal` on each recording it is handed: exactly what ``arritmias analyze``
    runs (signal checks, QRS detection, windows, record context, network, families, decisions). Only the beats'
@@ -215,9 +216,9 @@ def check_manifest(out_dir: Path, model_uri: str, resume: bool) -> None:
     write_text_atomic(path, json.dumps({"model_uri": model_uri}, indent=2))
 
 
-def start_ray(address: str | None, workers: int) -> None:
-    """Join the cluster at ``address``, or start a local Ray with one logical CPU per core this process may use,
-    and at least ``workers``."""
+def start_ray(address: str | None, workers: int | None) -> int:
+    """Join the cluster at ``address``, or start a local Ray with one logical CPU per core this process may use
+    (and at least ``workers``); returns the CPUs Ray has."""
     import ray
 
     from arritmias import ray_local
@@ -228,14 +229,15 @@ def start_ray(address: str | None, workers: int) -> None:
     if address:
         ray_local.init(address, core_log_level=quiet)
     else:
-        ray_local.init(num_cpus=max(len(os.sched_getaffinity(0)), workers), core_log_level=quiet)
+        ray_local.init(num_cpus=max(len(os.sched_getaffinity(0)), workers or 1), core_log_level=quiet)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # our own bar counts recordings and beats
     context.print_on_execution_start = False
+    return int(ray.cluster_resources().get("CPU", 1))
 
 
-def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str | None = None, workers: int = 1,
-                resume: bool = True, progress: bool = True) -> BatchResult:
+def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str | None = None,
+                workers: int | None = None, resume: bool = True, progress: bool = True) -> BatchResult:
     """Score every recording named by ``inputs`` into ``out_dir`` (see the module docstring)."""
     try:
         import ray
@@ -247,7 +249,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
     from arritmias.detector import Detector
     from arritmias.report import provenance, write_outputs
 
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}")
     recordings = find_recordings(inputs)
     detector = Detector.from_model_uri(model_uri)
@@ -263,7 +265,9 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                 for r in recordings}
     errors, beats, timeline, t0 = [], 0, [], time.perf_counter()
     if todo:
-        start_ray(address, workers)
+        cpus = start_ray(address, workers)
+        workers = workers or cpus
+        threads = max(1, cpus // workers)
         try:
             ds = ray.data.from_items([{"name": r.name, "path": r.path} for r in todo],
                                      override_num_blocks=len(todo))
@@ -271,8 +275,8 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
             # Ray, so each actor fetches the bytes itself. The driver holds the reference for the whole job, so
             # an actor Ray restarts can fetch it again.
             model_ref = ray.put(pack_detector(detector))
-            ds = ds.map(Analyzer, fn_constructor_args=([model_ref],), concurrency=workers, num_cpus=1,
-                        memory=ANALYSE_MEMORY)
+            ds = ds.map(Analyzer, fn_constructor_args=([model_ref], threads), concurrency=workers,
+                        num_cpus=threads, memory=ANALYSE_MEMORY)
             bar = tqdm(total=len(todo), unit="rec", desc="batch-score", disable=not progress)
             for row in ds.iter_rows():
                 if row["error"]:

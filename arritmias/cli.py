@@ -296,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = sub.add_parser("batch-score", help="score many recordings (a Holter archive) on Ray",
                            description="Score every WFDB record named by INPUT (record paths, folders searched "
-                                       "recursively, or glob patterns) with Ray Data: reading and QRS detection "
-                                       "as parallel tasks, classification in --workers actors that load the "
-                                       "model once. Per recording it writes <record>.pvc and "
+                                       "recursively, or glob patterns) with Ray Data: --workers actors load the "
+                                       "model once and each analyses whole recordings as `analyze` does. Per "
+                                       "recording it writes <record>.pvc and "
                                        "<record>_summary.json (as `analyze`) and beats/<record>.parquet (the "
                                        "beats/ folder reads as one table); batch_results.csv lists every input "
                                        "with its status. Unreadable recordings become error rows (exit 1); "
@@ -309,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", default="batch_outputs", help="output folder (default: ./batch_outputs)")
     batch.add_argument("--address", help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a "
                        "local Ray on this machine")
-    batch.add_argument("--workers", type=int, default=1, help="classifier actors, one CPU each (default: 1); "
-                       "reading uses the other CPUs")
+    batch.add_argument("--workers", type=int, default=None, help="analysing actors (default: one per CPU: the "
+                       "cores this process may use, or the cluster's CPUs); the CPUs are shared out among them, so "
+                       "one worker on several cores runs its network on all of them")
     batch.add_argument("--no-resume", dest="resume", action="store_false",
                        help="rescore recordings whose outputs already exist")
     _add_tracking(batch, experiment=False)

@@ -32,7 +32,7 @@ from arritmias import registry  # noqa: E402
 from arritmias.batch import batch_score  # noqa: E402
 from arritmias.beats import DS1, DS2, PACED  # noqa: E402
 from arritmias.records import resolve_data_dir  # noqa: E402
-from benchmarks.common import quick_model, write_results  # noqa: E402
+from benchmarks.common import shrunk_model, write_results  # noqa: E402
 
 ARCHIVE = 10_000  # 24-hour recordings
 HOURS = 1.0
@@ -94,7 +94,7 @@ def main() -> None:
         large = [str(data_dir / r) for r in names] + renamed_copies(data_dir, names, tmp / "copies")
         store = f"sqlite:///{tmp / 'mlflow.db'}"
         registry.use_tracking(store)
-        uri = args.model_uri or quick_model(data_dir, store)
+        uri = args.model_uri or shrunk_model(data_dir, store)
         configs = {"1 core, 1 worker": ({min(two)}, 1), "2 cores, 1 worker": (two, 1),
                    "2 cores, 2 workers": (two, 2)}
         figures: dict = {"configs": {}}
