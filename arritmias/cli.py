@@ -14,8 +14,9 @@ from arritmias.commands import (cmd_ab_report, cmd_analyze, cmd_batch_score, cmd
                                 cmd_data_fetch, cmd_data_verify, cmd_drift, cmd_evaluate, cmd_features, cmd_gate,
                                 cmd_promote, cmd_serve, cmd_train, cmd_tune)
 from arritmias.errors import ArritmiasError, Terminated, os_error_line
-from arritmias.records import DATA_DIR_ENV
-from arritmias.registry import DEFAULT_TRACKING_URI, EXPERIMENT, MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, model_uri
+from arritmias.data.records import DATA_DIR_ENV
+from arritmias.tracking.registry import MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS, model_uri
+from arritmias.tracking.runs import DEFAULT_TRACKING_URI, EXPERIMENT
 
 MODEL_URI_DEFAULT = model_uri(PRODUCTION_ALIAS)
 EPILOG_DATA = f"Data folder: --data-dir, else ${DATA_DIR_ENV}, else ./mit-bih."
@@ -59,7 +60,7 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_gate_options(p: argparse.ArgumentParser) -> None:
-    from arritmias.registry import GATE_DEFAULTS
+    from arritmias.tracking.registry import GATE_DEFAULTS
 
     for metric, default in GATE_DEFAULTS.items():
         flag = "--min-" + metric.removeprefix("test_").replace("_", "-").lower()
@@ -108,7 +109,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
 
 def add_drift_parser(sub) -> argparse.ArgumentParser:
-    from arritmias.drift import DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MONITORING_EXPERIMENT
+    from arritmias.drift.check import DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MONITORING_EXPERIMENT
 
     p = sub.add_parser(
         "drift", help="is incoming ECG still like the training data? (Evidently drift report)",
@@ -228,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "--max-request-mb get a 413, errors are one line without stack traces. "
                                        "POST /invocations takes {\"instances\": [{\"sig\": [360 numbers, mV], "
                                        "\"rr\": [prev_s, next_s, next/prev]}]}, optionally with each beat's "
-                                       "\"ctx_sig\" and \"ctx_rr\" (see arritmias.context.for_recording).")
+                                       "\"ctx_sig\" and \"ctx_rr\" (see arritmias.data.beats.for_recording).")
     serve.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model to serve (default: {MODEL_URI_DEFAULT})")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=port_number, default=5001, help="port, 1-65535 (default: 5001)")
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking(serve, experiment=False)
     serve.set_defaults(func=cmd_serve)
 
-    from arritmias.ab_report import AB_EXPERIMENT
+    from arritmias.serving.ab_report import AB_EXPERIMENT
 
     abr = sub.add_parser("ab-report", help="compare the models of `serve --engine ray` from its prediction log",
                          description="Per model: requests, beats, V rate, latency; with a shadow, how often it "

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from arritmias.errors import ArritmiasError, CheckFailed
-from arritmias.records import resolve_data_dir
+from arritmias.data.records import resolve_data_dir
 
 def format_verify_table(checks) -> str:
     """Fixed-width table: one row per record with its AAMI beat counts and status, then totals."""
@@ -29,7 +29,7 @@ def format_verify_table(checks) -> str:
 
 
 def cmd_data_verify(args: argparse.Namespace) -> int:
-    from arritmias.integrity import verify
+    from arritmias.data.integrity import verify
 
     data_dir = resolve_data_dir(args.data_dir)
     checks = verify(data_dir, progress=not args.json)
@@ -55,8 +55,8 @@ def _fail_on_bad(checks, message: str) -> None:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from arritmias.beats import parse_records
-    from arritmias.integrity import fetch
+    from arritmias.data.beats import parse_records
+    from arritmias.data.integrity import fetch
 
     data_dir = resolve_data_dir(args.data_dir)
     records = list(parse_records(args.records)) if args.records else None
@@ -69,7 +69,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def gate_thresholds(args: argparse.Namespace) -> dict[str, float]:
-    from arritmias.registry import GATE_DEFAULTS
+    from arritmias.tracking.registry import GATE_DEFAULTS
 
     return {m: getattr(args, f"gate_{m}") for m in GATE_DEFAULTS}
 
@@ -86,7 +86,7 @@ def parse_tags(values: list[str]) -> dict[str, str]:
 
 def ensure_records(data_dir: Path) -> None:
     """No records: offer the download on a terminal, else fail with the one-line how-to."""
-    from arritmias.records import list_records, no_records_message
+    from arritmias.data.records import list_records, no_records_message
 
     if list_records(data_dir):
         return
@@ -95,7 +95,7 @@ def ensure_records(data_dir: Path) -> None:
     answer = input(f"No MIT-BIH records in '{data_dir}'. Download them from PhysioNet now (~100 MB)? [y/N] ")
     if answer.strip().lower() not in ("y", "yes", "s", "si", "sí"):
         raise ArritmiasError(no_records_message(data_dir))
-    from arritmias.integrity import fetch
+    from arritmias.data.integrity import fetch
 
     bad = [c.record for c in fetch(data_dir) if not c.ok]
     if bad:
@@ -104,11 +104,11 @@ def ensure_records(data_dir: Path) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from arritmias.config import TrainConfig, field_defaults
-    from arritmias.training import train
+    from arritmias.training.train import train
 
     values = {name: getattr(args, name) for name in field_defaults()}
     if args.params_from_study:
-        from arritmias.tuning import best_params
+        from arritmias.training.tuning import best_params
 
         values.update(best_params(args.params_from_study, args.study_storage))
     cfg = TrainConfig(**values)
@@ -117,9 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         tags.setdefault("params_from_study", args.params_from_study)
     data_dir = resolve_data_dir(args.data_dir)
     ensure_records(data_dir)
-    from arritmias import registry
+    from arritmias.tracking import registry, runs
 
-    registry.use_tracking(args.tracking_uri)
+    runs.use_tracking(args.tracking_uri)
     report_reaped(args.experiment)
     result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                    noise_dir=args.noise_dir, tracking=args.tracking_uri, experiment=args.experiment, tags=tags,
@@ -148,45 +148,46 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"registered as {registry.MODEL_NAME} version "
               f"{result.registered_version}; promote it with `arritmias promote --version "
               f"{result.registered_version}`")
-    print(f"in the MLflow UI (./start_mlflow.sh): {registry.ui_url(result.run_id)}")
+    print(f"in the MLflow UI (./start_mlflow.sh): {runs.ui_url(result.run_id)}")
     return 0
 
 
 def report_reaped(experiment: str) -> None:
     """Close the runs a killed process left RUNNING, and say so: a later `gate` must not judge around them."""
-    from arritmias import registry
+    from arritmias.tracking import runs
 
-    for run_id, reason in registry.reap_stale_runs(experiment):
+    for run_id, reason in runs.reap_stale_runs(experiment):
         print(f"run {run_id} was still RUNNING but {reason}: marked FAILED", file=sys.stderr)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from arritmias import registry
+    from arritmias.tracking import registry, runs
 
-    registry.use_tracking(args.tracking_uri, "write")
+    runs.use_tracking(args.tracking_uri, "write")
     report_reaped(args.experiment)
-    run_id = args.run_id or registry.latest_run_id(args.experiment)
+    run_id = args.run_id or runs.latest_run_id(args.experiment)
     result = registry.gate_run(run_id, gate_thresholds(args))
     if result.passed:  # a failure is said once, by the error line below
         print(f"run {run_id}: {result.summary()}")
     # The run's tag says what the latest judgement was, not the one made at training time with other thresholds.
-    registry.tag_run(run_id, {"gate": "passed" if result.passed else "failed"})
+    runs.tag_run(run_id, {"gate": "passed" if result.passed else "failed"})
     if not result.passed:
         raise CheckFailed(f"run {run_id} fails the gate: " + "; ".join(result.failures))
     if args.register:
         before = registry.registered_version(run_id)
         version = registry.register(run_id, result)
-        registry.tag_run(run_id, {"registered_version": str(version)})
+        runs.tag_run(run_id, {"registered_version": str(version)})
         print(f"run {run_id} is already {registry.MODEL_NAME} version {version}: nothing registered"
               if before is not None else f"registered as {registry.MODEL_NAME} version {version}")
     return 0
 
 
 def cmd_ci_summary(args: argparse.Namespace) -> int:
-    from arritmias import ci_summary, registry
+    from arritmias.tracking import ci_summary
+    from arritmias.tracking import runs
 
-    registry.use_tracking(args.tracking_uri, "read")
-    run_id = args.run_id or registry.latest_run_id(args.experiment)
+    runs.use_tracking(args.tracking_uri, "read")
+    run_id = args.run_id or runs.latest_run_id(args.experiment)
     markdown = ci_summary.render(run_id, gate_thresholds(args))
     written = ci_summary.write(markdown, Path(args.out) if args.out else None)
     if not written:  # neither a job summary nor a file: the table is for this terminal
@@ -197,10 +198,11 @@ def cmd_ci_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from arritmias import promotion, registry
-    from arritmias.beats import parse_records
+    from arritmias.training import promotion
+    from arritmias.tracking import registry, runs
+    from arritmias.data.beats import parse_records
 
-    registry.use_tracking(args.tracking_uri, "write")
+    runs.use_tracking(args.tracking_uri, "write")
     if args.rollback:
         restored, demoted = promotion.rollback()
         print(f"rolled back: version {restored} is @{registry.PRODUCTION_ALIAS} again, version {demoted} is "
@@ -238,7 +240,7 @@ SERVERS_KEEP_THEIR_VERSION = ("  servers already running keep the version they l
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from arritmias.config import TrainConfig, field_defaults
-    from arritmias.tuning import tune
+    from arritmias.training.tuning import tune
 
     base = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
     result = tune(base, args.trials, args.timeout, args.storage, args.study, args.data_dir,
@@ -251,9 +253,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from arritmias import registry
+    from arritmias.tracking import registry, runs
 
-    registry.use_tracking(args.tracking_uri, "read")
+    runs.use_tracking(args.tracking_uri, "read")
     table = registry.compare(args.top, args.filter or "", args.experiment)
     if table.empty:
         print("no finished runs match")
@@ -267,14 +269,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import subprocess
     import tempfile
 
-    from arritmias import registry
-    from arritmias.server_guard import VERSION_ENV
-    from arritmias.serving import serve_command, serve_env
+    from arritmias.tracking import runs
+    from arritmias.serving.guard import VERSION_ENV
+    from arritmias.serving.pyfunc import serve_command, serve_env
 
-    uri = registry.use_tracking(args.tracking_uri, "read", args.model_uri if args.engine != "ray" else None)
+    uri = runs.use_tracking(args.tracking_uri, "read", args.model_uri if args.engine != "ray" else None)
     if args.engine == "ray":
         return _serve_on_ray(args, uri)
     if args.challenger or args.shadow or args.split:
@@ -371,7 +372,7 @@ def _alive_in_group(pgid: int) -> bool:
 
 
 def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
-    from arritmias.ab_serving import ABConfig, run
+    from arritmias.serving.ab import ABConfig, run
 
     try:
         import ray.serve  # noqa: F401
@@ -385,11 +386,11 @@ def _serve_on_ray(args: argparse.Namespace, tracking: str) -> int:
 
 
 def cmd_ab_report(args: argparse.Namespace) -> int:
-    from arritmias import registry
-    from arritmias.ab_report import AB_EXPERIMENT, report
-    from arritmias.beats import parse_records
+    from arritmias.tracking import registry, runs
+    from arritmias.serving.ab_report import AB_EXPERIMENT, report
+    from arritmias.data.beats import parse_records
 
-    registry.use_tracking(args.tracking_uri, "write" if args.promote else "create")
+    runs.use_tracking(args.tracking_uri, "write" if args.promote else "create")
     out = report(Path(args.log), parse_records(args.records) if args.records else None, args.data_dir)
     print(out.arms.to_string(index=False))
     if out.disagreement_rate is not None:
@@ -415,13 +416,13 @@ def cmd_ab_report(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from arritmias import registry
-    from arritmias.analysis import analyze_signal, lead_choice, read_signal
-    from arritmias.detector import Detector
-    from arritmias.features import record_paths
-    from arritmias.report import provenance, write_outputs
+    from arritmias.tracking import runs
+    from arritmias.analysis.recording import analyze_signal, lead_choice, read_signal
+    from arritmias.model.detector import Detector
+    from arritmias.data.records import record_paths
+    from arritmias.analysis.report import provenance, write_outputs
 
-    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
+    runs.use_tracking(args.tracking_uri, "read", args.model_uri)
 
     record = args.record
     if not Path(record).exists() and not Path(record).with_suffix(".hea").exists():
@@ -444,10 +445,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_score(args: argparse.Namespace) -> int:
-    from arritmias import registry
-    from arritmias.batch import batch_score
+    from arritmias.tracking import runs
+    from arritmias.analysis.batch import batch_score
 
-    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
+    runs.use_tracking(args.tracking_uri, "read", args.model_uri)
     result = batch_score(args.inputs, args.model_uri, Path(args.out), args.address, args.workers, args.resume)
     rate = result.beats / result.seconds if result.seconds else 0.0
     print(f"{result.scored} recordings scored ({result.beats} beats, {rate:.0f} beats/s), {result.skipped} "
@@ -458,13 +459,13 @@ def cmd_batch_score(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from arritmias import registry
-    from arritmias.beats import parse_records
-    from arritmias.detector import Detector
-    from arritmias.ec57 import evaluate, format_table
-    from arritmias.records import require_records
+    from arritmias.tracking import runs
+    from arritmias.data.beats import parse_records
+    from arritmias.model.detector import Detector
+    from arritmias.analysis.ec57 import evaluate, format_table
+    from arritmias.data.records import require_records
 
-    registry.use_tracking(args.tracking_uri, "read", args.model_uri)
+    runs.use_tracking(args.tracking_uri, "read", args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
     out = Path(args.out)
     modes = ("detected", "reference") if args.mode == "both" else (args.mode,)
@@ -483,10 +484,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _noise_stress(args: argparse.Namespace, data_dir: Path, out: Path, modes: tuple[str, ...]) -> int:
-    from arritmias.detector import Detector
-    from arritmias.ec57 import NST_RECORDS, NST_SNR_DB, format_noise_table, noise_stress, nst_record
+    from arritmias.model.detector import Detector
+    from arritmias.analysis.ec57 import NST_RECORDS, NST_SNR_DB, format_noise_table, noise_stress, nst_record
     from arritmias.errors import DataError
-    from arritmias.records import require_records
+    from arritmias.data.records import require_records
 
     nstdb = Path(args.nstdb_dir) if args.nstdb_dir else data_dir.resolve().parent / "nstdb"
     names = [nst_record(r, s) for r in NST_RECORDS for s in NST_SNR_DB]
@@ -506,16 +507,17 @@ def _noise_stress(args: argparse.Namespace, data_dir: Path, out: Path, modes: tu
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from arritmias import registry
-    from arritmias.beats import parse_records
-    from arritmias.atomic import write_atomic
-    from arritmias.features import record_paths, records_features
+    from arritmias.tracking import runs
+    from arritmias.data.beats import parse_records
+    from arritmias.util.atomic import write_atomic
+    from arritmias.data.records import record_paths
+    from arritmias.drift.features import records_features
 
     detector = None
     if args.model_uri:
-        from arritmias.detector import Detector
+        from arritmias.model.detector import Detector
 
-        registry.use_tracking(args.tracking_uri, "read", args.model_uri)
+        runs.use_tracking(args.tracking_uri, "read", args.model_uri)
         detector = Detector.from_model_uri(args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
     paths = record_paths(parse_records(args.records), data_dir)
@@ -530,7 +532,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_drift(args: argparse.Namespace) -> int:
     import os
 
-    from arritmias.drift import check
+    from arritmias.drift.check import check
 
     tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or None
     results = check(current=args.current, current_records=args.current_records, reference=args.reference,

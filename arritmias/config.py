@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 
-from arritmias.beats import DS1, DS2, parse_records
+from arritmias.data.beats import DS1, DS2, parse_records
 from arritmias.errors import ConfigError
 
 

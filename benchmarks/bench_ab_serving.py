@@ -28,7 +28,7 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
 from benchmarks.bench_serving import latency, load  # noqa: E402
 from benchmarks.common import cached_beats, registered_quick_models, write_results  # noqa: E402
 
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    from arritmias import registry
+    from arritmias.tracking import registry
     from tests.conftest import free_port
 
     data_dir = resolve_data_dir(args.data_dir)

@@ -27,7 +27,7 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
 from benchmarks.common import cached_beats, registered_quick_models, write_results  # noqa: E402
 from tests.conftest import (fast_rules, free_port, start_alertmanager, start_prometheus,  # noqa: E402
                             wait_until_up, webhook_receiver)
@@ -42,13 +42,13 @@ def main() -> None:
     parser.add_argument("--clean-seconds", type=float, default=300.0)
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    from arritmias.augment import add_noise, find_noise_dir, load_noise, noise_segments
-    from arritmias.beats import DS1
+    from arritmias.training.augment import add_noise, find_noise_dir, load_noise, noise_segments
+    from arritmias.data.beats import DS1
 
     data_dir = resolve_data_dir(args.data_dir)
     beats = cached_beats(data_dir, DS1)
     rng = np.random.default_rng(0)
-    from arritmias.serving import RATIO_TOLERANCE, RR_LIMITS_S
+    from arritmias.model.contract import RATIO_TOLERANCE, RR_LIMITS_S
 
     rr = beats.rr  # beats a client could send: RR within the served limits (a few DS1 beats follow long pauses)
     sendable = np.all((rr[:, :2] >= RR_LIMITS_S[0]) & (rr[:, :2] <= RR_LIMITS_S[1]), axis=1) & (

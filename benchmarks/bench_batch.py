@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias import registry  # noqa: E402
-from arritmias.batch import batch_score  # noqa: E402
-from arritmias.beats import DS1, DS2, PACED  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.tracking import runs  # noqa: E402
+from arritmias.analysis.batch import batch_score  # noqa: E402
+from arritmias.data.beats import DS1, DS2, PACED  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
 from benchmarks.common import shrunk_model, write_results  # noqa: E402
 
 ARCHIVE = 10_000  # 24-hour recordings
@@ -93,7 +93,7 @@ def main() -> None:
         tmp = Path(tmp)
         large = [str(data_dir / r) for r in names] + renamed_copies(data_dir, names, tmp / "copies")
         store = f"sqlite:///{tmp / 'mlflow.db'}"
-        registry.use_tracking(store)
+        runs.use_tracking(store)
         uri = args.model_uri or shrunk_model(data_dir, store)
         configs = {"1 core, 1 worker": ({min(two)}, 1), "2 cores, 1 worker": (two, 1),
                    "2 cores, 2 workers": (two, 2)}

@@ -17,8 +17,8 @@ import numpy as np
 import wfdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.beats import AAMI_CLASSES, DS1, DS2, build_beats  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.data.beats import AAMI_CLASSES, DS1, DS2, build_beats  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
 from benchmarks.common import timed, write_results  # noqa: E402
 
 BUILD_TARGET_S, LOAD_TARGET_S = 6.0, 0.5

@@ -21,13 +21,13 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.analysis import read_signal  # noqa: E402
-from arritmias.beats import DS1, DS2  # noqa: E402
-from arritmias.features import signal_features  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
+from arritmias.analysis.recording import read_signal  # noqa: E402
+from arritmias.data.beats import DS1, DS2  # noqa: E402
+from arritmias.drift.features import signal_features  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 from monitoring import scenarios as sc  # noqa: E402
-from arritmias.drift import ECGDriftDetector  # noqa: E402
+from arritmias.drift.check import ECGDriftDetector  # noqa: E402
 
 SPEED_TARGET_S = 20.0
 

@@ -24,10 +24,10 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.beats import build_beats  # noqa: E402
-from arritmias.cache import default_cache_dir  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
-from arritmias.server_guard import DEFAULT_MAX_BYTES  # noqa: E402
+from arritmias.data.beats import build_beats  # noqa: E402
+from arritmias.data.cache import default_cache_dir  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
+from arritmias.serving.guard import DEFAULT_MAX_BYTES  # noqa: E402
 from benchmarks.bench_serving import start_server  # noqa: E402
 from benchmarks.common import quick_model, write_results  # noqa: E402
 from tests.conftest import free_port  # noqa: E402

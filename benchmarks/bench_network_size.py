@@ -59,8 +59,8 @@ def network_speed(model, cfg: TrainConfig) -> dict:
     BATCH_1) and 2 threads (BATCH_2), as a loaded Detector runs it, and traced TensorFlow on 2 threads."""
     import tensorflow as tf
 
-    from arritmias.export import compiled_network, export_onnx
-    from arritmias.preprocess import BEAT_CHANNELS, RR_INPUTS
+    from arritmias.model.export import compiled_network, export_onnx
+    from arritmias.model.preprocess import BEAT_CHANNELS, RR_INPUTS
 
     rng = np.random.default_rng(0)
     beat = rng.standard_normal((BATCH_2, cfg.win, BEAT_CHANNELS)).astype(np.float32)
@@ -87,10 +87,10 @@ def network_speed(model, cfg: TrainConfig) -> dict:
 
 def cross_validated(cfg: TrainConfig, data_dir: Path) -> dict:
     """The figures training's steps 1-4 give ``cfg`` on its training records (no DS2, no MLflow run)."""
-    from arritmias.augment import find_noise_dir, load_noise
-    from arritmias.crossval import cross_validate
-    from arritmias.decision import choose_decision_rule
-    from arritmias.training import setup
+    from arritmias.training.augment import find_noise_dir, load_noise
+    from arritmias.training.crossval import cross_validate
+    from arritmias.training.decision import choose_decision_rule
+    from arritmias.training.train import setup
 
     where = setup(data_dir, None, "sqlite:///" + tempfile.mkdtemp() + "/scratch.db", "bench_network_size", False)
     train_set = where.training_beats(cfg)
@@ -114,8 +114,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), help="these candidates only")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    from arritmias.model import build_model, macs_per_beat
-    from arritmias.records import resolve_data_dir
+    from arritmias.model.network import build_model, macs_per_beat
+    from arritmias.data.records import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     base = TrainConfig()

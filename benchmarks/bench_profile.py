@@ -48,13 +48,13 @@ sys.exit(main(sys.argv[1:]))
 # Stage -> (owner, attribute) of the functions the analyze path calls, where it looks them up: each is wrapped
 # with a timer for one profile, so the profile runs analyze_signal itself rather than a copy of its steps.
 STAGES = {
-    "check": ("arritmias.analysis", "check_signal"), "resample": ("arritmias.analysis", "resample"),
-    "unreadable": ("arritmias.analysis", "unreadable_samples"), "qrs": ("arritmias.analysis", "detect_qrs"),
-    "rr": ("arritmias.beats", "rr_features"), "windows": ("arritmias.beats", "window_at"),
-    "context": ("arritmias.beats", "record_context"), "consistency": ("arritmias.analysis", "template_correlation"),
-    "network": ("arritmias.detector:Detector", "predict"), "families": ("arritmias.detector:Detector", "families"),
-    "decision": ("arritmias.detector:Detector", "_decisions"),
-    "summary": ("arritmias.analysis", "summarize_decisions"),
+    "check": ("arritmias.analysis.recording", "check_signal"), "resample": ("arritmias.analysis.recording", "resample"),
+    "unreadable": ("arritmias.analysis.recording", "unreadable_samples"), "qrs": ("arritmias.analysis.recording", "detect_qrs"),
+    "rr": ("arritmias.data.beats", "rr_features"), "windows": ("arritmias.data.beats", "window_at"),
+    "context": ("arritmias.data.beats", "record_context"), "consistency": ("arritmias.analysis.recording", "template_correlation"),
+    "network": ("arritmias.model.detector:Detector", "predict"), "families": ("arritmias.model.detector:Detector", "families"),
+    "decision": ("arritmias.model.detector:Detector", "_decisions"),
+    "summary": ("arritmias.analysis.recording", "summarize_decisions"),
 }
 
 
@@ -89,8 +89,8 @@ def profile(record: str, detector, out: Path) -> tuple[dict, dict]:
     """Seconds per stage of one ``analyze`` of ``record`` (read, analyze_signal, write_outputs, as the command
     runs them) and the summary it made; "other" is what no stage covers. Families are timed whatever the model's
     family weight (the trained model's is 0.8; a weight of 0 skips them)."""
-    from arritmias.analysis import analyze_signal, find_beats, read_signal
-    from arritmias.report import write_outputs
+    from arritmias.analysis.recording import analyze_signal, find_beats, read_signal
+    from arritmias.analysis.report import write_outputs
 
     t: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -122,15 +122,15 @@ def main() -> int:
 
     import mlflow
 
-    from arritmias import registry
-    from arritmias.detector import Detector
-    from arritmias.records import resolve_data_dir
+    from arritmias.tracking import runs
+    from arritmias.model.detector import Detector
+    from arritmias.data.records import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         tmp = Path(tmp)
         store = f"sqlite:///{tmp / 'mlflow.db'}"
-        registry.use_tracking(store)
+        runs.use_tracking(store)
         uri = args.model_uri or shrunk_model(data_dir, store)
         model = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp / "model"))
         detector = Detector.load(Path(model) / "artifacts" / "detector", threads=1)

@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import shrunk_model, timed, write_results  # noqa: E402
@@ -56,11 +55,11 @@ def measure(uri: str) -> dict:
     import pandas as pd
 
     from arritmias import import_tensorflow
-    from arritmias.beats import build_beats
-    from arritmias.cache import default_cache_dir
-    from arritmias.detector import Detector
-    from arritmias.preprocess import model_inputs
-    from arritmias.records import resolve_data_dir
+    from arritmias.data.beats import build_beats
+    from arritmias.data.cache import default_cache_dir
+    from arritmias.model.detector import Detector
+    from arritmias.model.preprocess import model_inputs
+    from arritmias.data.records import resolve_data_dir
 
     import_tensorflow()
     beats = build_beats(resolve_data_dir(None), "DS2", cache_dir=default_cache_dir(), progress=False)
@@ -92,11 +91,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.data_dir:
         os.environ["ARRITMIAS_DATA_DIR"] = args.data_dir
-    from arritmias import registry
-    from arritmias.records import resolve_data_dir
+    from arritmias.tracking import runs
+    from arritmias.data.records import resolve_data_dir
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = registry.use_tracking(f"sqlite:///{tmp}/mlflow.db")
+        store = runs.use_tracking(f"sqlite:///{tmp}/mlflow.db")
         uri = args.model_uri or shrunk_model(resolve_data_dir(None), store)
         if not args.model_uri:
             import mlflow

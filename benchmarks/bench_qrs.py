@@ -23,9 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the figures say
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
-from arritmias.beats import parse_records, reference_beats  # noqa: E402
-from arritmias.ec57 import figures, record_counts  # noqa: E402
-from arritmias.records import read_recording, resolve_data_dir  # noqa: E402
+from arritmias.data.beats import parse_records, reference_beats  # noqa: E402
+from arritmias.data.matching import figures, record_counts  # noqa: E402
+from arritmias.data.records import read_recording, resolve_data_dir  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 
 TARGET_BEATS_PER_S = 50_000
@@ -42,7 +42,7 @@ def _neurokit(method: str):
 
 
 def _ours(x, fs):
-    from arritmias.qrs import detect_qrs
+    from arritmias.signal.qrs import detect_qrs
 
     return detect_qrs(x, fs)
 

@@ -28,12 +28,12 @@ import pandas as pd
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias import registry  # noqa: E402
-from arritmias.analysis import analyze_signal, read_signal  # noqa: E402
-from arritmias.beats import build_beats  # noqa: E402
-from arritmias.cache import default_cache_dir  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
-from arritmias.serving import serve_command, serve_env  # noqa: E402
+from arritmias.tracking import runs  # noqa: E402
+from arritmias.analysis.recording import analyze_signal, read_signal  # noqa: E402
+from arritmias.data.beats import build_beats  # noqa: E402
+from arritmias.data.cache import default_cache_dir  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
+from arritmias.serving.pyfunc import serve_command, serve_env  # noqa: E402
 from benchmarks.common import quick_model, timed, write_results  # noqa: E402
 
 TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyze_s": 2.0}
@@ -41,7 +41,7 @@ TARGETS = {"p50_ms": 25.0, "p99_ms": 100.0, "batch_beats_per_s": 50_000, "analyz
 
 def start_server(model_uri: str, store: str, port: int, log: Path, workers: int = 2) -> subprocess.Popen:
     cmd = serve_command(model_uri, "127.0.0.1", port, workers)
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     env = serve_env(store, model_uri, log.parent / "served-model")
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh,
@@ -63,7 +63,7 @@ def start_without_onnx(uri: str, store: str, port: int, tmp: Path, body: str) ->
     cost before issue 15 (the network in Keras, TensorFlow imported by every worker)."""
     import mlflow
 
-    from arritmias.detector import ONNX_FILE
+    from arritmias.model.detector import ONNX_FILE
 
     copy = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp / "keras-only")))
     for onnx in copy.rglob(ONNX_FILE):
@@ -131,10 +131,10 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     import mlflow
 
-    from arritmias.detector import Detector
+    from arritmias.model.detector import Detector
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = registry.use_tracking(args.tracking_uri or f"sqlite:///{tmp}/mlflow.db")
+        store = runs.use_tracking(args.tracking_uri or f"sqlite:///{tmp}/mlflow.db")
         uri = args.model_uri or quick_model(data_dir, store)
         beats = build_beats(data_dir, "DS2", cache_dir=default_cache_dir(), progress=False)
         nv = beats.select(np.isin(beats.aami, ("N", "V")))
@@ -165,7 +165,7 @@ def main() -> None:
             det.decide(x[:4096], rr[:4096])
             runtimes[name] = round(50_000 / timed(lambda: det.decide(x, rr), 3)[0])
         runtime = detector.runtime
-        from arritmias.preprocess import model_inputs
+        from arritmias.model.preprocess import model_inputs
 
         prep_s, _, _ = timed(lambda: model_inputs(x, rr), 3)
 

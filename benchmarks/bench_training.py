@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from arritmias.beats import build_beats  # noqa: E402
-from arritmias.cache import default_cache_dir  # noqa: E402
+from arritmias.data.beats import build_beats  # noqa: E402
+from arritmias.data.cache import default_cache_dir  # noqa: E402
 from arritmias.config import TrainConfig  # noqa: E402
-from arritmias.detector import Detector  # noqa: E402
-from arritmias.ec57 import noise_stress  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
-from arritmias.training import train  # noqa: E402
+from arritmias.model.detector import Detector  # noqa: E402
+from arritmias.analysis.ec57 import noise_stress  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
+from arritmias.training.train import train  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 
 TARGETS = {"test_ec57_detected_veb_se": 0.955, "test_ec57_detected_veb_ppv": 0.97,
@@ -57,9 +57,9 @@ RUN_KEYS = ("cv_ec57_detected_veb_se", "cv_ec57_detected_veb_ppv", "cv_ec57_dete
 
 def noise_figures(run_id: str, store: str, nstdb: Path) -> dict:
     """The run's model on the noise stress records: gross figures per SNR (detected mode)."""
-    from arritmias import registry
+    from arritmias.tracking import runs
 
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     detector = Detector.from_model_uri(f"runs:/{run_id}/model")
     out = {}
     for snr, result in noise_stress(detector, nstdb, "detected", progress=False).items():

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.config import TrainConfig  # noqa: E402
-from arritmias.records import resolve_data_dir  # noqa: E402
-from arritmias.training import train  # noqa: E402
-from arritmias.tuning import tune  # noqa: E402
+from arritmias.data.records import resolve_data_dir  # noqa: E402
+from arritmias.training.train import train  # noqa: E402
+from arritmias.training.tuning import tune  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 
 KEYS = ("test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V", "test_pr_auc")

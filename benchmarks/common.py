@@ -41,7 +41,7 @@ def machine() -> dict:
 def write_results(name: str, figures: dict) -> Path:
     """Write ``figures`` with the date and machine to ``benchmarks/results/<name>.json`` (atomically)."""
     RESULTS_DIR.mkdir(exist_ok=True)
-    from arritmias.atomic import write_text_atomic
+    from arritmias.util.atomic import write_text_atomic
 
     payload = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": machine(), **figures}
@@ -52,7 +52,7 @@ def shrunk_model(data_dir: Path, store: str) -> str:
     """A shrunk training (2 DS1 records, 2 folds, 1 epoch) of the default architecture; its ``runs:/`` URI. For
     speed benchmarks: speed depends on the architecture, not on how long it trained."""
     from arritmias.config import TrainConfig
-    from arritmias.training import train
+    from arritmias.training.train import train
 
     cfg = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1)
     result = train(cfg, data_dir=data_dir, tracking=store, register=False, progress=False)
@@ -63,7 +63,7 @@ def quick_model(data_dir: Path, store: str) -> str:
     """A model of the default architecture trained for 2 epochs into ``store``: speed benchmarks depend on the
     architecture, not on how long it trained. Returns its ``runs:/`` URI."""
     from arritmias.config import TrainConfig
-    from arritmias.training import train
+    from arritmias.training.train import train
 
     result = train(TrainConfig(epochs_max=2), data_dir=data_dir, tracking=store, register=False, progress=False)
     return f"runs:/{result.run_id}/model"
@@ -74,10 +74,10 @@ def registered_quick_models(data_dir: Path, store: str, copies: int = 1) -> None
     benchmarks need), version 1 @production."""
     import mlflow
 
-    from arritmias import registry
+    from arritmias.tracking import registry, runs
 
     uri = quick_model(data_dir, store)
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     for _ in range(copies):
         mlflow.register_model(uri, registry.MODEL_NAME)
     registry.promote(1)
@@ -86,7 +86,7 @@ def registered_quick_models(data_dir: Path, store: str, copies: int = 1) -> None
 def cached_beats(data_dir: Path, records: tuple[str, ...]):
     """All annotated beats of ``records`` (lead 0, 360-sample windows at 360 Hz), from the project's dataset
     cache."""
-    from arritmias.beats import build_beats
-    from arritmias.cache import default_cache_dir
+    from arritmias.data.beats import build_beats
+    from arritmias.data.cache import default_cache_dir
 
     return build_beats(data_dir, records, 0, 360, 360.0, default_cache_dir(), progress=False)

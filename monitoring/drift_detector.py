@@ -10,7 +10,7 @@ import sys
 
 try:
     from arritmias.cli import main as _arritmias_main
-    from arritmias.drift import (DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MIN_BEATS,  # noqa: F401
+    from arritmias.drift.check import (DEFAULT_DRIFT_SHARE, DEFAULT_METHOD, DEFAULT_THRESHOLD, MIN_BEATS,  # noqa: F401
                                  QUALITY_FEATURES, ECGDriftDetector, check, log_to_mlflow)
 except ModuleNotFoundError as exc:  # run from a checkout that was never installed
     if exc.name != "arritmias":

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from arritmias.analysis import Signal, read_signal
-from arritmias.augment import nst_gain
-from arritmias.records import read_recording, resample
+from arritmias.analysis.recording import Signal, read_signal
+from arritmias.training.augment import nst_gain
+from arritmias.data.records import read_recording, resample
 
 
 def nst_noise_scale(clean: np.ndarray, noise: np.ndarray, fs: float, snr_db: float) -> float:

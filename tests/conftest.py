@@ -66,7 +66,7 @@ def store(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def trained(store, mitdb, cache_dir):
     """One shrunk training into ``store``, registered as version 1 (a lenient gate, so it always registers)."""
-    from arritmias.training import train
+    from arritmias.training.train import train
 
     return train(SHRUNK, data_dir=mitdb, cache_dir=cache_dir, tracking=store, tags={"purpose": "test"},
                  gate_thresholds=LENIENT_GATE, progress=False)

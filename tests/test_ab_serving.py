@@ -28,14 +28,14 @@ SPLIT = 0.3
 def ab_store(tmp_path_factory, mitdb, cache_dir):
     """A store of its own with two shrunk trainings (seeds 42 and 7): v1 @production, v2 @challenger and
     @shadow."""
-    from arritmias import registry
-    from arritmias.training import train
+    from arritmias.tracking import registry, runs
+    from arritmias.training.train import train
 
     store = f"sqlite:///{tmp_path_factory.mktemp('ab') / 'mlflow.db'}"
     for seed in (42, 7):
         train(replace(SHRUNK, seed=seed), data_dir=mitdb, cache_dir=cache_dir, tracking=store,
               gate_thresholds=LENIENT_GATE, progress=False)
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(1)
     registry.promote(2, "challenger")
     registry.promote(2, "shadow")
@@ -67,7 +67,7 @@ def ab_server(ab_store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def beats(mitdb, cache_dir):
-    from arritmias.beats import build_beats
+    from arritmias.data.beats import build_beats
 
     return build_beats(mitdb, ("233",), 0, 360, 360.0, cache_dir, progress=False)
 
@@ -81,7 +81,7 @@ def _body(beats, rows, subject=None) -> dict:
 def _versions(ab_store) -> dict:
     import mlflow
 
-    from arritmias.detector import Detector
+    from arritmias.model.detector import Detector
 
     mlflow.set_tracking_uri(ab_store)
     return {v: Detector.from_model_uri(f"models:/ECG_Arritmias_NvsV/{v}") for v in (1, 2)}
@@ -106,7 +106,7 @@ def test_answers_come_from_the_routed_model_and_bad_requests_get_400(ab_server, 
 
 
 def test_split_share_within_binomial_bounds_and_subjects_stay_on_one_model(ab_server, beats):
-    from arritmias.ab_serving import choose_arm
+    from arritmias.serving.ab import choose_arm
 
     s = requests.Session()
     n = 300
@@ -190,7 +190,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(ab_server, be
 
 def test_sigterm_mid_load_loses_no_logged_decision_and_the_report_reads_the_log(ab_server, ab_store, beats,
                                                                                    mitdb):
-    from arritmias.prediction_log import read_log
+    from arritmias.serving.prediction_log import read_log
 
     url, answered, lock = ab_server["url"], {}, threading.Lock()
     stop = threading.Event()

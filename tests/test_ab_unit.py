@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arritmias.ab_serving import ABConfig, choose_arm
+from arritmias.serving.ab import ABConfig, choose_arm
 from arritmias.errors import DataError
-from arritmias.prediction_log import COLUMNS, PredictionLog, read_log
+from arritmias.serving.prediction_log import COLUMNS, PredictionLog, read_log
 
 
 def test_routing_shares_and_subject_stickiness():
@@ -27,8 +27,8 @@ def test_routing_shares_and_subject_stickiness():
 
 
 def test_shadow_batches_join_requests_with_and_without_context():
-    from arritmias.ab_serving import concat
-    from arritmias.serving import parse_request
+    from arritmias.serving.ab import concat
+    from arritmias.model.contract import parse_request
 
     rng = np.random.default_rng(1)
     beat = {"sig": rng.normal(0, 0.2, 360).tolist(), "rr": [0.8, 0.82, 1.025]}
@@ -90,9 +90,9 @@ def test_prediction_log_flushes_in_the_background(tmp_path):
 def test_report_compares_arms_shadow_and_annotations(tmp_path, mitdb, cache_dir, store):
     """A log written as the server writes it, for real beats of record 233 with their samples: per-arm figures,
     shadow disagreements, and Se/+P against the reference labels."""
-    from arritmias import registry
-    from arritmias.ab_report import report
-    from arritmias.beats import build_beats
+    from arritmias.tracking import runs
+    from arritmias.serving.ab_report import report
+    from arritmias.data.beats import build_beats
 
     beats = build_beats(mitdb, ("233",), 0, 360, 360.0, cache_dir, progress=False)
     keep = np.flatnonzero(np.isin(beats.aami, ["N", "V"]))[:200]
@@ -105,7 +105,7 @@ def test_report_compares_arms_shadow_and_annotations(tmp_path, mitdb, cache_dir,
         log.append(_rows(f"r{k}", "champion", truth[rows], 1, "233", samples))
         log.append(_rows(f"r{k}", "shadow", wrong_once if k == 0 else truth[rows], 2, "233", samples))
     log.close()
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     out = report(tmp_path / "log", ("233",), mitdb)
     arms = out.arms.set_index("arm")
     assert arms.loc["champion", "beats"] == 200 and arms.loc["shadow", "requests"] == 20
@@ -118,7 +118,7 @@ def test_report_compares_arms_shadow_and_annotations(tmp_path, mitdb, cache_dir,
 
 
 def test_report_on_an_empty_log_says_so(tmp_path):
-    from arritmias.ab_report import report
+    from arritmias.serving.ab_report import report
 
     with pytest.raises(DataError, match="no decisions logged"):
         report(tmp_path / "nothing", log_to_mlflow=False)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import wfdb
 
-from arritmias.analysis import Signal, check_signal, detect_qrs, find_beats, read_signal, summarize
+from arritmias.analysis.recording import Signal, check_signal, detect_qrs, find_beats, read_signal, summarize
 from arritmias.errors import DataError
-from arritmias.records import read_recording
+from arritmias.data.records import read_recording
 from tests.conftest import run_cli, synthetic_ecg
 
 FS = 360.0
@@ -112,7 +112,7 @@ def test_analyze_real_record_and_250hz_csv(trained, store, mitdb, tmp_path):
     assert "stderr" not in proc.stderr and "Add type hints" not in proc.stderr and "oneDNN" not in proc.stderr
 
     # The same lead as a 250 Hz CSV: resampled to 360 Hz, annotations written at 250 Hz.
-    from arritmias.records import resample
+    from arritmias.data.records import resample
 
     rec = wfdb.rdrecord(str(mitdb / "233"), channels=[0], sampto=360 * 120)
     csv = tmp_path / "lead.csv"
@@ -139,8 +139,8 @@ def test_unreadable_stretches_are_marked_and_never_called_pvc(trained, store, mi
     left out of the PVC count and the burden, and the summary says how much could not be read."""
     import mlflow
 
-    from arritmias.analysis import analyze_signal
-    from arritmias.detector import Detector
+    from arritmias.analysis.recording import analyze_signal
+    from arritmias.model.detector import Detector
 
     x = read_recording(mitdb, "119", annotator=None).signal[: int(FS * 300)].copy()
     x[int(FS * 60): int(FS * 90)] = x[int(FS * 60)]  # lead off
@@ -240,7 +240,7 @@ def test_analyze_of_a_model_folder_needs_no_store_and_the_served_model_no_numba(
                    "--model-uri", f"runs:/{trained.run_id}/model")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "a" / "119.pvc").read_bytes() == (tmp_path / "b" / "119.pvc").read_bytes()
-    served = subprocess.run([sys.executable, "-c", "import sys; from arritmias.detector import Detector; "
-                             f"Detector.from_model_uri({folder!r}).decide; import arritmias.serving; "
+    served = subprocess.run([sys.executable, "-c", "import sys; from arritmias.model.detector import Detector; "
+                             f"Detector.from_model_uri({folder!r}).decide; import arritmias.serving.pyfunc; "
                              "print('numba' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert served.stdout.strip() == "False", served.stderr[-2000:]

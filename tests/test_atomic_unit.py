@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arritmias.atomic import write_atomic, write_text_atomic
+from arritmias.util.atomic import write_atomic, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -22,7 +22,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_staged_files_appear_together_or_not_at_all(tmp_path):
-    from arritmias.atomic import staged_files
+    from arritmias.util.atomic import staged_files
 
     targets = {"data": tmp_path / "beats" / "r.parquet", "summary": tmp_path / "r_summary.json"}
     with pytest.raises(RuntimeError, match="renderer broke"):
@@ -42,7 +42,7 @@ def test_staged_files_appear_together_or_not_at_all(tmp_path):
 def test_staged_files_moves_the_finished_marker_last(tmp_path, monkeypatch):
     import os
 
-    from arritmias import atomic
+    from arritmias.util import atomic
 
     order = []
     real = os.replace

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arritmias.batch import batch_score, check_manifest, find_recordings
+from arritmias.analysis.batch import batch_score, check_manifest, find_recordings
 from arritmias.errors import DataError
 from tests.conftest import copy_records, free_port, run_cli
 
@@ -60,9 +60,9 @@ def ray_cluster():
 
 def _analyze(record_path, model_uri, out):
     """What ``arritmias analyze`` does for one record (cmd_analyze's calls)."""
-    from arritmias.analysis import analyze_signal, read_signal
-    from arritmias.detector import Detector
-    from arritmias.report import provenance, write_outputs
+    from arritmias.analysis.recording import analyze_signal, read_signal
+    from arritmias.model.detector import Detector
+    from arritmias.analysis.report import provenance, write_outputs
 
     detector = Detector.from_model_uri(model_uri)
     write_outputs(analyze_signal(read_signal(record_path), detector, provenance(detector, model_uri)), out)

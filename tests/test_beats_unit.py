@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arritmias.beats import (AAMI_CLASSES, DS1, DS2, PACED, BeatSet, beats_from_recording, parse_records,
+from arritmias.data.beats import (AAMI_CLASSES, DS1, DS2, PACED, BeatSet, beats_from_recording, parse_records,
                              rr_features, window_at)
-from arritmias.records import Recording, lead_order, resample, resolve_data_dir
+from arritmias.data.records import Recording, lead_order, resample, resolve_data_dir
 from tests.conftest import synthetic_ecg
 
 

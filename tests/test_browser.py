@@ -85,13 +85,13 @@ def _frame_text(page, expect: str) -> str:
 
 
 def test_run_page_experiment_and_registry(browser, ui, trained, store, shots):
-    from arritmias import registry
+    from arritmias.tracking import registry, runs
 
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(trained.registered_version)
     os.environ["MLFLOW_PORT"] = ui.rsplit(":", 1)[1]
     try:
-        url = registry.ui_url(trained.run_id)  # the link `arritmias train` prints
+        url = runs.ui_url(trained.run_id)  # the link `arritmias train` prints
     finally:
         os.environ.pop("MLFLOW_PORT")
     page = _open(browser, url, trained.run_name)
@@ -136,7 +136,8 @@ def test_drift_reports_open_in_mlflows_artifact_viewer(browser, ui, store, mitdb
     import mlflow
     import pandas as pd
 
-    from arritmias.features import record_paths, records_features
+    from arritmias.data.records import record_paths
+    from arritmias.drift.features import records_features
 
     reference = records_features(record_paths(["100"], mitdb))
     current = reference.copy()

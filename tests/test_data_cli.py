@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from arritmias.integrity import verify
+from arritmias.data.integrity import verify
 from tests.conftest import copy_records, free_port, run_cli
 
 RECORDS = ["100", "119"]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import wfdb
 
-from arritmias import cache
-from arritmias.beats import AAMI_CLASSES, DS1, DS2, build_beats
+from arritmias.data import cache
+from arritmias.data.beats import AAMI_CLASSES, DS1, DS2, build_beats
 from arritmias.errors import DataError
-from arritmias.records import read_recording
+from arritmias.data.records import read_recording
 from tests.conftest import copy_records
 
 # Beat counts per AAMI class from the MIT-BIH directory's record descriptions (MIT-BIH Arrhythmia Database

@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arritmias import registry
-from arritmias.beats import DS1, beat_inputs
+from arritmias.tracking import registry, runs
+from arritmias.data.beats import DS1, beat_inputs
 from arritmias.config import TrainConfig
-from arritmias.context import CONTEXT_BEATS, CONTEXT_STRIDE, Context, for_recording, record_context
-from arritmias.crossval import assign_folds
+from arritmias.data.beats import for_recording
+from arritmias.signal.context import CONTEXT_BEATS, CONTEXT_STRIDE, Context, record_context
+from arritmias.training.crossval import assign_folds
 from arritmias.errors import ConfigError, DataError
-from arritmias.evaluation import average_precision, binary_metrics, choose_threshold, pick_operating_point
-from arritmias.preprocess import POPULATION_RR_S, SCALE_FLOOR_MV, model_inputs
-from arritmias.serving import parse_request
+from arritmias.training.evaluation import average_precision, binary_metrics, choose_threshold, pick_operating_point
+from arritmias.model.preprocess import POPULATION_RR_S, SCALE_FLOOR_MV, model_inputs
+from arritmias.model.contract import parse_request
 from tests.conftest import synthetic_ecg
 
 
@@ -213,13 +214,13 @@ def test_experiment_artifacts_go_beside_the_sqlite_store(tmp_path, monkeypatch):
     store = tmp_path / "store" / "mlflow.db"
     store.parent.mkdir()
     try:
-        registry.use_tracking(f"sqlite:///{store}")
-        experiment = registry.use_experiment("monitoring_ecg")
+        runs.use_tracking(f"sqlite:///{store}")
+        experiment = runs.use_experiment("monitoring_ecg")
         assert experiment.artifact_location == (store.parent / "mlruns").as_uri()
         with mlflow.start_run():
             mlflow.log_text("x", "x.txt")
         assert not (elsewhere / "mlruns").exists() and (store.parent / "mlruns").is_dir()
-        assert registry.artifact_location("http://127.0.0.1:5000") is None
+        assert runs.artifact_location("http://127.0.0.1:5000") is None
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])

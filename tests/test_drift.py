@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arritmias.analysis import read_signal
+from arritmias.analysis.recording import read_signal
 from arritmias.errors import DataError
-from arritmias.features import FEATURES, signal_features
+from arritmias.drift.features import signal_features
+from arritmias.signal.measures import FEATURES
 from monitoring import scenarios as sc
-from arritmias.drift import ECGDriftDetector
+from arritmias.drift.check import ECGDriftDetector
 from tests.conftest import ROOT
 
-from arritmias.beats import DS1
+from arritmias.data.beats import DS1
 
 RECORDS = DS1  # the reference is the training patients, as in production
 

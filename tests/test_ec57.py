@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arritmias.ec57 import MATCH_WINDOW_S, figures, match_beats, record_counts, summarize
+from arritmias.data.matching import MATCH_WINDOW_S, figures, match_beats, record_counts, summarize
 
 FS = 360.0
 
@@ -72,9 +72,9 @@ def test_matching_agrees_with_wfdb_compare_annotations(mitdb, record):
     of its beats missed, 10 % detected twice 25-165 ms apart, every beat moved up to 55 ms."""
     import wfdb.processing
 
-    from arritmias.analysis import Signal, find_beats
-    from arritmias.beats import reference_beats
-    from arritmias.records import read_recording
+    from arritmias.analysis.recording import Signal, find_beats
+    from arritmias.data.beats import reference_beats
+    from arritmias.data.records import read_recording
 
     rec = read_recording(mitdb, record, fs=FS)
     ref = reference_beats(rec).samples

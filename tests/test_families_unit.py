@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arritmias import decoys, families
-from arritmias.beats import beat_inputs
+from arritmias.data import decoys
+from arritmias.signal import families
+from arritmias.data.beats import beat_inputs
 from arritmias.config import TrainConfig
-from arritmias.crossval import class_index
-from arritmias.detector import Decisions
-from arritmias.ec57 import counts_of, match_detections, record_counts
-from arritmias.training import epoch_rows
+from arritmias.training.crossval import class_index
+from arritmias.model.detector import Decisions
+from arritmias.data.matching import counts_of, match_detections, record_counts
+from arritmias.training.train import epoch_rows
 from tests.conftest import synthetic_ecg
 
 FS = 360.0
@@ -129,7 +130,7 @@ def test_unreadable_marking_is_scipys_moving_variance():
     variance marks what scipy.ndimage's moving means (float64, ends repeated) mark, and the rules hold."""
     from scipy.ndimage import uniform_filter1d
 
-    from arritmias import analysis
+    from arritmias.analysis import recording as analysis
 
     fs = 360.0
     rng = np.random.default_rng(3)
@@ -151,8 +152,8 @@ def test_compiled_families_are_the_python_loop(mitdb):
     """The compiled assignment equals the same loop run as Python, on a real record with multiform PVCs, and its
     families hold the shapes apart: 208's largest family has no PVC (its N beats and some fusions), its next two
     only PVCs (two PVC shapes)."""
-    from arritmias.beats import reference_beats
-    from arritmias.records import read_recording
+    from arritmias.data.beats import reference_beats
+    from arritmias.data.records import read_recording
 
     rec = read_recording(mitdb, "208", fs=FS)
     ref = reference_beats(rec)

@@ -74,7 +74,7 @@ def test_a_read_only_store_refuses_promote_in_one_line(trained, store, tmp_path)
 
 def _store_copy_with_two_versions(store: str, tmp_path: Path) -> str:
     """A copy of the session's store (its registry only) with a second version of the same model."""
-    from arritmias.registry import MODEL_NAME
+    from arritmias.tracking.registry import MODEL_NAME
 
     copy = tmp_path / "mlflow.db"
     with sqlite3.connect(Path(store[len("sqlite:///"):])) as src, sqlite3.connect(copy) as dst:

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arritmias.analysis import Signal, check_signal, read_signal
+from arritmias.analysis.recording import Signal, check_signal, read_signal
 from arritmias.errors import DataError
-from arritmias.lead_csv import read_lead_csv
-from arritmias.records import read_recording
+from arritmias.data.lead_csv import read_lead_csv
+from arritmias.data.records import read_recording
 
 LOCALES = {"en": (",", "."), "es": (";", ","), "tab_point": ("\t", "."), "tab_comma": ("\t", ",")}
 

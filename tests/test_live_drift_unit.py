@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from arritmias.live_drift import LiveDrift, load_reference, psi, reference, save_reference
+from arritmias.model.drift_reference import load_reference, psi, reference, save_reference
+from arritmias.serving.live_drift import LiveDrift
 
 
 def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift():
@@ -14,7 +15,7 @@ def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift():
 
 
 def test_same_beats_stay_quiet_a_gain_change_or_noise_is_seen(mitdb, cache_dir, tmp_path):
-    from arritmias.beats import build_beats
+    from arritmias.data.beats import build_beats
 
     beats = build_beats(mitdb, ("101", "106", "203", "208"), 0, 360, 360.0, cache_dir, progress=False)
     ref = load_reference(save_reference(reference(beats.windows, beats.rr, 360.0), tmp_path).parent)
@@ -38,7 +39,7 @@ def test_same_beats_stay_quiet_a_gain_change_or_noise_is_seen(mitdb, cache_dir, 
 
 
 def test_the_window_forgets_old_beats(mitdb, cache_dir):
-    from arritmias.beats import build_beats
+    from arritmias.data.beats import build_beats
 
     beats = build_beats(mitdb, ("101", "106"), 0, 360, 360.0, cache_dir, progress=False)
     ref = reference(beats.windows, beats.rr, 360.0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arritmias.config import TrainConfig
-from arritmias.model import build_model, macs_per_beat
+from arritmias.model.network import build_model, macs_per_beat
 
 
 def test_macs_per_beat_counts_convolutions_and_dense_layers():
@@ -24,7 +24,7 @@ def test_a_loaded_model_without_its_export_saves_one_that_matches(tmp_path):
     just loaded and never called, is exported and runs in OpenVINO with the same P(V)."""
     import numpy as np
 
-    from arritmias.detector import MODEL_FILE, ONNX_FILE, Detector, Rule
+    from arritmias.model.detector import MODEL_FILE, ONNX_FILE, Detector, Rule
 
     cfg = TrainConfig()
     build_model(cfg).save(tmp_path / MODEL_FILE)
@@ -44,7 +44,7 @@ def test_onnx_export_matches_keras_for_every_layer_kind_build_model_uses(tmp_pat
     probabilities."""
     import numpy as np
 
-    from arritmias.export import compiled_network, export_onnx
+    from arritmias.model.export import compiled_network, export_onnx
 
     rng = np.random.default_rng(1)
     for cfg in (TrainConfig(), TrainConfig(first_stride=4, separable=True), TrainConfig(first_stride=3, win=250)):
@@ -66,7 +66,7 @@ def test_onnx_export_refuses_a_layer_it_cannot_write(tmp_path):
     import keras
     import pytest
 
-    from arritmias.export import export_onnx
+    from arritmias.model.export import export_onnx
 
     beat, rr = keras.Input((360, 2), name="beat"), keras.Input((4,), name="rr")
     x = keras.layers.LSTM(4)(beat)

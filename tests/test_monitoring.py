@@ -46,12 +46,12 @@ def test_alerts_arrive_drift_on_a_gain_change_and_target_down(trained, store, mi
 
     import requests
 
-    from arritmias import registry
-    from arritmias.beats import build_beats
+    from arritmias.tracking import registry, runs
+    from arritmias.data.beats import build_beats
     from tests.conftest import start_prometheus
 
     need_binary("prometheus")
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(trained.registered_version)
     webhook, received, hook_server = webhook_receiver()
     am, am_addr = start_alertmanager(tmp_path / "am", webhook)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arritmias.beats import DS2, build_beats
-from arritmias.detector import Detector
+from arritmias.data.beats import DS2, build_beats
+from arritmias.model.detector import Detector
 
 pytestmark = pytest.mark.slow
 

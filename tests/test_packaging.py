@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from arritmias.requirements import render
+from arritmias.tracking.requirements import render
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arritmias.promotion import decide
+from arritmias.training.promotion import decide
 
 Y = np.array([True] * 50 + [False] * 450)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arritmias.ec57 import figures, record_counts
-from arritmias.qrs import detect_qrs
+from arritmias.data.matching import figures, record_counts
+from arritmias.signal.qrs import detect_qrs
 from tests.conftest import synthetic_ecg
 
 FS = 360.0
@@ -29,7 +29,7 @@ def test_every_synthetic_beat_once_at_its_peak():
 def test_tall_t_waves_are_not_beats(monkeypatch):
     """Peaked T waves 0.3 s after each QRS at 60 % of its height, 2.5x as wide (MIT-BIH 113 has such T waves): the T-wave slope rule leaves one
     detection per beat; with the rule off, the same lead gets a detection on most T waves."""
-    from arritmias import qrs
+    from arritmias.signal import qrs
 
     sig, r, _ = synthetic_ecg(120, FS, seed=2)
     t = np.arange(len(sig)) / FS
@@ -68,8 +68,8 @@ def test_flat_or_short_leads_give_no_beats():
 def test_real_records_against_the_reference(mitdb, record, se, ppv):
     """EC57 QRS figures on real records (after the first 5 minutes); 208 has couplets, fusions and PVCs of
     several shapes."""
-    from arritmias.beats import reference_beats
-    from arritmias.records import read_recording
+    from arritmias.data.beats import reference_beats
+    from arritmias.data.records import read_recording
 
     rec = read_recording(mitdb, record, fs=FS)
     ref = reference_beats(rec)
@@ -81,9 +81,9 @@ def test_real_records_against_the_reference(mitdb, record, se, ppv):
 def test_flutter_episodes_are_not_scored(mitdb):
     """Record 207's ventricular flutter (between its '[' and ']' annotations) has flutter waves and no beats;
     EC57 scores no beat there, so detections inside are neither false nor true."""
-    from arritmias.beats import reference_beats
-    from arritmias.ec57 import outside
-    from arritmias.records import read_recording
+    from arritmias.data.beats import reference_beats
+    from arritmias.data.matching import outside
+    from arritmias.data.records import read_recording
 
     rec = read_recording(mitdb, "207", fs=FS)
     ref = reference_beats(rec)
@@ -102,7 +102,7 @@ def test_flutter_episodes_are_not_scored(mitdb):
 def test_band_filter_is_scipys_butterworth():
     from scipy.signal import butter, sosfilt_zi
 
-    from arritmias.qrs import BAND_HZ, DETECTION_HZ, band_filter
+    from arritmias.signal.qrs import BAND_HZ, DETECTION_HZ, band_filter
 
     for f in (DETECTION_HZ, 125.0, 250.0):
         sos, zi = band_filter(f)
@@ -117,8 +117,8 @@ def test_energy_and_peaks_are_scipys_sosfiltfilt_and_find_peaks(mitdb, record):
     rounding) and find_peaks' peaks exactly, on real leads and on a lead with plateaus and ties."""
     from scipy.signal import find_peaks, sosfiltfilt
 
-    from arritmias import qrs
-    from arritmias.records import read_recording
+    from arritmias.signal import qrs
+    from arritmias.data.records import read_recording
 
     x = read_recording(mitdb, record, fs=FS).signal
     slope, hump, k, f = qrs._energy(x, FS)
@@ -141,8 +141,8 @@ def test_energy_and_peaks_are_scipys_sosfiltfilt_and_find_peaks(mitdb, record):
 def test_compiled_decisions_and_placement_match_their_python(mitdb):
     """The candidates' QRS/noise decisions and the R placement, compiled, equal the same functions run as Python
     (and the placement the numpy form it replaced: the largest deflection from the local median, first on a tie)."""
-    from arritmias import qrs
-    from arritmias.records import read_recording
+    from arritmias.signal import qrs
+    from arritmias.data.records import read_recording
 
     x = read_recording(mitdb, "208", fs=FS).signal
     slope, hump, k, f = qrs._energy(x, FS)

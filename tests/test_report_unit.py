@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 
-from arritmias.analysis import Analysis, summarize
-from arritmias.clinical_report import RESEARCH_ONLY, choose_strips, hms, render_html
-from arritmias.detector import Decisions
+from arritmias.analysis.recording import Analysis, summarize
+from arritmias.analysis.clinical_report import RESEARCH_ONLY, choose_strips, hms, render_html
+from arritmias.model.detector import Decisions
 from tests.conftest import synthetic_ecg
 
 FS = 360.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arritmias.server_guard import one_line
+from arritmias.serving.guard import one_line
 
 
 def test_one_line_drops_mlflows_request_dump():

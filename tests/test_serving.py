@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import requests
 
-from arritmias import registry
-from arritmias.beats import build_beats
-from arritmias.detector import Detector
-from arritmias.serving import MAX_BATCH, parse_request
+from arritmias.tracking import registry, runs
+from arritmias.data.beats import build_beats
+from arritmias.model.detector import Detector
+from arritmias.model.contract import MAX_BATCH, parse_request
 from arritmias.errors import DataError
 from tests.conftest import ROOT, free_port, run_cli
 
@@ -36,7 +36,7 @@ def beats(mitdb, cache_dir):
 @pytest.fixture(scope="module")
 def server(trained, store, tmp_path_factory):
     """`arritmias serve` (a thin wrapper over `mlflow models serve`) on a free loopback port."""
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(trained.registered_version)
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
@@ -64,7 +64,7 @@ def server(trained, store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def detector(trained, store, tmp_path_factory):
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     path = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="model/artifacts/detector",
                                                dst_path=str(tmp_path_factory.mktemp("det")))
     return Detector.load(Path(path))
@@ -279,7 +279,7 @@ def living_in_session(sid: int, wait_s: float = 10.0) -> list[str]:
 
 def test_sigterm_to_serve_stops_every_worker_and_frees_the_port(trained, store):
     """What systemd, Docker and Kubernetes do: SIGTERM to the process they started, nothing else."""
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(trained.registered_version)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "arritmias.cli", "serve", "--port", str(port), "--workers", "2",

@@ -14,10 +14,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from arritmias import registry
-from arritmias.beats import build_beats
-from arritmias.detector import Detector
-from arritmias.training import train
+from arritmias.tracking import runs
+from arritmias.data.beats import build_beats
+from arritmias.model.detector import Detector
+from arritmias.training.train import train
 from tests.conftest import LENIENT_GATE_ARGS, ROOT, SHRUNK, run_cli
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def _artifact_paths(client, run_id, path=""):
 
 
 def test_run_logs_every_param_metric_and_artifact(trained, store):
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     client = mlflow.MlflowClient()
     run = client.get_run(trained.run_id)
     assert run.info.status == "FINISHED"
@@ -85,7 +85,7 @@ def test_run_logs_every_param_metric_and_artifact(trained, store):
 
 
 def test_registered_when_gate_passes(trained, store):
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     assert trained.gate.passed and trained.registered_version == 1
     version = mlflow.MlflowClient().get_model_version("ECG_Arritmias_NvsV", "1")
     assert version.run_id == trained.run_id
@@ -132,7 +132,7 @@ def test_gate_cli_pass_and_fail(trained, store):
     ok = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, *LENIENT_GATE_ARGS)
     assert ok.returncode == 0, ok.stderr
     assert "gate passed" in ok.stdout
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     assert mlflow.MlflowClient().get_run(trained.run_id).data.tags["gate"] == "passed"
     bad = run_cli("gate", "--run-id", trained.run_id, "--tracking-uri", store, "--min-ec57-detected-veb-se", "1.01")
     assert bad.returncode == 1
@@ -147,7 +147,7 @@ def test_promote_sets_production_alias_and_loads(trained, store):
     proc = run_cli("promote", "--version", "1", "--tracking-uri", store)
     assert proc.returncode == 0, proc.stderr
     assert "models:/ECG_Arritmias_NvsV@production" in proc.stdout
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     mv = mlflow.MlflowClient().get_model_version_by_alias("ECG_Arritmias_NvsV", "production")
     assert int(mv.version) == 1
     missing = run_cli("promote", "--version", "99", "--tracking-uri", store)
@@ -204,7 +204,7 @@ def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_
     """SIGTERM: the training closes its own run as FAILED. SIGKILL gives it no chance: the next command that
     looks for runs (here `gate`) finds the RUNNING run whose process is gone, marks it FAILED and says so."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     mlflow.MlflowClient().search_experiments()  # create the tables first: two processes creating them race
     env = {**os.environ, "ARRITMIAS_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -217,12 +217,12 @@ def test_killed_training_leaves_failed_run_and_no_version(mitdb, cache_dir, tmp_
     while time.time() < deadline and proc.poll() is None:
         time.sleep(2)
         try:
-            runs = mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])
+            found = mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])
         except Exception:
             continue
         # The first fold's nested run reports its held-out PR-AUC after its first epoch.
-        if not runs.empty and "metrics.val_pr_auc" in runs and runs["metrics.val_pr_auc"].notna().any():
-            fold = runs[runs["metrics.val_pr_auc"].notna()].iloc[0]
+        if not found.empty and "metrics.val_pr_auc" in found and found["metrics.val_pr_auc"].notna().any():
+            fold = found[found["metrics.val_pr_auc"].notna()].iloc[0]
             fold_id, run_id = fold["run_id"], fold["tags.mlflow.parentRunId"]
             break
     if run_id is None or proc.poll() is not None:

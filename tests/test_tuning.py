@@ -10,8 +10,9 @@ import numpy as np
 import optuna
 import pytest
 
-from arritmias import promotion, registry
-from arritmias.tuning import best_params, open_storage, tune
+from arritmias.training import promotion
+from arritmias.tracking import registry, runs
+from arritmias.training.tuning import best_params, open_storage, tune
 from tests.conftest import LENIENT_GATE, ROOT, SHRUNK, SHRUNK_ARGS, run_cli
 
 pytestmark = pytest.mark.slow
@@ -22,10 +23,10 @@ def test_three_trial_search_logs_nested_runs_and_plots(mitdb, cache_dir, tmp_pat
     result = tune(SHRUNK.replace(epochs_max=2), n_trials=3, storage=f"sqlite:///{tmp_path / 'optuna.db'}",
                   study_name="t3", data_dir=mitdb, cache_dir=cache_dir, tracking=store, progress=False)
     assert result.n_trials == 3 and 0 < result.best_value <= 1
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     client = mlflow.MlflowClient()
-    runs = mlflow.search_runs(experiment_names=["tuning_arritmias_ecg"])
-    children = runs[runs["tags.mlflow.parentRunId"] == result.parent_run_id]
+    found = mlflow.search_runs(experiment_names=["tuning_arritmias_ecg"])
+    children = found[found["tags.mlflow.parentRunId"] == result.parent_run_id]
     assert len(children) == 3
     assert set(children["params.learning_rate"]) and "metrics.cv_pr_auc" in children
     parent = client.get_run(result.parent_run_id)
@@ -64,8 +65,8 @@ def test_train_with_params_from_study(mitdb, cache_dir, tmp_path):
                    "--cache-dir", str(cache_dir), "--tracking-uri", store, "--no-register", *SHRUNK_ARGS,
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    registry.use_tracking(store)
-    run = registry.top_level(mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])).iloc[0]
+    runs.use_tracking(store)
+    run = runs.top_level(mlflow.search_runs(experiment_names=["deteccion_arritmias_ecg"])).iloc[0]
     assert float(run["params.learning_rate"]) == 0.002 and float(run["params.dropout"]) == 0.3
     assert run["tags.params_from_study"] == "fixed"
 
@@ -80,13 +81,13 @@ def test_mcnemar_counts_discordant_beats():
 
 
 def test_challenger_accepted_refused_and_rolled_back(mitdb, cache_dir, tmp_path):
-    from arritmias.training import train
+    from arritmias.training.train import train
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for seed in (1, 2):
         train(SHRUNK.replace(seed=seed), data_dir=mitdb, cache_dir=cache_dir, tracking=store,
               gate_thresholds=LENIENT_GATE, progress=False)
-    registry.use_tracking(store)
+    runs.use_tracking(store)
     registry.promote(1)
     client = mlflow.MlflowClient()
 
@@ -95,9 +96,9 @@ def test_challenger_accepted_refused_and_rolled_back(mitdb, cache_dir, tmp_path)
 
     # What the rule must decide, worked out here from each version's own P(V) on the record: the test then
     # asserts that decision and its effects on the aliases, whichever version trained better.
-    from arritmias.beats import build_beats
-    from arritmias.detector import Detector
-    from arritmias.training import n_v
+    from arritmias.data.beats import build_beats
+    from arritmias.model.detector import Detector
+    from arritmias.training.train import n_v
 
     beats = n_v(build_beats(mitdb, ("233",), cache_dir=cache_dir, progress=False))
     y = beats.aami == "V"
@@ -121,8 +122,8 @@ def test_challenger_accepted_refused_and_rolled_back(mitdb, cache_dir, tmp_path)
         expected_first.challenger_metrics["f1_V"] == expected_first.champion_metrics["f1_V"]
     better = alias("production")
     worse = 3 - better
-    runs = mlflow.search_runs(experiment_names=["promotion_ecg"])
-    assert len(runs) == 2 and {"metrics.mcnemar_p_worse", "metrics.challenger_f1_V"} <= set(runs.columns)
+    found = mlflow.search_runs(experiment_names=["promotion_ecg"])
+    assert len(found) == 2 and {"metrics.mcnemar_p_worse", "metrics.challenger_f1_V"} <= set(found.columns)
 
     # production now holds the better model: through the CLI, the worse one challenges it and is refused (exit 1,
     # nothing changed) unless the two tie on F1.

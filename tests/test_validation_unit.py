@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from arritmias.analysis import read_signal
+from arritmias.analysis.recording import read_signal
 from arritmias.errors import DataError
-from arritmias.records import check_fs, read_recording
-from arritmias.serving import parse_request
+from arritmias.data.records import check_fs, read_recording
+from arritmias.model.contract import parse_request
 from tests.conftest import ROOT, free_port, run_cli
 
 SIG = [0.1] * 360

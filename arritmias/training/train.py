@@ -1,0 +1,387 @@
+"""train(cfg): cross-validate on DS1's patients, fit on all of DS1, fix the decision rule, report on DS2, log it.
+
+Read top to bottom, one MLflow run, one call per step in :func:`train`:
+1. the DS1 beats where the QRS detector finds them (its false detections labelled "not a beat"), plus decoys
+   cut on T waves, P waves and between beats, each with its record context; and DS1's reference beats;
+2. patient-wise k-fold cross-validation (:mod:`arritmias.training.crossval`, folds as nested runs): out-of-fold
+   probabilities of every DS1 patient after every epoch, at detected and at reference beats;
+3. the final network on all of DS1 for the epoch count cross-validation chose (:mod:`arritmias.training.fit`); each
+   epoch draws all V beats,
+   ``balance_ratio`` non-V beats and ``not_beat_ratio`` not-a-beat examples per V, augmented, a
+   ``context_dropout`` share of them shown without context;
+4. the decision rule from the pooled out-of-fold predictions in detected mode (:mod:`arritmias.training.decision`);
+5. DS2 read and scored once, both EC57 modes, after every choice is fixed; the Detector logged as the pyfunc
+   model;
+6. the metric gate (detected mode: what users get), and registration when it passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from arritmias import __version__
+from arritmias.analysis import ec57
+from arritmias.model import drift_reference
+from arritmias.tracking import registry, runs
+from arritmias.training.augment import find_noise_dir, load_noise
+from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, reference_beats
+from arritmias.data.cache import default_cache_dir
+from arritmias.config import TrainConfig
+from arritmias.training.crossval import cross_validate
+from arritmias.training.fit import TRAIN_EPOCH_KEYS, class_index, fit
+from arritmias.training.decision import choose_decision_rule
+from arritmias.model.detector import Detector
+from arritmias.errors import DataError
+from arritmias.training.evaluation import plot_confusion, plot_history, plot_pr, score
+from arritmias.model.preprocess import V_INDEX
+from arritmias.data.records import read_recording, resolve_data_dir
+
+ARTIFACT_TAG = "v7"  # artifact names users know: models/model_v7.keras, metadata/meta_v7.json, ...
+PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "mlflow", "numpy", "scipy", "pandas", "wfdb", "evidently")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    run_name: str
+    metrics: dict[str, float]
+    gate: registry.GateResult
+    registered_version: int | None
+
+
+def code_version() -> str:
+    """Git commit of the source tree (``-dirty`` if modified), else the package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return f"{sha}-dirty" if dirty else sha
+    except (OSError, subprocess.SubprocessError):
+        return f"arritmias-{__version__}"
+
+
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _data_checksums(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
+    """SHA-256 of every file of ``records``: the exact bytes this model was trained and tested on."""
+    out = {}
+    for name in records:
+        for path in sorted(data_dir.glob(f"{name}.*")):
+            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def n_v(beats: BeatSet) -> BeatSet:
+    """Only the N and V beats (the beat-level test figures' rows)."""
+    return beats.select(np.isin(beats.aami, ("N", "V")))
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """A SIGTERM (a CI job cancelled, ``kill``) unwinds like Ctrl-C, so the run is closed as FAILED."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
+        previous = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    else:
+        yield
+
+
+def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
+    """Save the Detector as an MLflow pyfunc model in ``folder/model`` (models from code, package in code_paths)."""
+    import mlflow
+
+    from arritmias.model.contract import REQUEST_DOC, RESPONSE_DOC
+    from arritmias.model.detector import DETECTOR_ARTIFACT
+    from arritmias.tracking.requirements import served_requirements
+
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:  # MLflow copies it into model/artifacts/: not logged twice
+        det_dir = detector.save(Path(tmp) / "detector")
+        mlflow.pyfunc.save_model(
+            path=str(folder / "model"),
+            python_model=str(package / "pyfunc_model.py"),
+            artifacts={DETECTOR_ARTIFACT: str(det_dir)},
+            code_paths=[str(package)],
+            # No signature: MLflow's schema enforcement answers bad requests with a dump of the data instead of
+            # a message naming the field; arritmias.model.contract.parse_request validates every request instead.
+            signature=False,
+            metadata={"request": REQUEST_DOC, "response": RESPONSE_DOC},
+            pip_requirements=served_requirements(),  # no TensorFlow: the network runs in ONNX Runtime
+            # Shown on the model's page in the MLflow UI and written as serving_input_example.json, a request
+            # ready for `curl -d @serving_input_example.json .../invocations` (MLflow does not score it: no
+            # signature is inferred).
+            input_example=[example],
+        )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where a training-like job (``train``, ``tune``) reads from, once resolved; MLflow already points at its
+    store and experiment."""
+
+    data_dir: Path
+    cache_dir: Path
+    progress: bool
+
+    def beats(self, cfg: TrainConfig, records: tuple[str, ...]) -> BeatSet:
+        """Every reference beat of ``records`` as ``cfg`` cuts them (cached)."""
+        return build_beats(self.data_dir, records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir, self.progress)
+
+    def training_beats(self, cfg: TrainConfig) -> BeatSet:
+        """The detections and decoys of ``cfg.train_records`` (cached), which must hold V beats to learn from."""
+        beats = build_beats(self.data_dir, cfg.train_records, cfg.deriv_idx, cfg.win, cfg.fs, self.cache_dir,
+                            self.progress, positions="detected", n_decoys=cfg.decoys_per_record, seed=cfg.seed)
+        require_v(beats, cfg.train_records)
+        return beats
+
+    def references(self, cfg: TrainConfig, records: tuple[str, ...]) -> dict[str, ReferenceBeats]:
+        """The reference beats (and flutter episodes) of ``records``, for EC57 counting."""
+        return {name: reference_beats(read_recording(self.data_dir, name, cfg.deriv_idx, cfg.fs))
+                for name in records}
+
+
+def setup(data_dir: Path | str | None, cache_dir: Path | None, tracking: str | None, experiment: str,
+          progress: bool) -> Setup:
+    """Resolve the data and cache folders and point MLflow at the store and experiment: how train and tune start."""
+    runs.use_tracking(tracking)
+    runs.use_experiment(experiment)
+    return Setup(resolve_data_dir(data_dir), cache_dir if cache_dir is not None else default_cache_dir(), progress)
+
+
+def log_epoch(record: dict, prefix: str = "", keys: tuple[str, ...] | None = None) -> None:
+    """An epoch record of :func:`fit` (all its figures, or ``keys``) as MLflow metrics of the active run at step
+    ``record["epoch"]``, each name behind ``prefix``."""
+    import mlflow
+
+    names = keys if keys is not None else [k for k in record if k != "epoch"]
+    mlflow.log_metrics({f"{prefix}{k}": record[k] for k in names}, step=record["epoch"])
+
+
+def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path | None = None,
+          noise_dir: str | None = None, tracking: str | None = None, experiment: str = runs.EXPERIMENT,
+          tags: dict[str, str] | None = None, register: bool = True, gate_thresholds: dict | None = None,
+          progress: bool = True) -> TrainResult:
+    """Run one full training as an MLflow run; returns its id, metrics, gate result and registered version.
+
+    Any error or interruption ends the run as FAILED with the error in the tag ``error``; registration happens
+    only at the very end, after every artifact is logged, so no version points at a half-logged run.
+    """
+    import mlflow
+
+    from arritmias.model.network import macs_per_beat
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    where = setup(data_dir, cache_dir, tracking, experiment, progress)
+    data_dir = where.data_dir
+    run_name = f"CNN_{ARTIFACT_TAG}_{datetime.now():%Y%m%d_%H%M%S}"
+
+    with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name,
+                                                   tags={**runs.owner_tags(), **(tags or {})}) as run:
+        try:
+            t0 = time.perf_counter()
+            noise = find_noise_dir(data_dir, noise_dir)
+            version_of_code = code_version()
+            mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "code_version": version_of_code,
+                               "noise_source": "nstdb" if noise else "synthetic",
+                               "selection": f"patient-wise {cfg.cv_folds}-fold cross-validation on train_records"})
+            train_set = where.training_beats(cfg)
+            train_reference = where.beats(cfg, cfg.train_records)
+            bank = load_noise(noise, cfg.fs, cfg.seed)
+            fold_runs: list[str] = []
+            cv = cross_validate(cfg, train_set, train_reference, bank, _fold_run(fold_runs),
+                                _log_fold_epoch(run.info.run_id), progress)
+            mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
+            _summarize_folds(fold_runs, cv)
+            for e, figures in enumerate(cv.epoch_figures, start=1):
+                mlflow.log_metrics(figures, step=e)  # val_*: the pooled out-of-fold figures of each epoch
+            model, history = fit(cfg, train_set, bank, cv.best_epoch,
+                                 on_epoch=lambda rec: (log_epoch(rec, keys=TRAIN_EPOCH_KEYS),
+                                                       runs.heartbeat(run.info.run_id)),
+                                 progress=progress, desc="final fit on all train_records")
+            train_time = time.perf_counter() - t0
+            mlflow.log_param("macs_per_beat", macs_per_beat(model))  # what inference costs (issue 15)
+            rule = choose_decision_rule(cfg, cv, where.references(cfg, cfg.train_records))
+            real = ~train_set.is_decoy() & (train_set.aami != "X")
+            detector = Detector(model, rule.rule, cfg.win, cfg.fs, cfg.use_context,
+                                drift_reference=drift_reference.reference(train_set.windows[real], train_set.rr[real],
+                                                                     cfg.fs))
+
+            # DS2 is read here for the first and only time, after every choice is fixed.
+            test_set = n_v(where.beats(cfg, cfg.test_records))
+            test, decisions = score(detector, test_set)
+            for mode in ("detected", "reference"):
+                result = ec57.evaluate(detector, data_dir, cfg.test_records, mode, progress=progress)
+                test.update(ec57_metrics(result, f"test_ec57_{mode}"))
+            y = class_index(train_set.aami)
+            v_rows = int(np.sum(y == V_INDEX))
+            metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
+                       "train_samples_total": len(train_set), "test_samples_total": len(test_set),
+                       "train_V_total": v_rows, "train_N_total": int(np.sum(y == 0)),
+                       "train_X_total": int(np.sum(y == 2)), "train_decoys_total": int(train_set.is_decoy().sum()),
+                       # rows of each class every epoch draws (epoch_rows): what the network sees balanced
+                       "train_V_balanced": v_rows,
+                       "train_N_balanced": min(int(np.sum(y == 0)), round(cfg.balance_ratio * v_rows)),
+                       "train_X_balanced": min(int(np.sum(y == 2)), round(cfg.not_beat_ratio * v_rows)),
+                       "balance_ratio": cfg.balance_ratio}
+            mlflow.log_metrics(metrics)
+            guard = detector.rule.guard
+            rules_kept = [r for r in ("veto", "rescue") if guard and getattr(guard, r)]
+            mlflow.set_tags({"threshold_rule": rule.threshold_rule, "ruleguard": "+".join(rules_kept) or "dropped"})
+            _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, {
+                "run_name": run_name, "code_version": version_of_code, "noise_source": bank.source,
+                "dropped_at_edges": {**train_reference.dropped_edge, **test_set.dropped_edge},
+                "data_sha256": _data_checksums(data_dir, cfg.train_records + cfg.test_records)})
+
+            result = registry.gate(metrics, gate_thresholds)
+            mlflow.set_tag("gate", "passed" if result.passed else "failed")
+            # The run page's "Description": what was trained on what, the figures, the request.
+            mlflow.set_tag("mlflow.note.content", registry.version_description(mlflow.get_run(run.info.run_id)))
+            version = registry.register(run.info.run_id, result) if register and result.passed else None
+            if version is not None:
+                mlflow.set_tag("registered_version", str(version))
+        except BaseException as exc:
+            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+            mlflow.end_run(status="FAILED")
+            raise
+    return TrainResult(run.info.run_id, run_name, metrics, result, version)
+
+
+def ec57_metrics(result, prefix: str) -> dict[str, float]:
+    """An EC57 result's gross and average VEB and QRS figures as metrics ``{prefix}_veb_se``,
+    ``{prefix}_avg_veb_se``, ... (undefined figures left out)."""
+    out = {f"{prefix}_{k}": v for k, v in result.gross.items() if v is not None}
+    out.update({f"{prefix}_avg_{k}": v for k, v in result.average.items() if v is not None})
+    return out
+
+
+def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
+    """Cross-validation needs V beats to learn from and to choose thresholds on."""
+    if not np.any(beats.aami == "V"):
+        raise DataError(f"the training records {','.join(records)} have no V beats; choose records with PVCs "
+                        "(e.g. 106, 119, 208 of DS1)")
+
+
+def _fold_run(run_ids: list[str]):
+    """Each fold as a nested MLflow run, named and tagged with the patients it holds out; appends its id."""
+    import mlflow
+
+    @contextmanager
+    def scope(i: int, records: tuple[str, ...]):
+        with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True,
+                              tags={"fold": str(i + 1), **runs.owner_tags()}) as fold:
+            run_ids.append(fold.info.run_id)
+            mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
+            yield
+
+    return scope
+
+
+def _summarize_folds(run_ids: list[str], cv) -> None:
+    """Each fold run's summary value is its held-out PR-AUC at the epoch cross-validation chose (the per-epoch
+    ``val_pr_auc`` history stays; its last value is the last epoch's, not the kept one's)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for run_id, value in zip(run_ids, cv.fold_pr_auc):
+        client.log_metric(run_id, "val_pr_auc_chosen_epoch", value)
+        runs.tag_run(run_id, {"chosen_epoch": str(cv.best_epoch)})
+
+
+def _log_fold_epoch(parent_id: str):
+    """The per-epoch logger of the folds: metrics on the fold's run, a heartbeat on the fold and the training."""
+    import mlflow
+
+    def log(i: int, rec: dict) -> None:
+        log_epoch(rec)
+        runs.heartbeat(mlflow.active_run().info.run_id)
+        runs.heartbeat(parent_id)
+
+    return log
+
+
+def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, meta_extra) -> None:
+    """Model files, metadata, per-epoch history, plots and the pyfunc model, logged in one call."""
+    import mlflow
+
+    y_test = test_set.aami == "V"
+    real = np.isin(cv.detected.aami, ("N", "S", "V"))
+    y_cv = cv.detected.aami[real] == "V"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "models").mkdir()
+        model.save(out / "models" / f"model_{ARTIFACT_TAG}.keras")
+        (out / "metadata").mkdir()
+        meta = {"config": cfg.to_params(), **meta_extra,
+                "records": {"train": cfg.train_records, "test": cfg.test_records, "cv_folds": cv.folds},
+                "detector": detector.spec(), "threshold_rule": rule.threshold_rule,
+                "packages": _package_versions(), "python": sys.version.split()[0]}
+        (out / "metadata" / f"meta_{ARTIFACT_TAG}.json").write_text(json.dumps(meta, indent=2))
+        (out / "metrics").mkdir()
+        rows = epoch_table(cv, history)
+        _write_history_csv(rows, out / "metrics" / f"history_{ARTIFACT_TAG}.csv")
+        plot_history(rows, cv.best_epoch, out / "training_curves.png")
+        plot_confusion({k.removeprefix("test_"): v for k, v in test.items()}, out / "confusion_matrix.png",
+                       f"DS2 N vs V, with record context (threshold {detector.rule.threshold:.3f})")
+        plot_pr({"cross-validated (DS1 detected beats, out of fold)": (y_cv, cv.probs[real, V_INDEX]),
+                 "test (DS2)": (y_test, decisions["context"].prob),
+                 "test (DS2), no context": (y_test, decisions["no_context"].prob)}, out / "pr_curve.png",
+                {"cross-validated operating point": (rule.metrics["cv_recall_V"], rule.metrics["cv_precision_V"]),
+                 "test operating point": (test["test_recall_V"], test["test_precision_V"])})
+        i = int(np.argmax(y_test))  # the first DS2 PVC: a request worth sending
+        _log_pyfunc(detector, out, {"sig": test_set.windows[i].astype(float).tolist(),
+                                    "rr": test_set.rr[i].astype(float).tolist(),
+                                    "ctx_sig": test_set.template[i].astype(float).tolist(),
+                                    "ctx_rr": float(test_set.rr_usual[i])})
+        mlflow.log_artifacts(str(out))
+
+
+def epoch_table(cv, history: list[dict]) -> list[dict]:
+    """One row per cross-validated epoch: the pooled out-of-fold ``val_*`` figures, each fold's PR-AUC, and the
+    final fit's ``train_*`` figures (blank after the chosen epoch, where the final fit stopped)."""
+    rows = []
+    for e, figures in enumerate(cv.epoch_figures):
+        row = {"epoch": e + 1, **figures}
+        row.update({f"fold_{i + 1}_val_pr_auc": h[e]["val_pr_auc"] for i, h in enumerate(cv.fold_histories)})
+        row["fold_mean_train_loss"] = float(np.mean([h[e]["train_loss"] for h in cv.fold_histories]))
+        row.update({k: history[e][k] if e < len(history) else float("nan")
+                    for k in ("train_loss", "train_accuracy", "train_pr_auc")})
+        rows.append(row)
+    return rows
+
+
+def _write_history_csv(history: list[dict], path: Path) -> None:
+    cols = list(history[0])
+    lines = [",".join(cols)] + [",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c]) for c in cols)
+                                for h in history]
+    path.write_text("\n".join(lines) + "\n")
