@@ -98,7 +98,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 requirements: $(STAMP)
-	$(BIN)/python -m arritmias.requirements > requirements-api.txt
+	$(BIN)/python -m arritmias.tracking.requirements > requirements-api.txt
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dataset.py

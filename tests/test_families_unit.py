@@ -10,10 +10,10 @@ from arritmias.data import decoys
 from arritmias.signal import families
 from arritmias.data.beats import beat_inputs
 from arritmias.config import TrainConfig
-from arritmias.training.crossval import class_index
+from arritmias.training.fit import class_index
 from arritmias.model.detector import Decisions
 from arritmias.data.matching import counts_of, match_detections, record_counts
-from arritmias.training.train import epoch_rows
+from arritmias.training.fit import epoch_rows
 from tests.conftest import synthetic_ecg
 
 FS = 360.0

@@ -12,7 +12,7 @@ HEADER = (
 )
 
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:

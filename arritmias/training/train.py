@@ -66,7 +66,7 @@ class TrainResult:
 
 def code_version() -> str:
     """Git commit of the source tree (``-dirty`` if modified), else the package version."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=5, check=True).stdout.strip()
@@ -125,12 +125,12 @@ def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
     from arritmias.model.detector import DETECTOR_ARTIFACT
     from arritmias.tracking.requirements import served_requirements
 
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the whole arritmias package travels with the model
     with tempfile.TemporaryDirectory() as tmp:  # MLflow copies it into model/artifacts/: not logged twice
         det_dir = detector.save(Path(tmp) / "detector")
         mlflow.pyfunc.save_model(
             path=str(folder / "model"),
-            python_model=str(package / "pyfunc_model.py"),
+            python_model=str(package / "serving" / "pyfunc_model.py"),
             artifacts={DETECTOR_ARTIFACT: str(det_dir)},
             code_paths=[str(package)],
             # No signature: MLflow's schema enforcement answers bad requests with a dump of the data instead of
