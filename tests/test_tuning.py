@@ -98,7 +98,7 @@ def test_challenger_accepted_refused_and_rolled_back(mitdb, cache_dir, tmp_path)
     # asserts that decision and its effects on the aliases, whichever version trained better.
     from arritmias.data.beats import build_beats
     from arritmias.model.detector import Detector
-    from arritmias.training.train import n_v
+    from arritmias.data.beats import n_v
 
     beats = n_v(build_beats(mitdb, ("233",), cache_dir=cache_dir, progress=False))
     y = beats.aami == "V"

@@ -201,6 +201,17 @@ def beat_inputs(signal: np.ndarray, r_samples: np.ndarray, fs: float, win: int) 
     return BeatInputs(windows, rr, record_context(windows, rr, centred=centred), kept, centred)
 
 
+def n_v(beats: BeatSet) -> BeatSet:
+    """Only the N and V beats: the rows of beat-level test figures, and what two models are compared on."""
+    return beats.select(np.isin(beats.aami, ("N", "V")))
+
+
+def n_v_beats(data_dir: Path, records: tuple[str, ...], cache_dir: Path | None = None) -> BeatSet:
+    """The N and V reference beats of annotated ``records`` with their context (cached in ``cache_dir``, default
+    :func:`arritmias.data.cache.default_cache_dir`): what promotion and the A/B report score two models on."""
+    return n_v(build_beats(data_dir, records, cache_dir=cache_dir or cache.default_cache_dir(), progress=False))
+
+
 def for_recording(signal: np.ndarray, r_samples: np.ndarray, fs: float = 360.0, win: int = 360) -> list[dict]:
     """Request instances with context for every beat of a recording, ready for ``{"instances": ...}``.
 

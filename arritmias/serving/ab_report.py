@@ -56,9 +56,9 @@ def shadow_pairs(log: pd.DataFrame) -> pd.DataFrame:
 def reference_labels(log: pd.DataFrame, records: tuple[str, ...], data_dir) -> pd.Series:
     """The reference AAMI class (N or V) of each logged beat that names a record and sample among ``records``
     (NaN for the others: no annotation, or a class other than N/V)."""
-    from arritmias.training.promotion import _reference_beats
+    from arritmias.data.beats import n_v_beats
 
-    beats = _reference_beats(data_dir, records)
+    beats = n_v_beats(data_dir, records)
     truth = pd.Series(beats.aami, index=pd.MultiIndex.from_arrays([beats.record.astype(str),
                                                                    beats.sample.astype(np.int64)]))
     truth = truth[~truth.index.duplicated()]

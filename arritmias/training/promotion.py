@@ -13,7 +13,6 @@ DS2 figures an optimistic estimate from then on, so production use should name f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -71,20 +70,12 @@ class Challenge(Decision):
     champion: int
 
 
-def _reference_beats(data_dir: Path, records: tuple[str, ...]):
-    from arritmias.data.beats import build_beats
-    from arritmias.data.cache import default_cache_dir
-    from arritmias.training.train import n_v
-
-    return n_v(build_beats(data_dir, records, cache_dir=default_cache_dir(), progress=False))
-
-
 def challenge(challenger: int, against: str = registry.PRODUCTION_ALIAS, records: tuple[str, ...] | None = None,
               data_dir=None) -> Challenge:
     """Score ``challenger`` (a version of the registered model) against the version behind alias ``against``."""
     import mlflow
 
-    from arritmias.data.beats import DS2
+    from arritmias.data.beats import DS2, n_v_beats
     from arritmias.model.detector import Detector
     from arritmias.data.records import resolve_data_dir
     from arritmias.tracking.registry import MODEL_NAME, PREVIOUS_ALIAS, model_uri
@@ -98,7 +89,7 @@ def challenge(challenger: int, against: str = registry.PRODUCTION_ALIAS, records
                         "`arritmias promote --version N`") from None
     if champion == challenger:
         raise DataError(f"version {challenger} is already @{against}")
-    beats = _reference_beats(resolve_data_dir(data_dir), tuple(records or DS2))
+    beats = n_v_beats(resolve_data_dir(data_dir), tuple(records or DS2))
     y = beats.aami == "V"
     preds = {}
     for version in (challenger, champion):

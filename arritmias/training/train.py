@@ -39,7 +39,7 @@ from arritmias.analysis import ec57
 from arritmias.model import drift_reference
 from arritmias.tracking import registry, runs
 from arritmias.training.augment import find_noise_dir, load_noise
-from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, reference_beats
+from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_v, reference_beats
 from arritmias.data.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import cross_validate
@@ -94,11 +94,6 @@ def _data_checksums(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
         for path in sorted(data_dir.glob(f"{name}.*")):
             out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
-
-
-def n_v(beats: BeatSet) -> BeatSet:
-    """Only the N and V beats (the beat-level test figures' rows)."""
-    return beats.select(np.isin(beats.aami, ("N", "V")))
 
 
 @contextmanager
