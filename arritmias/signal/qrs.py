@@ -47,7 +47,7 @@ VERSION = 1  # bump when detections change for the same input: part of every dat
 
 # The band-pass at the detection rate, as ``scipy.signal.butter(2, [5 / 90, 15 / 90], "bandpass", output="sos")``
 # designs it for 180 Hz, with ``scipy.signal.sosfilt_zi``'s initial conditions: written out so that analysing a
-# recording does not import scipy.signal (~1 s of start-up); tests/test_qrs.py checks them against scipy. Other
+# recording does not import scipy.signal (~1 s of start-up); tests/signal/test_qrs.py checks them against scipy. Other
 # rates are designed by scipy when asked for.
 _SOS_180 = np.array([[0.02428136794066703, 0.04856273588133406, 0.02428136794066703, 1.0, -1.5271354699214956,
                       0.7087433160727817],

@@ -1,6 +1,6 @@
 """Print requirements-api.txt from pyproject.toml, the single source of truth for dependencies.
 
-``make requirements`` writes the file; ``tests/test_packaging.py`` fails when they disagree.
+``make requirements`` writes the file; ``tests/project/test_packaging.py`` fails when they disagree.
 """
 
 import tomllib

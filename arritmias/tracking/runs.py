@@ -126,7 +126,7 @@ def use_experiment(name: str):
     """Make experiment ``name`` the active one, creating it if needed; safe when workers of a team start together.
 
     MLflow 3.17's ``set_experiment``, when another process creates the experiment at the same moment, returns it
-    without making it active, and the runs then land in 'Default' (found by tests/test_team_server.py). Setting
+    without making it active, and the runs then land in 'Default' (found by tests/project/test_team_server.py). Setting
     it again by id always activates it.
     """
     import mlflow
