@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install services postgresql prometheus alertmanager chromium train test test-fast data verify gate register summary comment promote serve drift features requirements \
+.PHONY: install services postgresql prometheus alertmanager chromium train test test-fast docs data verify gate register summary comment promote serve drift features requirements \
 	bench clean
 
 install: $(STAMP)
@@ -93,6 +93,10 @@ alertmanager:
 
 chromium:
 	@$(call need,command -v chromium,chromium,the browser test)
+
+# docs/benchmarks.md and the README's figures, generated from benchmarks/results/*.json.
+docs: $(STAMP)
+	$(BIN)/python benchmarks/render_docs.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
