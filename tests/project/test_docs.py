@@ -3,20 +3,12 @@ benchmarks/render_docs.py renders from benchmarks/results/*.json, and the README
 
 from __future__ import annotations
 
-import importlib.util
-
+from benchmarks import render_docs
 from tests.conftest import ROOT
 
 
-def _renderer():
-    spec = importlib.util.spec_from_file_location("render_docs", ROOT / "benchmarks" / "render_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmarks_page_and_readme_figures_are_the_results():
-    render = _renderer()
+    render = render_docs
     assert (ROOT / "docs" / "benchmarks.md").read_text() == render.render_page(), "stale: run `make docs`"
     readme = (ROOT / "README.md").read_text()
     assert readme == render.readme_with_headlines(readme), "the README's figures are stale: run `make docs`"
@@ -27,7 +19,7 @@ def test_a_changed_result_changes_the_page(tmp_path, monkeypatch):
     import json
     import shutil
 
-    render = _renderer()
+    render = render_docs
     results = tmp_path / "results"
     shutil.copytree(ROOT / "benchmarks" / "results", results)
     profile = json.loads((results / "profile.json").read_text())
