@@ -56,7 +56,7 @@ class TrainConfig:
     dense_units: int = param(32, "the merged head; more overfits the ~3k training V beats")
     rr_units: int = param(16, "the small dense branch over the 3 RR features")
     dropout: float = param(0.2, "on the head only, against memorising the training patients' beat shapes")
-    # --- record context (arritmias/context.py) ------------------------------------------------------------
+    # --- record context (arritmias/signal/context.py) ------------------------------------------------------------
     use_context: bool = param(True, "judge each beat against the patient's usual beat and RR (False: the beat alone)")
     context_dropout: float = param(0.2, "share of training beats shown without context, so one network answers both")
     # --- augmentation (training only) ---------------------------------------------------------------------
@@ -71,7 +71,7 @@ class TrainConfig:
              "noise is unreadable (Q), not a PVC")
     aug_unreadable_snr_db: tuple[float, float] = param(
         (-6.0, 0.0), "SNR range (dB) of those beats: at 0 dB the noise carries the QRS's power (nst's definition)")
-    # --- morphology families (arritmias/families.py) -----------------------------------------------------
+    # --- morphology families (arritmias/signal/families.py) -----------------------------------------------------
     family_corr: float = param(
         0.9, "QRS correlation at which a beat joins a family of the recording's earlier beats (OSEA's templates "
              "match at a similar level)")

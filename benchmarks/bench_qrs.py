@@ -2,7 +2,7 @@
 
 Per candidate: gross QRS Se / +P over DS1 (150 ms window, first 5 minutes excluded, ventricular flutter
 episodes excluded as EC57 does), the false and missed beats of its worst records, and beats/s on one core (the
-detector alone, the record already in memory). Candidates: this project's detector (arritmias.qrs, the one
+detector alone, the record already in memory). Candidates: this project's detector (arritmias.signal.qrs, the one
 analysis uses), NeuroKit2's default (what analysis used before) and two more of its methods, WFDB's XQRS and
 GQRS (wfdb-python), and sleepecg's C detector when it is installed (``pip install sleepecg``; not a project
 dependency). Target: the chosen detector >= 50,000 beats/s per core.

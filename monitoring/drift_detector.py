@@ -1,7 +1,7 @@
 """The seed's drift entry point, kept for its users: ``python monitoring/drift_detector.py [options]`` is
 ``arritmias drift [options]``, and ``from monitoring.drift_detector import ECGDriftDetector`` still works.
 
-The detector itself lives in :mod:`arritmias.drift` (and its pages in :mod:`arritmias.drift_report`).
+The detector itself lives in :mod:`arritmias.drift` (and its pages in :mod:`arritmias.drift.report`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from arritmias.data.records import read_recording, resample
 
 
 def nst_noise_scale(clean: np.ndarray, noise: np.ndarray, fs: float, snr_db: float) -> float:
-    """Gain for ``noise`` so that clean + gain*noise has ``snr_db`` (:func:`arritmias.augment.nst_gain`), the
+    """Gain for ``noise`` so that clean + gain*noise has ``snr_db`` (:func:`arritmias.training.augment.nst_gain`), the
     peak-to-peak QRS amplitude taken as the median over 1-s blocks of each block's peak-to-peak."""
     block = int(fs)
     n = len(clean) // block * block

@@ -12,7 +12,7 @@ The pipeline, per recording (one row each):
    others go on.
 2. **Write** — on the driver: ``<name>.pvc`` and ``<name>_summary.json`` (the same files as ``analyze``) and
    ``beats/<name>.parquet`` (one part per recording; the ``beats/`` folder reads as one table), written
-   atomically with the summary last (:func:`arritmias.report.write_outputs`). Writing on the driver means
+   atomically with the summary last (:func:`arritmias.analysis.report.write_outputs`). Writing on the driver means
    ``--out`` only has to exist where the command runs; the inputs must be readable from every Ray node.
 
 A recording whose three files exist is skipped, so re-running a killed job resumes it. ``batch_manifest.json``
@@ -172,7 +172,7 @@ COLUMNS = (("samples", np.int64), ("prob", np.float32), ("is_v", bool), ("change
 
 def to_analysis(row: dict, fs: float, made_by: dict | None = None):
     """An :class:`arritmias.analysis.Analysis` (without the signal) from an :class:`Analyzer`'s row; ``made_by``
-    (see :func:`arritmias.report.provenance`) joins its summary."""
+    (see :func:`arritmias.analysis.report.provenance`) joins its summary."""
     from arritmias.analysis.recording import Analysis
     from arritmias.model.detector import Decisions
 

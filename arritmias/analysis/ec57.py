@@ -29,7 +29,7 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
     ``reference`` classifies the beats at the reference positions (classification alone: a beat judged not a
     beat stays a non-V beat); ``detected`` runs the whole analysis (QRS detection, windowing, classification)
     and matches its beats to the reference, leaving out the detections judged not beats. Both classify each
-    record as a recording (:meth:`arritmias.detector.Detector.decide_recording`, families included).
+    record as a recording (:meth:`arritmias.model.detector.Detector.decide_recording`, families included).
     """
     from arritmias.analysis.recording import Analysis, Signal, analyze_signal
     from arritmias.data.beats import beat_inputs, reference_beats

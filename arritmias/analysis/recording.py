@@ -1,6 +1,6 @@
 """Whole-recording analysis without reference annotations: QRS detection, beat classification, PVC summary.
 
-QRS complexes are found by :func:`arritmias.qrs.detect_qrs` (chosen on DS1 among NeuroKit2's, WFDB's and
+QRS complexes are found by :func:`arritmias.signal.qrs.detect_qrs` (chosen on DS1 among NeuroKit2's, WFDB's and
 sleepecg's detectors: ``benchmarks/bench_qrs.py``). Each beat then goes through exactly the windowing, RR
 features and Detector that training evaluates, at the same detector's beats.
 """
@@ -29,7 +29,7 @@ CLIPPED_SHARE = 0.05  # more than 5 % of samples on the ADC rails: QRS shapes ar
 # ADC count) read as mV, which would also make every strip of the report a thousand times too tall.
 MAX_AMPLITUDE_MV = 100.0
 # A recording whose detected beats share no shape is noise, not an ECG to classify. Median correlation of each
-# beat's QRS with the patient's usual beat, measured with arritmias.qrs's detections: every DS1 record >= 0.87
+# beat's QRS with the patient's usual beat, measured with arritmias.signal.qrs's detections: every DS1 record >= 0.87
 # (108, whose large P waves are detected too: 0.88), NSTDB's pure-noise records bw -0.01, ma 0.05, em 0.57,
 # Gaussian noise 0.0.
 MIN_MEDIAN_TEMPLATE_CORR = 0.7
@@ -58,7 +58,7 @@ class Signal:
 def read_signal(path: str | Path, fs: float | None = None, column: str | None = None, deriv_idx: int = 0,
                 units: str = "mV", decimal: str = "auto") -> Signal:
     """A WFDB record (``path`` with or without ``.hea``; amplitudes converted from its header's units) or a CSV of
-    one lead (needs ``fs`` in Hz; values in ``units``, decimal mark ``decimal``: see :mod:`arritmias.lead_csv`)."""
+    one lead (needs ``fs`` in Hz; values in ``units``, decimal mark ``decimal``: see :mod:`arritmias.data.lead_csv`)."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
         if fs is None:
@@ -279,7 +279,7 @@ def origin(sig: Signal, found: FoundBeats) -> dict:
 
 def analyze_signal(sig: Signal, detector: Detector, made_by: dict | None = None) -> Analysis:
     """Detect, window and classify every beat of ``sig`` as one recording (families included); summary of PVC
-    burden and patterns, joined by ``made_by`` (see :func:`arritmias.report.provenance`)."""
+    burden and patterns, joined by ``made_by`` (see :func:`arritmias.analysis.report.provenance`)."""
     found = find_beats(sig, detector.fs, detector.win)
     decisions = detector.decide_recording(found.windows, found.rr, found.context).excluding(found.unreadable)
     summary = summarize_decisions(decisions, found.samples, found.fs, found.duration_s) | origin(sig, found) | (

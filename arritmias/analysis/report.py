@@ -1,5 +1,5 @@
 """Outputs of an analysed recording: WFDB annotation file, JSON summary, the HTML report
-(:mod:`arritmias.clinical_report`) and, for batch scoring, a Parquet table of beats.
+(:mod:`arritmias.analysis.clinical_report`) and, for batch scoring, a Parquet table of beats.
 
 Everything is written into a temporary folder beside the output folder and moved in file by file only when all
 were written, so an interrupted run never leaves a summary without its annotation file.

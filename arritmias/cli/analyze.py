@@ -15,7 +15,7 @@ from arritmias.data.records import resolve_data_dir
 def add_parsers(sub) -> None:
     """This group's subcommands, added to the ``arritmias`` parser's ``sub``."""
     analyze = sub.add_parser("analyze", help="find the PVCs of a whole recording (no annotations needed)",
-                             description="Detect QRS complexes (arritmias.qrs), classify every beat with the model, "
+                             description="Detect QRS complexes (arritmias.signal.qrs), classify every beat with the model, "
                                          "and write a WFDB annotation file (<record>.pvc), a JSON summary (PVC "
                                          "count and burden, couplets, runs, bigeminy/trigeminy) and an HTML "
                                          "report with ECG strips. Any sampling rate: the lead is resampled.")

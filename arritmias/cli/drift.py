@@ -13,7 +13,7 @@ from arritmias.data.records import resolve_data_dir
 def add_parsers(sub) -> None:
     """This group's subcommands, added to the ``arritmias`` parser's ``sub``."""
     features = sub.add_parser("features", help="write per-beat monitoring features as CSV",
-                              description="Detect beats (arritmias.qrs) and write their rhythm, morphology and "
+                              description="Detect beats (arritmias.signal.qrs) and write their rhythm, morphology and "
                                           "signal-quality features (and, with --model-uri, the model's output) as "
                                           "CSV, the input of `arritmias drift`. E.g. --records DS1 --out "
                                           "reference_features.csv; --records rec1,rec2.csv --fs 250 --out "

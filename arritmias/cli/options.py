@@ -18,7 +18,7 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
 
 
 def add_lead_csv(p: argparse.ArgumentParser) -> None:
-    """How to read a lead CSV: its rate, amplitude unit and decimal mark (arritmias.lead_csv)."""
+    """How to read a lead CSV: its rate, amplitude unit and decimal mark (arritmias.data.lead_csv)."""
     p.add_argument("--fs", type=float, help="sampling rate in Hz of lead CSVs (a CSV carries none)")
     p.add_argument("--units", default="mV", choices=["mV", "uV", "V"],
                    help="amplitude unit of lead CSVs (default: mV; WFDB records use their header's units)")

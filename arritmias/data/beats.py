@@ -1,7 +1,7 @@
 """Beats from annotated records: AAMI classes, fixed windows around each R peak, RR features, the splits.
 
 Windows are kept raw (mV, as wfdb reads them). The one per-window preprocessing lives in
-:mod:`arritmias.preprocess`, because a served request carries only a raw window and its RR features.
+:mod:`arritmias.model.preprocess`, because a served request carries only a raw window and its RR features.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class BeatSet:
     sample : ndarray, shape (n,), int64
         R-peak position in samples at the dataset's ``fs``.
     template, rr_usual : ndarray, shapes (n, win) and (n,), float32
-        The record context of each beat (:mod:`arritmias.context`), computed over all beats of its record.
+        The record context of each beat (:mod:`arritmias.signal.context`), computed over all beats of its record.
     dropped_edge : dict
         Record name -> {AAMI class: count} of beats dropped because their window runs past the start or end of
         the signal (only records and classes that lost beats).
@@ -177,7 +177,7 @@ def window_at(signal: np.ndarray, centres: np.ndarray, win: int) -> tuple[np.nda
 class BeatInputs:
     """What the Detector needs for the beats of one recording: raw ``windows`` (k, win) float32 mV, ``rr``
     (k, 3) float32, their record ``context``, ``kept`` (n,) bool: which of the n R peaks had a whole window, and
-    ``centred`` (k, win): the windows minus their medians (:func:`arritmias.context.centre`), computed once for the
+    ``centred`` (k, win): the windows minus their medians (:func:`arritmias.signal.context.centre`), computed once for the
     context and the shape check."""
 
     windows: np.ndarray
@@ -296,12 +296,12 @@ def beats_from_recording(rec: Recording, win: int) -> BeatSet:
 
 
 def detected_beats_from_recording(rec: Recording, win: int, n_decoys: int = 0, seed: int = 0) -> BeatSet:
-    """The beats of ``rec`` where :func:`arritmias.qrs.detect_qrs` finds them, labelled by EC57 matching to the
+    """The beats of ``rec`` where :func:`arritmias.signal.qrs.detect_qrs` finds them, labelled by EC57 matching to the
     reference (a detection without a reference beat within 150 ms, or on a Q beat, is ``NOT_A_BEAT``), with
     raw windows, RR features and the record context of the detected sequence — what a user's recording gives.
     Detections inside ventricular flutter episodes are left out (no beat there to be right or wrong about).
 
-    With ``n_decoys`` > 0, decoys (:mod:`arritmias.decoys`) follow the detections: up to ``n_decoys`` randomly
+    With ``n_decoys`` > 0, decoys (:mod:`arritmias.data.decoys`) follow the detections: up to ``n_decoys`` randomly
     chosen pairs of consecutive real beats (``seed`` and the record's name fix the draw) give up to 3 each.
     """
     from arritmias.data.matching import match_beats, outside

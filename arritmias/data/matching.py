@@ -64,7 +64,7 @@ def record_counts(ref_samples: np.ndarray, ref_classes: np.ndarray, test_samples
                   test_is_v: np.ndarray, fs: float, start_s: float = EXCLUDE_FIRST_S,
                   exclude: np.ndarray | None = None) -> dict[str, int]:
     """bxb-style counts of one record (see module docstring); beats before ``start_s`` and inside the [start,
-    end) sample spans ``exclude`` (m, 2) (flutter episodes: :attr:`arritmias.beats.ReferenceBeats.unscored`) are
+    end) sample spans ``exclude`` (m, 2) (flutter episodes: :attr:`arritmias.data.beats.ReferenceBeats.unscored`) are
     left out."""
     r_keep = (ref_samples >= start_s * fs) & outside(ref_samples, exclude)
     t_keep = (test_samples >= start_s * fs) & outside(test_samples, exclude)

@@ -2,7 +2,7 @@
 
     from arritmias.drift.check import ECGDriftDetector      # also importable as monitoring.drift_detector
     detector = ECGDriftDetector()
-    detector.load_reference_data(reference_df)   # beat features (arritmias.features)
+    detector.load_reference_data(reference_df)   # beat features (arritmias.drift.features)
     results = detector.detect_drift(current_df)
     results["drift_detected"], results["drifted_features"]
 
@@ -58,7 +58,7 @@ class ECGDriftDetector:
     Parameters
     ----------
     features : list of str, optional
-        Columns to monitor (default: every ``arritmias.features.FEATURES`` column, plus ``prob_v`` / ``pred_v``
+        Columns to monitor (default: every ``arritmias.signal.measures.FEATURES`` column, plus ``prob_v`` / ``pred_v``
         when the reference has them: prediction drift).
     method, threshold, drift_share
         Evidently drift method per feature, its threshold, and the share of drifted features that makes the

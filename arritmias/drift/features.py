@@ -2,7 +2,7 @@
 (:data:`arritmias.signal.measures.FEATURES`) and, optionally, the model's output.
 
 These are what drift monitoring compares between the training data and incoming data. Beats are found by
-:func:`arritmias.analysis.find_beats`, the path ``analyze`` and ``batch-score`` take (QRS detection by arritmias.qrs), for
+:func:`arritmias.analysis.find_beats`, the path ``analyze`` and ``batch-score`` take (QRS detection by arritmias.signal.qrs), for
 reference and production data alike, so detector jitter is the same on both sides and cannot look like drift.
 """
 

@@ -16,7 +16,7 @@ import html
 
 from arritmias.analysis.clinical_report import figure, img_tag, num, png_bytes
 
-# Features as a reader of the page names them (the columns of arritmias.features.FEATURES / PREDICTION_FEATURES).
+# Features as a reader of the page names them (the columns of arritmias.signal.measures.FEATURES / PREDICTION_FEATURES).
 FEATURE_NAMES_ES = {
     "rr_prev_s": "RR anterior (s)", "rr_next_s": "RR siguiente (s)", "rr_ratio": "RR siguiente / anterior",
     "r_amplitude_mv": "altura de la onda R (mV)", "ptp_mv": "amplitud pico a pico (mV)",

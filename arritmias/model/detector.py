@@ -7,7 +7,7 @@ thresholds, all chosen on cross-validated DS1 predictions:
 
 * :meth:`Detector.decide` — beats judged one by one (a served request): the network's answer alone;
 * :meth:`Detector.decide_recording` — every beat of one recording in time order (``analyze``, ``batch-score``,
-  ``evaluate``): each beat's answer joined with its morphology family's (:mod:`arritmias.families`).
+  ``evaluate``): each beat's answer joined with its morphology family's (:mod:`arritmias.signal.families`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from arritmias.model.drift_reference import load_reference, save_reference
 from arritmias.model.preprocess import BEAT_CHANNELS, NOT_BEAT_INDEX, OUTPUTS, RR_INPUTS, V_INDEX, model_inputs
 
 MODEL_FILE = "model.keras"
-ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.export): what a loaded Detector runs
+ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.model.export): what a loaded Detector runs
 SPEC_FILE = "detector.json"
 DETECTOR_ARTIFACT = "detector"  # the Detector's folder among a logged pyfunc model's artifacts
 # 3: three answers (not ventricular, ventricular, not a beat) and morphology families; 2: record context.
@@ -140,8 +140,8 @@ class Detector:
     Parameters
     ----------
     model : keras.Model
-        Inputs ``beat`` (n, win, 3) and ``rr`` (n, 4) as made by :mod:`arritmias.preprocess`; output the
-        probabilities (n, 3) of :data:`~arritmias.preprocess.OUTPUTS`.
+        Inputs ``beat`` (n, win, 3) and ``rr`` (n, 4) as made by :mod:`arritmias.model.preprocess`; output the
+        probabilities (n, 3) of :data:`~arritmias.model.preprocess.OUTPUTS`.
     rule : Rule
         Thresholds, family weight and RuleGuard.
     win, fs : int, float
@@ -154,7 +154,7 @@ class Detector:
     threads : int or None
         OpenVINO's inference threads (None: the machine's cores, at most 4; batch actors use 1 each).
     drift_reference : dict or None
-        The training beats' feature deciles for live drift (:mod:`arritmias.live_drift`), saved with the model.
+        The training beats' feature deciles for live drift (:mod:`arritmias.serving.live_drift`), saved with the model.
     """
 
     def __init__(self, model, rule: Rule, win: int, fs: float, uses_context: bool = True,
@@ -204,9 +204,9 @@ class Detector:
 
     def predict(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
                 use_context: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
-        """The probabilities (n, 3) float32 of :data:`~arritmias.preprocess.OUTPUTS` for raw windows (n, win) in
+        """The probabilities (n, 3) float32 of :data:`~arritmias.model.preprocess.OUTPUTS` for raw windows (n, win) in
         mV with RR features (n, 3) and, when given, their record context (see
-        :func:`arritmias.preprocess.model_inputs`). Batches of 256: one OpenVINO thread runs ~24,000 beats/s at
+        :func:`arritmias.model.preprocess.model_inputs`). Batches of 256: one OpenVINO thread runs ~24,000 beats/s at
         128-256 and ~21,900 at 1,024-2,048 (measured on this network; a batch's activations stay in cache)."""
         windows = np.asarray(windows, np.float32)
         if not self.uses_context:

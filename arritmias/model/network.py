@@ -1,5 +1,5 @@
 """The Keras model: a 1D CNN over the beat window and a dense branch over the RR features; a softmax over the
-three answers of :data:`arritmias.preprocess.OUTPUTS` (not ventricular, ventricular, not a beat)."""
+three answers of :data:`arritmias.model.preprocess.OUTPUTS` (not ventricular, ventricular, not a beat)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class FocalLoss(keras.losses.Loss):
 @keras.saving.register_keras_serializable(package="arritmias")
 class BinaryFocalLoss(keras.losses.Loss):
     """The binary focal loss of the two-class networks before the "not a beat" answer; kept only so that
-    their saved files still deserialise (:meth:`arritmias.detector.Detector.load` then refuses them by name)."""
+    their saved files still deserialise (:meth:`arritmias.model.detector.Detector.load` then refuses them by name)."""
 
     def __init__(self, gamma: float = 2.0, alpha: float = 0.5, name: str = "focal_loss", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -55,8 +55,8 @@ class BinaryFocalLoss(keras.losses.Loss):
 
 
 def build_model(cfg: TrainConfig) -> keras.Model:
-    """Inputs ``beat`` (batch, win, 3) and ``rr`` (batch, 4) as :func:`arritmias.preprocess.model_inputs` makes
-    them; output (batch, 3): the probabilities of :data:`~arritmias.preprocess.OUTPUTS`."""
+    """Inputs ``beat`` (batch, win, 3) and ``rr`` (batch, 4) as :func:`arritmias.model.preprocess.model_inputs` makes
+    them; output (batch, 3): the probabilities of :data:`~arritmias.model.preprocess.OUTPUTS`."""
     beat = keras.Input((cfg.win, BEAT_CHANNELS), name="beat")
     rr = keras.Input((RR_INPUTS,), name="rr")
     x = beat

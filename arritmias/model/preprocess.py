@@ -1,7 +1,7 @@
 """The one per-beat preprocessing, shared by training, evaluation, serving and analysis.
 
 Everything the network sees is computed here from what a served request carries: the raw window and its three
-RR features, plus, when the request has it, the record context (:mod:`arritmias.context`): the patient's usual
+RR features, plus, when the request has it, the record context (:mod:`arritmias.signal.context`): the patient's usual
 beat and usual RR. With context a beat is measured against the patient's own beats and rhythm; without it, on
 its own (the seed contract), and the network is told which through a flag.
 """

@@ -7,7 +7,7 @@
                ├─► Arm "challenger"  @<alias>, the --split share of requests   (optional)
                └─► Arm "shadow"      @<alias>, every request, off the response path, only logged (optional)
 
-A request is read exactly as ``arritmias serve`` reads it (:mod:`arritmias.server_guard`: orjson, MLflow's
+A request is read exactly as ``arritmias serve`` reads it (:mod:`arritmias.serving.guard`: orjson, MLflow's
 protocol parser, :func:`arritmias.model.contract.parse_request`), so the same bodies get the same answers and the same
 one-line 400s; each beat's answer also names the ``model_version`` that gave it, and the body carries the
 ``request_id`` its log rows are filed under. A request may carry ``"subject": "<key>"`` (a patient, a recorder):

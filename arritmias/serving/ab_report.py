@@ -114,7 +114,7 @@ def report(log_dir: Path, records: tuple[str, ...] | None = None, data_dir=None,
 
 
 def _paired_decision(log, truth, known) -> dict | None:
-    """promote --challenger's rule (:func:`arritmias.promotion.decide`) on the beats the shadow and the champion
+    """promote --challenger's rule (:func:`arritmias.training.promotion.decide`) on the beats the shadow and the champion
     both scored, or None when there are none."""
     from arritmias.training.promotion import decide
 

@@ -16,7 +16,7 @@ carry a stack trace with file paths. It also decodes a JSON body twice with the 
   in the server's log), and a message is cut to its one line: MLflow prefixes the model's own refusal with a
   dump of the whole parsed request ("Failed to predict data '...'"), which for 10,000 beats is megabytes.
 
-``uvicorn arritmias.server_guard:app`` serves the model whose local path is in MLflow's own environment variable,
+``uvicorn arritmias.serving.guard:app`` serves the model whose local path is in MLflow's own environment variable,
 as MLflow's ``app`` module does; ``arritmias serve`` sets it.
 """
 
@@ -377,7 +377,7 @@ def build_app():
 
 
 def __getattr__(name: str):
-    # ``uvicorn arritmias.server_guard:app`` imports this module in each worker; the model loads only then.
+    # ``uvicorn arritmias.serving.guard:app`` imports this module in each worker; the model loads only then.
     if name == "app":
         return build_app()
     raise AttributeError(name)

@@ -12,7 +12,7 @@ the URI names none) and ``arm`` (champion, challenger, shadow). What the dashboa
 * ``arritmias_prob_v`` — histogram of P(V) of the scored beats;
 * ``arritmias_shadow_disagreements_total`` / ``arritmias_shadow_beats_total`` — shadow vs the answer given;
 * ``arritmias_model_training_v_rate`` — the V share of the model's training beats;
-* ``arritmias_feature_drift{feature}`` — live drift (PSI) of each signal feature (:mod:`arritmias.live_drift`).
+* ``arritmias_feature_drift{feature}`` — live drift (PSI) of each signal feature (:mod:`arritmias.serving.live_drift`).
 """
 
 from __future__ import annotations
@@ -95,14 +95,14 @@ def observe_shadow(version, served_labels, shadow_labels) -> None:
 
 
 def set_drift(version, scores: dict[str, float]) -> None:
-    """Publish the live drift score of each feature (:class:`arritmias.live_drift.LiveDrift`'s callback)."""
+    """Publish the live drift score of each feature (:class:`arritmias.serving.live_drift.LiveDrift`'s callback)."""
     gauge, v = _metrics()["drift"], _label(version)
     for feature, score in scores.items():
         gauge.labels(v, feature).set(score)
 
 
 def live_drift_for(reference: dict | None, fs: float, version, window: int | None):
-    """A running :class:`~arritmias.live_drift.LiveDrift` of beats at ``fs`` Hz against a model's drift
+    """A running :class:`~arritmias.serving.live_drift.LiveDrift` of beats at ``fs`` Hz against a model's drift
     ``reference``, publishing to the gauge; None when the model carries no reference (trained before live drift)
     or ``window`` is not set (not a server)."""
     if not window or reference is None:

@@ -146,7 +146,7 @@ def record_context(windows: np.ndarray, rr: np.ndarray, k: int = CONTEXT_BEATS,
         Raw windows in mV of the recording's beats **in time order** (every beat, whatever its class: the
         context is the patient's, not the N beats').
     rr : ndarray, shape (n, 3)
-        Their RR features (previous s, next s, next/previous), as :func:`arritmias.beats.rr_features` makes them.
+        Their RR features (previous s, next s, next/previous), as :func:`arritmias.data.beats.rr_features` makes them.
     k : int
         Beats in the running median.
     centred : ndarray, shape (n, win), optional

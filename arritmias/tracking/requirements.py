@@ -27,7 +27,7 @@ def runtime_requirements(pyproject: Path = PYPROJECT) -> list[str]:
     return [r for r in metadata.requires("arritmias") or [] if "extra ==" not in r]
 
 
-# What the served model imports (arritmias.serving and arritmias.detector with the network in OpenVINO):
+# What the served model imports (arritmias.serving and arritmias.model.detector with the network in OpenVINO):
 # the requirements of the logged pyfunc, so `mlflow models serve --env-manager virtualenv` and images built from
 # the model carry neither TensorFlow (~1 GB, seconds of start-up) nor training, analysis or monitoring packages.
 SERVED = ("numpy", "scipy", "pandas", "mlflow", "openvino", "orjson")

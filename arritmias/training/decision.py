@@ -1,8 +1,8 @@
 """The decision rule on top of the network, chosen on the pooled out-of-fold predictions of every training
-patient (:mod:`arritmias.crossval`), in detected mode where it matters: what a user's recording gives.
+patient (:mod:`arritmias.training.crossval`), in detected mode where it matters: what a user's recording gives.
 
 1. the single-beat thresholds (a served beat with and without its record context): the P(V) threshold rule of
-   :func:`arritmias.evaluation.pick_operating_point` (both targets if possible, else the best F1) on the
+   :func:`arritmias.training.evaluation.pick_operating_point` (both targets if possible, else the best F1) on the
    detected real beats;
 2. for each candidate family weight: the not-a-beat threshold that best separates the detector's real beats from
    its false detections (QRS F1, EC57 counting), then the recording threshold on P(V) by the same rule as 1, on
@@ -65,7 +65,7 @@ def choose_rules(cfg: TrainConfig, windows: np.ndarray, rr: np.ndarray, y: np.nd
 
 @dataclass(frozen=True)
 class DecisionRule:
-    """What the pooled out-of-fold predictions chose: the Detector's :class:`~arritmias.detector.Rule`, how the
+    """What the pooled out-of-fold predictions chose: the Detector's :class:`~arritmias.model.detector.Rule`, how the
     single-beat threshold was chosen, and the cross-validated figures behind it all."""
 
     rule: Rule

@@ -1,7 +1,7 @@
 """Hyperparameter search with Optuna, every trial a nested MLflow run under one parent run.
 
 The objective is the one training optimises: the pooled out-of-fold PR-AUC of patient-wise cross-validation
-on the training patients (:mod:`arritmias.crossval`), at the best epoch; DS2 is never loaded during a search. A
+on the training patients (:mod:`arritmias.training.crossval`), at the best epoch; DS2 is never loaded during a search. A
 search may afford fewer folds than a training (``--cv-folds 3`` makes each trial ~40 % cheaper than the default
 5); the folds are deterministic, so every trial of a study is scored on the same patients. Unpromising trials
 are pruned by Optuna's median pruner from the first fold's per-epoch held-out PR-AUC (the same patients in every

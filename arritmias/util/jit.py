@@ -7,7 +7,7 @@ beat here. Compiled, each costs well under a microsecond a beat: the speed of th
 detectors are (OSEA, sleepecg's detector).
 
 Numba itself is imported on the first call of such a loop, not when its module is imported: the served model
-imports the Detector (and so :mod:`arritmias.families`) but never runs a recording's loops, and need not pay
+imports the Detector (and so :mod:`arritmias.signal.families`) but never runs a recording's loops, and need not pay
 Numba's ~0.3-0.6 s import. ``cache=True`` keeps the machine code beside the module (``__pycache__``), or in
 Numba's user cache where that folder is read-only, so only the first call after an install or an edit compiles.
 """

@@ -167,7 +167,7 @@ def test_drift_reports_open_in_mlflows_artifact_viewer(browser, ui, store, mitdb
     page = _open(browser, viewer + evidently_page + "?workflowType=machine_learning", evidently_page)
     assert "Drifted Columns" in _frame_text(page, "Dataset Drift")  # Evidently's page, not a blank frame
     # Evidently's tables read localStorage without a guard; in the viewer's sandbox that read throws
-    # SecurityError unless the page carries the shim (arritmias/drift_report.py).
+    # SecurityError unless the page carries the shim (arritmias/drift/report.py).
     check = ("() => { try { localStorage.getItem('material-table-groupings'); return 'ok' } "
              "catch (e) { return e.name } }")
     assert page.frame_locator("iframe").first.locator("body").evaluate(check) == "ok"
