@@ -79,10 +79,13 @@ def add_parsers(sub) -> None:
     summary.add_argument("--out", metavar="FILE", help="also write the Markdown to FILE")
     summary.set_defaults(func=cmd_ci_summary)
 
-    compare = sub.add_parser("compare", help="table of the best runs",
+    compare = sub.add_parser("compare", help="table of the best runs, or of the logged models",
                              description="The top runs of the experiment ordered by DS2 V F1, with their key "
-                                         "metrics and params.")
+                                         "metrics and params; with --models, the experiment's logged models (what "
+                                         "the MLflow UI's Models tab lists) ordered by the same figure.")
     compare.add_argument("--top", type=int, default=10, help="runs to show (default: 10)")
+    compare.add_argument("--models", action="store_true", help="rank logged models instead of runs (filters then "
+                         "name the models' fields, e.g. \"metrics.test_f1_V > 0.9\")")
     compare.add_argument("--filter", metavar="EXPR", help="MLflow search filter, e.g. "
                          "\"metrics.test_f1_V > 0.9\" or \"params.use_augment = 'True'\"")
     add_tracking(compare)
@@ -267,9 +270,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from arritmias.tracking import registry, runs
 
     runs.use_tracking(args.tracking_uri, "read")
-    table = registry.compare(args.top, args.filter or "", args.experiment)
+    rank = registry.compare_models if args.models else registry.compare
+    table = rank(args.top, args.filter or "", args.experiment)
     if table.empty:
-        print("no finished runs match")
+        print("no logged models match" if args.models else "no finished runs match")
         return 0
     import pandas as pd
 

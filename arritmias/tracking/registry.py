@@ -75,8 +75,17 @@ def registered_version(run_id: str) -> int | None:
     return min(int(v.version) for v in versions) if versions else None
 
 
+def logged_model_uri(run) -> str:
+    """The URI of the served model a training ``run`` logged: ``models:/<model id>`` of its LoggedModel (the
+    version page then links to it and shows its figures), or ``runs:/<run id>/model`` for a run from before
+    MLflow 3's logged models, which kept the model among its artifacts."""
+    outputs = getattr(run, "outputs", None)
+    ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+    return f"models:/{ids[0]}" if ids else f"runs:/{run.info.run_id}/model"
+
+
 def register(run_id: str, result: GateResult) -> int:
-    """Register the run's ``model/`` artifact as a new version of ``MODEL_NAME``; only for a passed gate. A run
+    """Register the run's served model as a new version of ``MODEL_NAME``; only for a passed gate. A run
     registered before keeps its version (registering it again would make versions that differ in nothing)."""
     import mlflow
 
@@ -88,7 +97,7 @@ def register(run_id: str, result: GateResult) -> int:
     run = client().get_run(run_id)
     tags = {**{f"gate.{k}": f"{v:.4f}" for k, v in result.metrics.items()}, "gate": "passed",
             "run_name": run.info.run_name or "", "code_version": run.data.params.get("code_version", "")}
-    mv = mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME, tags=tags)
+    mv = mlflow.register_model(logged_model_uri(run), MODEL_NAME, tags=tags)
     client().update_model_version(MODEL_NAME, mv.version, description=version_description(run))
     return int(mv.version)
 
@@ -213,6 +222,31 @@ def compare(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT
     cols = ["run_id", "tags.mlflow.runName"] + [c for c in COMPARE_COLUMNS if c in runs.columns]
     out = runs[cols].rename(columns=lambda c: c.split(".", 1)[-1].replace("mlflow.runName", "run_name"))
     return out
+
+
+def compare_models(top: int = 10, filter_string: str = "", experiment: str = EXPERIMENT):
+    """The ``top`` logged models (MLflow 3 LoggedModels) of ``experiment`` by their linked test V F1, as a
+    DataFrame: model id, the training run, the key figures (what the experiment's Models tab compares)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    try:
+        models = mlflow.search_logged_models(experiment_ids=[found.experiment_id], filter_string=filter_string or None,
+                                             order_by=[{"field_name": "metrics.test_f1_V", "ascending": False}],
+                                             max_results=top, output_format="list")
+    except MlflowException as exc:
+        raise ArritmiasError(f"bad --filter '{filter_string}': {exc.message.splitlines()[0]}") from None
+    wanted = [c.removeprefix("metrics.") for c in COMPARE_COLUMNS if c.startswith("metrics.")]
+    rows = []
+    for m in models:
+        figures = {x.key: x.value for x in m.metrics or []}
+        rows.append({"model_id": m.model_id, "run_id": m.source_run_id,
+                     **{k: figures.get(k) for k in wanted}})
+    return pd.DataFrame(rows)
 
 
 def model_provenance(uri: str) -> dict:

@@ -17,19 +17,14 @@ Read top to bottom, one MLflow run, one call per step in :func:`train`:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +38,16 @@ from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_v, refe
 from arritmias.data.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import cross_validate
+from arritmias.training import run_log
+from arritmias.training.run_log import ARTIFACT_TAG, log_epoch
 from arritmias.training.fit import TRAIN_EPOCH_KEYS, class_index, fit
 from arritmias.training.decision import choose_decision_rule
 from arritmias.model.detector import Detector
 from arritmias.errors import DataError
-from arritmias.training.evaluation import plot_confusion, plot_history, plot_pr, score
+from arritmias.training.evaluation import score
 from arritmias.model.preprocess import V_INDEX
 from arritmias.data.records import read_recording, resolve_data_dir
 
-ARTIFACT_TAG = "v7"  # artifact names users know: models/model_v7.keras, metadata/meta_v7.json, ...
-PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "mlflow", "numpy", "scipy", "pandas", "wfdb", "evidently")
 
 
 @dataclass(frozen=True)
@@ -77,25 +72,6 @@ def code_version() -> str:
         return f"arritmias-{__version__}"
 
 
-def _package_versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _data_checksums(data_dir: Path, records: tuple[str, ...]) -> dict[str, str]:
-    """SHA-256 of every file of ``records``: the exact bytes this model was trained and tested on."""
-    out = {}
-    for name in records:
-        for path in sorted(data_dir.glob(f"{name}.*")):
-            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
 @contextmanager
 def _sigterm_as_interrupt():
     """A SIGTERM (a CI job cancelled, ``kill``) unwinds like Ctrl-C, so the run is closed as FAILED."""
@@ -110,34 +86,6 @@ def _sigterm_as_interrupt():
             signal.signal(signal.SIGTERM, previous)
     else:
         yield
-
-
-def _log_pyfunc(detector: Detector, folder: Path, example: dict) -> None:
-    """Save the Detector as an MLflow pyfunc model in ``folder/model`` (models from code, package in code_paths)."""
-    import mlflow
-
-    from arritmias.model.contract import REQUEST_DOC, RESPONSE_DOC
-    from arritmias.model.detector import DETECTOR_ARTIFACT
-    from arritmias.tracking.requirements import served_requirements
-
-    package = Path(__file__).resolve().parents[1]  # the whole arritmias package travels with the model
-    with tempfile.TemporaryDirectory() as tmp:  # MLflow copies it into model/artifacts/: not logged twice
-        det_dir = detector.save(Path(tmp) / "detector")
-        mlflow.pyfunc.save_model(
-            path=str(folder / "model"),
-            python_model=str(package / "serving" / "pyfunc_model.py"),
-            artifacts={DETECTOR_ARTIFACT: str(det_dir)},
-            code_paths=[str(package)],
-            # No signature: MLflow's schema enforcement answers bad requests with a dump of the data instead of
-            # a message naming the field; arritmias.model.contract.parse_request validates every request instead.
-            signature=False,
-            metadata={"request": REQUEST_DOC, "response": RESPONSE_DOC},
-            pip_requirements=served_requirements(),  # no TensorFlow: the network runs in ONNX Runtime
-            # Shown on the model's page in the MLflow UI and written as serving_input_example.json, a request
-            # ready for `curl -d @serving_input_example.json .../invocations` (MLflow does not score it: no
-            # signature is inferred).
-            input_example=[example],
-        )
 
 
 @dataclass(frozen=True)
@@ -174,15 +122,6 @@ def setup(data_dir: Path | str | None, cache_dir: Path | None, tracking: str | N
     return Setup(resolve_data_dir(data_dir), cache_dir if cache_dir is not None else default_cache_dir(), progress)
 
 
-def log_epoch(record: dict, prefix: str = "", keys: tuple[str, ...] | None = None) -> None:
-    """An epoch record of :func:`fit` (all its figures, or ``keys``) as MLflow metrics of the active run at step
-    ``record["epoch"]``, each name behind ``prefix``."""
-    import mlflow
-
-    names = keys if keys is not None else [k for k in record if k != "epoch"]
-    mlflow.log_metrics({f"{prefix}{k}": record[k] for k in names}, step=record["epoch"])
-
-
 def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path | None = None,
           noise_dir: str | None = None, tracking: str | None = None, experiment: str = runs.EXPERIMENT,
           tags: dict[str, str] | None = None, register: bool = True, gate_thresholds: dict | None = None,
@@ -210,14 +149,15 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             mlflow.log_params({**cfg.to_params(), "split": "inter_patient", "code_version": version_of_code,
                                "noise_source": "nstdb" if noise else "synthetic",
                                "selection": f"patient-wise {cfg.cv_folds}-fold cross-validation on train_records"})
+            run_log.log_datasets(data_dir, cfg)
             train_set = where.training_beats(cfg)
             train_reference = where.beats(cfg, cfg.train_records)
             bank = load_noise(noise, cfg.fs, cfg.seed)
             fold_runs: list[str] = []
-            cv = cross_validate(cfg, train_set, train_reference, bank, _fold_run(fold_runs),
-                                _log_fold_epoch(run.info.run_id), progress)
+            cv = cross_validate(cfg, train_set, train_reference, bank, run_log.fold_run(fold_runs),
+                                run_log.fold_epoch_logger(run.info.run_id), progress)
             mlflow.log_params({f"cv_fold_{i + 1}_records": ",".join(f) for i, f in enumerate(cv.folds)})
-            _summarize_folds(fold_runs, cv)
+            run_log.summarize_folds(fold_runs, cv)
             for e, figures in enumerate(cv.epoch_figures, start=1):
                 mlflow.log_metrics(figures, step=e)  # val_*: the pooled out-of-fold figures of each epoch
             model, history = fit(cfg, train_set, bank, cv.best_epoch,
@@ -249,14 +189,16 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                        "train_N_balanced": min(int(np.sum(y == 0)), round(cfg.balance_ratio * v_rows)),
                        "train_X_balanced": min(int(np.sum(y == 2)), round(cfg.not_beat_ratio * v_rows)),
                        "balance_ratio": cfg.balance_ratio}
-            mlflow.log_metrics(metrics)
+            model_id = run_log.log_model(detector, run_log.request_example(test_set), {
+                **cfg.to_params(), "macs_per_beat": macs_per_beat(model), "code_version": version_of_code})
+            mlflow.log_metrics(metrics, model_id=model_id)  # the run's figures, and the model's (Models tab)
             guard = detector.rule.guard
             rules_kept = [r for r in ("veto", "rescue") if guard and getattr(guard, r)]
             mlflow.set_tags({"threshold_rule": rule.threshold_rule, "ruleguard": "+".join(rules_kept) or "dropped"})
-            _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, {
+            run_log.log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, {
                 "run_name": run_name, "code_version": version_of_code, "noise_source": bank.source,
                 "dropped_at_edges": {**train_reference.dropped_edge, **test_set.dropped_edge},
-                "data_sha256": _data_checksums(data_dir, cfg.train_records + cfg.test_records)})
+                "data_sha256": run_log.data_checksums(data_dir, cfg.train_records + cfg.test_records)})
 
             result = registry.gate(metrics, gate_thresholds)
             mlflow.set_tag("gate", "passed" if result.passed else "failed")
@@ -285,98 +227,3 @@ def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
     if not np.any(beats.aami == "V"):
         raise DataError(f"the training records {','.join(records)} have no V beats; choose records with PVCs "
                         "(e.g. 106, 119, 208 of DS1)")
-
-
-def _fold_run(run_ids: list[str]):
-    """Each fold as a nested MLflow run, named and tagged with the patients it holds out; appends its id."""
-    import mlflow
-
-    @contextmanager
-    def scope(i: int, records: tuple[str, ...]):
-        with mlflow.start_run(run_name=f"fold_{i + 1}", nested=True,
-                              tags={"fold": str(i + 1), **runs.owner_tags()}) as fold:
-            run_ids.append(fold.info.run_id)
-            mlflow.log_params({"fold": i + 1, "held_out_records": ",".join(records)})
-            yield
-
-    return scope
-
-
-def _summarize_folds(run_ids: list[str], cv) -> None:
-    """Each fold run's summary value is its held-out PR-AUC at the epoch cross-validation chose (the per-epoch
-    ``val_pr_auc`` history stays; its last value is the last epoch's, not the kept one's)."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    for run_id, value in zip(run_ids, cv.fold_pr_auc):
-        client.log_metric(run_id, "val_pr_auc_chosen_epoch", value)
-        runs.tag_run(run_id, {"chosen_epoch": str(cv.best_epoch)})
-
-
-def _log_fold_epoch(parent_id: str):
-    """The per-epoch logger of the folds: metrics on the fold's run, a heartbeat on the fold and the training."""
-    import mlflow
-
-    def log(i: int, rec: dict) -> None:
-        log_epoch(rec)
-        runs.heartbeat(mlflow.active_run().info.run_id)
-        runs.heartbeat(parent_id)
-
-    return log
-
-
-def _log_artifacts(cfg, detector, model, cv, history, test_set, test, decisions, rule, meta_extra) -> None:
-    """Model files, metadata, per-epoch history, plots and the pyfunc model, logged in one call."""
-    import mlflow
-
-    y_test = test_set.aami == "V"
-    real = np.isin(cv.detected.aami, ("N", "S", "V"))
-    y_cv = cv.detected.aami[real] == "V"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        (out / "models").mkdir()
-        model.save(out / "models" / f"model_{ARTIFACT_TAG}.keras")
-        (out / "metadata").mkdir()
-        meta = {"config": cfg.to_params(), **meta_extra,
-                "records": {"train": cfg.train_records, "test": cfg.test_records, "cv_folds": cv.folds},
-                "detector": detector.spec(), "threshold_rule": rule.threshold_rule,
-                "packages": _package_versions(), "python": sys.version.split()[0]}
-        (out / "metadata" / f"meta_{ARTIFACT_TAG}.json").write_text(json.dumps(meta, indent=2))
-        (out / "metrics").mkdir()
-        rows = epoch_table(cv, history)
-        _write_history_csv(rows, out / "metrics" / f"history_{ARTIFACT_TAG}.csv")
-        plot_history(rows, cv.best_epoch, out / "training_curves.png")
-        plot_confusion({k.removeprefix("test_"): v for k, v in test.items()}, out / "confusion_matrix.png",
-                       f"DS2 N vs V, with record context (threshold {detector.rule.threshold:.3f})")
-        plot_pr({"cross-validated (DS1 detected beats, out of fold)": (y_cv, cv.probs[real, V_INDEX]),
-                 "test (DS2)": (y_test, decisions["context"].prob),
-                 "test (DS2), no context": (y_test, decisions["no_context"].prob)}, out / "pr_curve.png",
-                {"cross-validated operating point": (rule.metrics["cv_recall_V"], rule.metrics["cv_precision_V"]),
-                 "test operating point": (test["test_recall_V"], test["test_precision_V"])})
-        i = int(np.argmax(y_test))  # the first DS2 PVC: a request worth sending
-        _log_pyfunc(detector, out, {"sig": test_set.windows[i].astype(float).tolist(),
-                                    "rr": test_set.rr[i].astype(float).tolist(),
-                                    "ctx_sig": test_set.template[i].astype(float).tolist(),
-                                    "ctx_rr": float(test_set.rr_usual[i])})
-        mlflow.log_artifacts(str(out))
-
-
-def epoch_table(cv, history: list[dict]) -> list[dict]:
-    """One row per cross-validated epoch: the pooled out-of-fold ``val_*`` figures, each fold's PR-AUC, and the
-    final fit's ``train_*`` figures (blank after the chosen epoch, where the final fit stopped)."""
-    rows = []
-    for e, figures in enumerate(cv.epoch_figures):
-        row = {"epoch": e + 1, **figures}
-        row.update({f"fold_{i + 1}_val_pr_auc": h[e]["val_pr_auc"] for i, h in enumerate(cv.fold_histories)})
-        row["fold_mean_train_loss"] = float(np.mean([h[e]["train_loss"] for h in cv.fold_histories]))
-        row.update({k: history[e][k] if e < len(history) else float("nan")
-                    for k in ("train_loss", "train_accuracy", "train_pr_auc")})
-        rows.append(row)
-    return rows
-
-
-def _write_history_csv(history: list[dict], path: Path) -> None:
-    cols = list(history[0])
-    lines = [",".join(cols)] + [",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c]) for c in cols)
-                                for h in history]
-    path.write_text("\n".join(lines) + "\n")

@@ -91,7 +91,8 @@ def tune(base: TrainConfig, n_trials: int, timeout: float | None = None, storage
 
     from arritmias.training.augment import find_noise_dir, load_noise
     from arritmias.training.crossval import cross_validate
-    from arritmias.training.train import log_epoch, setup
+    from arritmias.training.run_log import log_epoch
+    from arritmias.training.train import setup
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     where = setup(data_dir, cache_dir, tracking, TUNING_EXPERIMENT, progress=False)
