@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Data: --data-dir, else ARRITMIAS_DATA_DIR, else ./mit-bih (see README).
 export ARRITMIAS_DATA_DIR ?= $(if $(wildcard ../shared/mitdb/RECORDS),$(abspath ../shared/mitdb),)
 
-.PHONY: install services postgresql prometheus alertmanager chromium train test test-fast docs data verify gate register summary comment promote serve drift features requirements \
+.PHONY: install services postgresql prometheus alertmanager chromium train test test-fast docs params data verify gate register summary comment promote serve drift features requirements \
 	bench clean
 
 install: $(STAMP)
@@ -100,6 +100,10 @@ docs: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# params.yaml (what `dvc repro` trains with) from TrainConfig's defaults.
+params: $(STAMP)
+	$(BIN)/python -m arritmias.config > params.yaml
 
 requirements: $(STAMP)
 	$(BIN)/python -m arritmias.tracking.requirements > requirements-api.txt

@@ -162,3 +162,44 @@ def field_defaults() -> dict[str, object]:
 def field_help() -> dict[str, str]:
     """Field name -> the *why* of its default (the field's ``help`` metadata), for ``--help``."""
     return {f.name: f.metadata["help"] for f in fields(TrainConfig)}
+
+
+PARAMS_SECTION = "train"  # params.yaml's section DVC tracks (dvc.yaml: ``params: [train]``)
+# The evaluate stage's own section: the records it scores, by default the test patients.
+EVALUATE_PARAMS = {"records": ("DS2", "records the evaluate stage scores (EC57, both modes): DS2, the test patients")}
+
+
+def params_yaml() -> str:
+    """params.yaml for DVC: TrainConfig's defaults under ``train:``, each with the why of its default. Generated
+    from the fields (``make params``), never edited apart from them: ``tests/project/test_dvc.py`` compares."""
+    lines = ["# Generated from arritmias/config.py's TrainConfig by `make params`: the defaults of a training run.",
+             "# `dvc repro` reruns the pipeline when a value here changes; options on the command line still win.",
+             f"{PARAMS_SECTION}:"]
+    helps = field_help()
+    for name, value in field_defaults().items():
+        shown = "[" + ", ".join(map(repr, value)) + "]" if isinstance(value, tuple) else \
+            ("true" if value is True else "false" if value is False else repr(value))
+        lines.append(f"  {name}: {shown.replace(chr(39), chr(34))}  # {helps[name]}")
+    lines.append("evaluate:")
+    lines += [f"  {name}: {value}  # {why}" for name, (value, why) in EVALUATE_PARAMS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_params(path) -> dict[str, object]:
+    """The TrainConfig values of a params file's ``train:`` section (a ConfigError names an unknown key)."""
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        section = (yaml.safe_load(Path(path).read_text()) or {}).get(PARAMS_SECTION) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"params file '{path}': {exc}") from None
+    unknown = sorted(set(section) - set(field_defaults()))
+    if unknown:
+        raise ConfigError(f"params file '{path}': {', '.join(unknown)} not TrainConfig fields")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+
+
+if __name__ == "__main__":
+    print(params_yaml(), end="")

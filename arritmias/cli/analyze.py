@@ -10,6 +10,7 @@ from pathlib import Path
 
 from arritmias.cli.options import EPILOG_DATA, MODEL_URI_DEFAULT, add_data_dir, add_lead_csv, add_tracking
 from arritmias.data.records import resolve_data_dir
+from arritmias.util.atomic import write_text_atomic
 
 
 def add_parsers(sub) -> None:
@@ -138,8 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     detector = Detector.from_model_uri(args.model_uri)
     for mode in modes:
         result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode)
-        path = out / f"ec57_{mode}.json"
-        path.write_text(json.dumps(result.to_dict(), indent=2))
+        path = write_text_atomic(out / f"ec57_{mode}.json", json.dumps(result.to_dict(), indent=2))
         print(format_table(result))
         print(f"  written: {path} and one {out / mode}/<record>.pvc annotation file per record\n")
     return 0

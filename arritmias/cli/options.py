@@ -32,7 +32,9 @@ BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard",  # --no-au
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, help text from the field's why-comment, default shown."""
+    """One option per TrainConfig field, help text from the field's why-comment, default shown. An option left out
+    is absent from the parsed namespace (not set to its default), so :func:`config_values` can tell what was
+    given from what a params file or the defaults decide."""
     from arritmias.config import field_defaults, field_help
 
     helps = field_help()
@@ -40,14 +42,22 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
     for name, default in field_defaults().items():
         if isinstance(default, bool):
             group.add_argument(f"--{BOOL_FLAGS.get(name, name).replace('_', '-')}", dest=name,
-                               action=argparse.BooleanOptionalAction, default=default,
+                               action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=f"{helps[name]} (default: on)" if default else helps[name])
             continue
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
                            type=str if isinstance(default, tuple) else type(default),
                            metavar="LIST" if isinstance(default, tuple) else type(default).__name__.upper(),
                            help=f"{helps[name]} (default: {shown})")
+
+
+def config_values(args: argparse.Namespace, underneath: dict | None = None) -> dict[str, object]:
+    """TrainConfig's values: its defaults, then ``underneath`` (a params file's), then the options given."""
+    from arritmias.config import field_defaults
+
+    defaults = field_defaults()
+    return {**defaults, **(underneath or {}), **{k: v for k, v in vars(args).items() if k in defaults}}
 
 
 def add_gate_options(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from arritmias.cli.data import ensure_records
 from arritmias.cli.options import (EPILOG_DATA, MODEL_URI_DEFAULT, add_config_options, add_data_dir, add_gate_options,
-                                 add_run_and_gate, add_tracking, gate_thresholds, parse_tags)
+                                 add_run_and_gate, add_tracking, config_values, gate_thresholds, parse_tags)
 from arritmias.data.records import resolve_data_dir
 from arritmias.errors import CheckFailed
 from arritmias.tracking.registry import MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS
@@ -31,6 +31,10 @@ def add_parsers(sub) -> None:
     train.add_argument("--tag", action="append", metavar="KEY=VALUE", help="MLflow run tag (repeatable)")
     train.add_argument("--no-register", action="store_true", help="do not register the model even if it "
                        "passes the gate")
+    train.add_argument("--params-file", metavar="YAML", help="training parameters from a file's 'train:' section "
+                       "(params.yaml, what `dvc repro` runs); options given here still win")
+    train.add_argument("--outputs", metavar="DIR", help="also write the run's figures (metrics.json), per-epoch "
+                       "history (history.csv) and model URI (model_uri.txt) into DIR: DVC's metrics and plots")
     train.add_argument("--params-from-study", metavar="NAME", help="train with the best parameters of an "
                        "`arritmias tune` study (they override the options below)")
     train.add_argument("--study-storage", default="sqlite:///optuna.db", metavar="URL",
@@ -114,10 +118,12 @@ def add_parsers(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from arritmias.config import TrainConfig, field_defaults
-    from arritmias.training.train import train
+    from arritmias.config import TrainConfig
+    from arritmias.training.train import train, write_outputs
 
-    values = {name: getattr(args, name) for name in field_defaults()}
+    from arritmias.config import read_params
+
+    values = config_values(args, read_params(args.params_file) if args.params_file else None)
     if args.params_from_study:
         from arritmias.training.tuning import best_params
 
@@ -135,9 +141,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, data_dir=data_dir, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                    noise_dir=args.noise_dir, tracking=args.tracking_uri, experiment=args.experiment, tags=tags,
                    register=not args.no_register, gate_thresholds=gate_thresholds(args))
+    if args.outputs:
+        write_outputs(result, Path(args.outputs))
     m = result.metrics
     print(f"run {result.run_name} ({result.run_id})")
-    print(f"cross-validated on the training patients ({args.cv_folds} folds, epoch {int(m['best_epoch'])}): "
+    print(f"cross-validated on the training patients ({cfg.cv_folds} folds, epoch {int(m['best_epoch'])}): "
           f"V precision {m['cv_precision_V']:.4f}  V recall {m['cv_recall_V']:.4f}  V F1 {m['cv_f1_V']:.4f}  "
           f"PR-AUC {m['cv_pr_auc']:.4f}")
     print(f"cross-validated, EC57 gross in detected mode: VEB Se {m['cv_ec57_detected_veb_se']:.4f}  "
@@ -253,10 +261,10 @@ SERVERS_KEEP_THEIR_VERSION = ("  servers already running keep the version they l
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from arritmias.config import TrainConfig, field_defaults
+    from arritmias.config import TrainConfig
     from arritmias.training.tuning import tune
 
-    base = TrainConfig(**{name: getattr(args, name) for name in field_defaults()})
+    base = TrainConfig(**config_values(args))
     result = tune(base, args.trials, args.timeout, args.storage, args.study, args.data_dir,
                   Path(args.cache_dir) if args.cache_dir else None, args.tracking_uri)
     print(f"study {result.study_name}: {result.n_trials} trials, best cross-validated PR-AUC {result.best_value:.4f}")

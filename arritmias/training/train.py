@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -70,6 +71,17 @@ def code_version() -> str:
         return f"{sha}-dirty" if dirty else sha
     except (OSError, subprocess.SubprocessError):
         return f"arritmias-{__version__}"
+
+
+def entry_point() -> str:
+    """What the user ran, for the run page's "Source": ``deteccionarritmias.py``, ``arritmias train`` (MLflow
+    would show ``__main__.py`` or ``arritmias``), else the script's name."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if name == "deteccionarritmias.py":
+        return name
+    if name == "arritmias" or Path(sys.argv[0]).parent.name == "cli":
+        return "arritmias train"
+    return name or "python"
 
 
 @contextmanager
@@ -140,8 +152,9 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
     data_dir = where.data_dir
     run_name = f"CNN_{ARTIFACT_TAG}_{datetime.now():%Y%m%d_%H%M%S}"
 
-    with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name,
-                                                   tags={**runs.owner_tags(), **(tags or {})}) as run:
+    with _sigterm_as_interrupt(), mlflow.start_run(run_name=run_name, tags={
+            **runs.owner_tags(), "mlflow.source.name": entry_point(), "mlflow.source.type": "LOCAL",
+            **(tags or {})}) as run:
         try:
             t0 = time.perf_counter()
             noise = find_noise_dir(data_dir, noise_dir)
@@ -227,3 +240,25 @@ def require_v(beats: BeatSet, records: tuple[str, ...]) -> None:
     if not np.any(beats.aami == "V"):
         raise DataError(f"the training records {','.join(records)} have no V beats; choose records with PVCs "
                         "(e.g. 106, 119, 208 of DS1)")
+
+
+def write_outputs(result: TrainResult, folder: Path) -> dict[str, Path]:
+    """A finished run's figures as ``metrics.json`` (every metric, flat), its per-epoch history as
+    ``history.csv`` and its model as ``model_uri.txt`` (``runs:/<id>/model``) in ``folder``: the small files a DVC
+    pipeline tracks as metrics, plots and the next stage's input, written atomically. The model itself stays in
+    MLflow."""
+    import json
+
+    import mlflow
+
+    from arritmias.util.atomic import write_text_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    history = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/metrics/history_{ARTIFACT_TAG}.csv")
+    paths = {"metrics": folder / "metrics.json", "history": folder / "history.csv",
+             "model_uri": folder / "model_uri.txt"}
+    figures = {k: round(float(v), 6) for k, v in sorted(result.metrics.items())}
+    write_text_atomic(paths["metrics"], json.dumps(figures, indent=1) + "\n")
+    write_text_atomic(paths["history"], Path(history).read_text())
+    write_text_atomic(paths["model_uri"], f"runs:/{result.run_id}/model\n")
+    return paths
