@@ -76,12 +76,10 @@ def code_version() -> str:
 def entry_point() -> str:
     """What the user ran, for the run page's "Source": ``deteccionarritmias.py``, ``arritmias train`` (MLflow
     would show ``__main__.py`` or ``arritmias``), else the script's name."""
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    if name == "deteccionarritmias.py":
-        return name
-    if name == "arritmias" or Path(sys.argv[0]).parent.name == "cli":
+    path = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    if path.name == "arritmias" or (path.name == "__main__.py" and path.parent.name == "cli"):
         return "arritmias train"
-    return name or "python"
+    return f"python -m {path.parent.name}" if path.name == "__main__.py" else path.name
 
 
 @contextmanager

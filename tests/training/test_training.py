@@ -43,7 +43,8 @@ METRICS = EPOCH_METRICS + EC57 + [
     "threshold_no_context", "best_epoch", "cv_pr_auc", "cv_precision_V", "cv_recall_V", "cv_f1_V",
     "cv_nocontext_pr_auc", "cv_nocontext_f1_V", "test_nocontext_precision_V", "test_nocontext_recall_V",
     "test_nocontext_f1_V", "test_nocontext_pr_auc"]
-ARTIFACTS = ["model/MLmodel", "models/model_v7.keras", "metadata/meta_v7.json", "metrics/history_v7.csv",
+# The run's own files (the served model is a LoggedModel of its own: MLflow 3 keeps it apart from them).
+ARTIFACTS = ["models/model_v7.keras", "metadata/meta_v7.json", "metrics/history_v7.csv",
              "training_curves.png", "confusion_matrix.png", "pr_curve.png"]
 
 
@@ -82,6 +83,30 @@ def test_run_logs_every_param_metric_and_artifact(trained, store):
     assert 0 <= m["threshold"] <= 1
     meta = json.loads(Path(client.download_artifacts(trained.run_id, "metadata/meta_v7.json")).read_text())
     assert meta["records"]["test"] == ["233"] and "233.dat" in meta["data_sha256"]
+
+
+def test_training_logs_its_model_as_an_mlflow_3_logged_model_with_its_figures_and_data(trained, store):
+    """MLflow 3 as its users know it: the run's served model is a LoggedModel (the experiment's Models tab) holding
+    the training's params and the run's figures, the registered version comes from it, the run names the datasets
+    it read (DS1 training, DS2 test) with a digest of their files, and its source is the command the user ran."""
+    runs.use_tracking(store)
+    run = mlflow.get_run(trained.run_id)
+    [model_id] = [o.model_id for o in run.outputs.model_outputs]
+    [model] = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    assert model.model_id == model_id and model.name == "model" and model.source_run_id == trained.run_id
+    figures = {m.key: m.value for m in model.metrics}
+    for name in ("test_ec57_detected_veb_se", "test_ec57_detected_veb_ppv", "test_f1_V", "cv_ec57_detected_veb_se"):
+        assert figures[name] == pytest.approx(run.data.metrics[name])
+    assert model.params["cv_folds"] == "2" and model.params["test_records"] == "233"
+    version = mlflow.MlflowClient().get_model_version("ECG_Arritmias_NvsV", str(trained.registered_version))
+    assert version.source == f"models:/{model_id}"
+    inputs = {d.dataset.name: [t.value for t in d.tags if t.key == "mlflow.data.context"]
+              for d in run.inputs.dataset_inputs}
+    assert inputs == {"mitdb-208-119": ["training"], "mitdb-233": ["test"]}
+    assert all(len(d.dataset.digest) == 20 for d in run.inputs.dataset_inputs)
+    assert run.data.tags["mlflow.source.name"] != "__main__.py"
+    proc = run_cli("compare", "--models", "--tracking-uri", store)
+    assert proc.returncode == 0 and model_id in proc.stdout and "test_f1_V" in proc.stdout, proc.stderr
 
 
 def test_registered_when_gate_passes(trained, store):
