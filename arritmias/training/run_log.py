@@ -75,11 +75,12 @@ def request_example(test_set) -> dict:
             "ctx_sig": test_set.template[i].astype(float).tolist(), "ctx_rr": float(test_set.rr_usual[i])}
 
 
-def log_model(detector, example: dict, params: dict) -> str:
+def log_model(detector, example: dict, params: dict, source: str) -> str:
     """The Detector as MLflow 3 LoggedModel ``model`` of the active run (a pyfunc from code, the package in
-    code_paths), with the training's ``params``; returns its model id, to which the run's figures are linked
-    (``mlflow.log_metrics(..., model_id=...)``), so the experiment's Models tab compares models by them.
-    ``runs:/<run id>/model`` still loads it."""
+    code_paths), with the training's ``params`` and its ``source`` (the command the user ran, the model page's
+    "Logged from"); returns its model id, to which the run's figures are linked (``mlflow.log_metrics(...,
+    model_id=...)``), so the experiment's Models tab compares models by them. ``runs:/<run id>/model`` still
+    loads it."""
     import mlflow
 
     from arritmias.model.contract import REQUEST_DOC, RESPONSE_DOC
@@ -104,6 +105,7 @@ def log_model(detector, example: dict, params: dict) -> str:
             # signature is inferred).
             input_example=[example],
             params={k: str(v) for k, v in params.items()},
+            tags={"mlflow.source.name": source, "mlflow.source.type": "LOCAL"},
         )
     return info.model_id
 

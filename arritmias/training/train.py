@@ -201,7 +201,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                        "train_X_balanced": min(int(np.sum(y == 2)), round(cfg.not_beat_ratio * v_rows)),
                        "balance_ratio": cfg.balance_ratio}
             model_id = run_log.log_model(detector, run_log.request_example(test_set), {
-                **cfg.to_params(), "macs_per_beat": macs_per_beat(model), "code_version": version_of_code})
+                **cfg.to_params(), "macs_per_beat": macs_per_beat(model), "code_version": version_of_code},
+                entry_point())
             mlflow.log_metrics(metrics, model_id=model_id)  # the run's figures, and the model's (Models tab)
             guard = detector.rule.guard
             rules_kept = [r for r in ("veto", "rescue") if guard and getattr(guard, r)]

@@ -111,6 +111,22 @@ def test_run_page_experiment_and_registry(browser, ui, trained, store, shots):
                  "PVC (AAMI V) vs normal beat detector")
     text = page.inner_text("body")
     assert "production" in text and trained.run_name in text and "gate" in text
+    assert "test_ec57_detected_veb_se" in text  # the logged model's figures, on the version's page (MLflow 3)
+    page.close()
+
+    # The experiment's Models tab lists the training's logged model with its figures (MLflow 3).
+    import mlflow
+
+    [model_id] = [o.model_id for o in mlflow.get_run(trained.run_id).outputs.model_outputs]
+    page = _open(browser, f"{ui}/#/experiments/{experiment_id}/models?workflowType=machine_learning",
+                 trained.run_name)
+    text = page.inner_text("body")
+    assert "Models" in text and registry.MODEL_NAME in text and "__main__.py" not in text
+    page.screenshot(path=str(shots / "models_tab.jpg"), type="jpeg", quality=80, full_page=False)
+    page.close()
+    page = _open(browser, f"{ui}/#/experiments/{experiment_id}/models/{model_id}?workflowType=machine_learning",
+                 "test_ec57_detected_veb_se")
+    assert "test_f1_V" in page.inner_text("body")
     page.close()
 
 
