@@ -80,6 +80,7 @@ def _store_copy_with_two_versions(store: str, tmp_path: Path) -> str:
     with sqlite3.connect(Path(store[len("sqlite:///"):])) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
     uri = f"sqlite:///{copy}"
+    mlflow.set_tracking_uri(uri)  # a version made from a LoggedModel (models:/m-...) is looked up in the global store
     client = mlflow.MlflowClient(uri, uri)
     first = client.get_model_version(MODEL_NAME, "1")
     client.create_model_version(MODEL_NAME, first.source, first.run_id)
