@@ -29,8 +29,11 @@ def _qrs_vectors(windows: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray
     """Each window's QRS region (+-``QRS_HALF_S``), mean removed, and its norm: ((n, L) float64, (n,))."""
     c, h = windows.shape[1] // 2, max(int(round(QRS_HALF_S * fs)), 2)
     q = np.asarray(windows[:, max(c - h, 0): c + h], np.float64)
-    q = q - q.mean(axis=1, keepdims=True)
-    return q, np.sqrt((q * q).sum(axis=1))
+    q -= q.mean(axis=1, keepdims=True)  # in place: a day's q is 64 MB
+    norm = np.empty(len(q))
+    for a in range(0, len(q), 4096):  # (q * q) a block at a time: no second whole-day array
+        norm[a:a + 4096] = np.sqrt((q[a:a + 4096] * q[a:a + 4096]).sum(axis=1))
+    return q, norm
 
 
 def assign(windows: np.ndarray, fs: float, corr: float = 0.9) -> np.ndarray:
