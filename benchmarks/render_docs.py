@@ -110,6 +110,16 @@ SECTIONS = (
             )),
     Section("network_size", "The network's size against cross-validated quality (DS1 only, 3 seeds)",
             "python benchmarks/bench_network_size.py", (
+                *(Figure(f"{name}: multiply-adds a beat, network beats/s on one thread, cross-validated VEB F1 / "
+                         "PR-AUC (3-seed means)", "",
+                         lambda d, name=name: None if name not in d.get("candidates", {}) or
+                         "mean" not in d["candidates"][name] else
+                         "{:,} · {:,} beats/s · {:.3f} / {:.3f}".format(
+                             d["candidates"][name]["macs_per_beat"],
+                             d["candidates"][name]["openvino_1_thread_beats_per_s"],
+                             d["candidates"][name]["mean"]["cv_ec57_detected_veb_f1"],
+                             d["candidates"][name]["mean"]["cv_pr_auc"]))
+                  for name in ("stride 2, 32-64-64", "stride 4, 24-48-48", "stride 4, 16-32-32")),
                 Figure("candidates within tolerance of the default's VEB F1 and PR-AUC", "",
                        lambda d: ", ".join(d["eligible"]) if "eligible" in d else None),
                 Figure("adopted: the fastest of them on one thread", "", lambda d: d.get("chosen")),
@@ -121,6 +131,16 @@ SECTIONS = (
                 Figure("… beats per second, whole process", "≥ 2× OSEA's",
                        num("analyze_process_beats_per_s", unit=" beats/s")),
                 Figure("… peak resident memory", "≤ 1 GB", num("analyze_peak_rss_mb", unit=" MB")),
+                Figure("in process, per beat: network / QRS / context / families / writing", "",
+                       lambda d: " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}" for k in
+                                            ("network", "qrs", "context", "families", "writing")) + " µs"
+                       if "stages_us_per_beat" in d else None),
+            )),
+    Section("profile_before", "The same 24-hour `analyze` with the code before issue 26's work (commit 7a87a31)",
+            "python benchmarks/bench_profile.py (at that commit)", (
+                Figure("`arritmias analyze`, process start to files written", "",
+                       num("analyze_process_s", fmt="{:.1f}", unit=" s")),
+                Figure("… peak resident memory", "", num("analyze_peak_rss_mb", unit=" MB")),
                 Figure("in process, per beat: network / QRS / context / families / writing", "",
                        lambda d: " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}" for k in
                                             ("network", "qrs", "context", "families", "writing")) + " µs"
