@@ -78,7 +78,11 @@ def test_alerts_arrive_drift_on_a_gain_change_and_target_down(trained, store, mi
                 k += 1
 
         send(1.0, 20)  # clean traffic: the model's own training beats
-        assert [a for _, a in received if a["status"] == "firing"] == []
+        # Nothing about the data or the model fires on them. Latency is left out: its p99 is the machine's load
+        # (two cores shared with whatever else runs), which this test does not control; promtool's unit tests
+        # (alerts_test.yml) check that rule's expression.
+        assert [a for _, a in received if a["status"] == "firing"
+                and a["labels"]["alertname"] != "ArritmiasLatencyP99High"] == []
         fault = time.time()
         send(2.0, 15)  # the same beats with the gain doubled
         deadline = time.time() + 30
