@@ -123,7 +123,9 @@ def _optional_rows(values, name: str, length: int, n: int) -> tuple[np.ndarray, 
         return out, present
     if isinstance(values, np.ndarray) and values.dtype != object:
         values = values.reshape(n, -1) if values.size == n * length else list(values)
-    values = list(values)
+    # A beat dict's scalar arrives as a 0-d array when MLflow parses {"inputs": [{...}, ...]} (the form of the
+    # serving_input_example.json it writes beside the model): a number all the same.
+    values = [v.item() if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf" else v for v in values]
     if len(values) != n:
         raise DataError(f"'{name}' has {len(values)} beats but 'sig' has {n}")
     given = [i for i, value in enumerate(values) if not _missing(value)]

@@ -141,3 +141,20 @@ def test_any_body_is_an_answer_or_one_line_refusal(beats, form):
     assert np.isfinite(req.windows).all() and np.isfinite(req.rr).all() and (req.rr[:, :2] > 0).all()
     if req.context is not None:
         assert np.isfinite(req.context.template).all() and (req.context.rr_usual[req.use_context] > 0).all()
+
+
+def test_the_serving_input_example_mlflow_writes_is_accepted():
+    """MLflow writes a logged model's example as ``{"inputs": [{beat}, ...]}`` and parses that form into beat dicts
+    of arrays, a scalar ``ctx_rr`` as a 0-d array: the request is read, not refused as a null ``ctx_rr``."""
+    import json
+
+    from mlflow.models import convert_input_example_to_serving_input
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    rng = np.random.default_rng(0)
+    beat = {"sig": rng.normal(0, 0.2, 360).tolist(), "rr": [0.8, 0.82, 1.025],
+            "ctx_sig": rng.normal(0, 0.2, 360).tolist(), "ctx_rr": 0.81}
+    parsed = infer_and_parse_data(json.loads(convert_input_example_to_serving_input([beat, beat])))
+    request = parse_request(parsed, 360)
+    assert request.context is not None and request.context.rr_usual.tolist() == pytest.approx([0.81, 0.81])
+    assert request.windows.shape == (2, 360)
