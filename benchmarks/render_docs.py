@@ -76,6 +76,22 @@ def both(a: Callable, b: Callable, sep: str = " / ") -> Callable[[dict], str | N
     return read
 
 
+def stages_us(d: dict) -> str | None:
+    """A profile's per-beat cost of its main stages, µs."""
+    if "stages_us_per_beat" not in d:
+        return None
+    return " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}"
+                      for k in ("network", "qrs", "context", "families", "writing")) + " µs"
+
+
+def candidate(c: dict | None) -> str | None:
+    """A network candidate's multiply-adds, one-thread speed and 3-seed cross-validated VEB F1 / PR-AUC."""
+    if get(c or {}, "mean") is None:
+        return None
+    return "{:,} · {:,} beats/s · {:.3f} / {:.3f}".format(c["macs_per_beat"], c["openvino_1_thread_beats_per_s"],
+                                                        c["mean"]["cv_ec57_detected_veb_f1"], c["mean"]["cv_pr_auc"])
+
+
 SECTIONS = (
     Section("training", "Quality end to end: DS2 (other patients), 3 seeds, nothing chosen on DS2",
             "python benchmarks/bench_training.py", (
@@ -112,13 +128,7 @@ SECTIONS = (
             "python benchmarks/bench_network_size.py", (
                 *(Figure(f"{name}: multiply-adds a beat, network beats/s on one thread, cross-validated VEB F1 / "
                          "PR-AUC (3-seed means)", "",
-                         lambda d, name=name: None if name not in d.get("candidates", {}) or
-                         "mean" not in d["candidates"][name] else
-                         "{:,} · {:,} beats/s · {:.3f} / {:.3f}".format(
-                             d["candidates"][name]["macs_per_beat"],
-                             d["candidates"][name]["openvino_1_thread_beats_per_s"],
-                             d["candidates"][name]["mean"]["cv_ec57_detected_veb_f1"],
-                             d["candidates"][name]["mean"]["cv_pr_auc"]))
+                         lambda d, name=name: candidate(get(d, "candidates", name)))
                   for name in ("stride 2, 32-64-64", "stride 4, 24-48-48", "stride 4, 16-32-32")),
                 Figure("candidates within tolerance of the default's VEB F1 and PR-AUC", "",
                        lambda d: ", ".join(d["eligible"]) if "eligible" in d else None),
@@ -131,20 +141,14 @@ SECTIONS = (
                 Figure("… beats per second, whole process", "≥ 2× OSEA's",
                        num("analyze_process_beats_per_s", unit=" beats/s")),
                 Figure("… peak resident memory", "≤ 1 GB", num("analyze_peak_rss_mb", unit=" MB")),
-                Figure("in process, per beat: network / QRS / context / families / writing", "",
-                       lambda d: " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}" for k in
-                                            ("network", "qrs", "context", "families", "writing")) + " µs"
-                       if "stages_us_per_beat" in d else None),
+                Figure("in process, per beat: network / QRS / context / families / writing", "", stages_us),
             )),
     Section("profile_before", "The same 24-hour `analyze` with the code before issue 26's work (commit 7a87a31)",
             "python benchmarks/bench_profile.py (at that commit)", (
                 Figure("`arritmias analyze`, process start to files written", "",
                        num("analyze_process_s", fmt="{:.1f}", unit=" s")),
                 Figure("… peak resident memory", "", num("analyze_peak_rss_mb", unit=" MB")),
-                Figure("in process, per beat: network / QRS / context / families / writing", "",
-                       lambda d: " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}" for k in
-                                            ("network", "qrs", "context", "families", "writing")) + " µs"
-                       if "stages_us_per_beat" in d else None),
+                Figure("in process, per beat: network / QRS / context / families / writing", "", stages_us),
             )),
     Section("batch", "An archive through `batch-score` on Ray (96 recordings of 30 min)",
             "python benchmarks/bench_batch.py", (
