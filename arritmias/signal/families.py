@@ -32,7 +32,8 @@ def _qrs_vectors(windows: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray
     q -= q.mean(axis=1, keepdims=True)  # in place: a day's q is 64 MB
     norm = np.empty(len(q))
     for a in range(0, len(q), 4096):  # (q * q) a block at a time: no second whole-day array
-        norm[a:a + 4096] = np.sqrt((q[a:a + 4096] * q[a:a + 4096]).sum(axis=1))
+        block = q[a:a + 4096]
+        norm[a:a + 4096] = np.sqrt((block * block).sum(axis=1))
     return q, norm
 
 
