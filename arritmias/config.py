@@ -41,6 +41,9 @@ class TrainConfig:
     balance_ratio: float = param(3.0, "N beats drawn per V beat each epoch (fresh draw every epoch)")
     not_beat_ratio: float = param(
         1.0, "'not a beat' examples drawn per V beat each epoch: the detector's own false detections and decoys")
+    supra_ratio: float = param(
+        1.0, "supraventricular ectopic (S) beats drawn per V beat each epoch: DS1 holds ~940 S against ~3,800 V, "
+             "so every S beat is shown every epoch")
     decoys_per_record: int = param(
         150, "beat pairs per training record whose T wave, P wave and a point between them become 'not a beat' "
              "examples: the false detections a QRS detector makes elsewhere (DS1 alone has few)")
@@ -82,6 +85,10 @@ class TrainConfig:
     target_prec: float = param(0.98, "V precision the validation threshold aims for (the DS2 target)")
     target_rec: float = param(
         0.96, "V recall it aims for; when both cannot be met, the best F1 (a false PVC costs a report its trust)")
+    target_prec_s: float = param(
+        0.8, "S precision the S thresholds aim for: a premature atrial beat is subtler than a PVC (its QRS is the "
+             "patient's usual one), and published inter-patient SVEB +P is below 0.5")
+    target_rec_s: float = param(0.8, "S recall they aim for; when both cannot be met, the best F1")
     use_ruleguard: bool = param(True, "physiological post-filter; each rule kept only if it helps out of fold")
 
     def __post_init__(self) -> None:
@@ -118,6 +125,7 @@ class TrainConfig:
         need(self.focal_gamma >= 0, f"focal_gamma={self.focal_gamma}: must be >= 0")
         need(self.balance_ratio > 0, f"balance_ratio={self.balance_ratio}: must be > 0")
         need(self.not_beat_ratio >= 0, f"not_beat_ratio={self.not_beat_ratio}: must be >= 0")
+        need(self.supra_ratio >= 0, f"supra_ratio={self.supra_ratio}: must be >= 0")
         need(self.decoys_per_record >= 0, f"decoys_per_record={self.decoys_per_record}: must be >= 0")
         need(0 < self.family_corr < 1, f"family_corr={self.family_corr}: must be in (0, 1)")
         need(len(self.family_weights) > 0 and all(0 <= w <= 1 for w in self.family_weights),
@@ -139,6 +147,8 @@ class TrainConfig:
              "aug_unreadable_snr_db must be (low, high) in dB, below aug_snr_db's low end")
         need(0 <= self.aug_shift < self.win // 4, f"aug_shift={self.aug_shift}: must be in [0, win/4)")
         need(0 < self.target_prec <= 1 and 0 < self.target_rec <= 1, "target_prec/target_rec must be in (0, 1]")
+        need(0 < self.target_prec_s <= 1 and 0 < self.target_rec_s <= 1,
+             "target_prec_s/target_rec_s must be in (0, 1]")
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied (validated again)."""

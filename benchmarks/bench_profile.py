@@ -54,7 +54,7 @@ STAGES = {
     "context": ("arritmias.data.beats", "record_context"), "consistency": ("arritmias.analysis.recording", "template_correlation"),
     "network": ("arritmias.model.detector:Detector", "predict"), "families": ("arritmias.model.detector:Detector", "families"),
     "decision": ("arritmias.model.detector:Detector", "_decisions"),
-    "summary": ("arritmias.analysis.recording", "summarize_decisions"),
+    "summary": ("arritmias.analysis.ectopy", "summarize_decisions"),
 }
 
 

@@ -85,11 +85,13 @@ def find_recordings(inputs: list[str]) -> list[BatchInput]:
     return list(found.values())
 
 
-def completed_counts(name: str, out_dir: Path) -> tuple[int, int] | None:
-    """``(beats, pvc_count)`` of a recording whose batch outputs are complete and consistent, else None.
+def completed_counts(name: str, out_dir: Path) -> tuple[int, int, int | str] | None:
+    """``(beats, pvc_count, sve_count)`` of a recording whose batch outputs are complete and consistent, else None
+    (sve_count "" for a model without the S answer).
 
     File names alone are not trusted: the summary must parse, the Parquet part must read with one row per detection
-    (beats and those judged not beats) and as many V rows as the summary's PVCs, and the annotation file must hold
+    (beats and those judged not beats) and as many V and S rows as the summary's PVCs and SVEs, and the annotation
+    file must hold
     one annotation per detection. Anything
     else (an empty summary, a garbage Parquet file, a truncated .pvc) is rescored.
     """
@@ -103,16 +105,17 @@ def completed_counts(name: str, out_dir: Path) -> tuple[int, int] | None:
         return None
     try:
         summary = json.loads(paths["summary"].read_text())
-        beats, pvcs = int(summary["beats"]), int(summary["pvc_count"])
+        beats, pvcs, sves = int(summary["beats"]), int(summary["pvc_count"]), summary.get("sve_count", "")
         detections = beats + int(summary.get("detections_not_beats", 0))
-        table = pd.read_parquet(paths["beats"], columns=["label"])
+        table = pd.read_parquet(paths["beats"])
         annotations = wfdb.rdann(str(out_dir / name), ANNOTATOR)
     except Exception:  # noqa: BLE001  any unreadable part means: not done
         return None
     if (len(table) != detections or int((table["label"] == "V").sum()) != pvcs
+            or int((table.get("class", table["label"]) == "S").sum()) != (sves or 0)
             or len(annotations.sample) != detections):
         return None
-    return beats, pvcs
+    return beats, pvcs, sves
 
 
 def pack_detector(detector) -> dict[str, bytes]:
@@ -162,12 +165,16 @@ class Analyzer:
         d = a.decisions
         return out | {"summary": json.dumps(a.summary), "samples": a.samples,
                       "prob": d.prob, "is_v": d.is_v, "changed": d.ruleguard_changed, "context_used": d.context_used,
-                      "prob_not_beat": d.prob_not_beat, "not_beat": d.not_beat, "unreadable": d.unreadable}
+                      "prob_not_beat": d.prob_not_beat, "not_beat": d.not_beat, "unreadable": d.unreadable,
+                      # a model without the S answer: NaN and False (its summary has no "sve_count")
+                      "prob_s": np.full(len(d.prob), np.nan, np.float32) if d.prob_s is None else d.prob_s,
+                      "is_s": np.zeros(len(d.prob), bool) if d.is_s is None else d.is_s}
 
 
 # The per-beat columns an Analyzer answers with, and their types.
 COLUMNS = (("samples", np.int64), ("prob", np.float32), ("is_v", bool), ("changed", bool), ("context_used", bool),
-           ("prob_not_beat", np.float32), ("not_beat", bool), ("unreadable", bool))
+           ("prob_not_beat", np.float32), ("not_beat", bool), ("unreadable", bool), ("prob_s", np.float32),
+           ("is_s", bool))
 
 
 def to_analysis(row: dict, fs: float, made_by: dict | None = None):
@@ -177,10 +184,13 @@ def to_analysis(row: dict, fs: float, made_by: dict | None = None):
     from arritmias.model.detector import Decisions
 
     summary = json.loads(row["summary"]) | (made_by or {})
+    supra = "sve_count" in summary  # the model has the S answer
     decisions = Decisions(*(np.asarray(row[k], t) for k, t in COLUMNS[1:5]),
                           unreadable=np.asarray(row["unreadable"], bool),
                           prob_not_beat=np.asarray(row["prob_not_beat"], np.float32),
-                          not_beat=np.asarray(row["not_beat"], bool))
+                          not_beat=np.asarray(row["not_beat"], bool),
+                          prob_s=np.asarray(row["prob_s"], np.float32) if supra else None,
+                          is_s=np.asarray(row["is_s"], bool) if supra else None)
     return Analysis(row["name"], fs, float(summary["fs_in_hz"]), np.asarray(row["samples"], np.int64), decisions,
                     None, summary)
 
@@ -261,7 +271,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
         for leftover in out_dir.glob(f".{glob.escape(rec.name)}.*"):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
-    statuses = {r.name: ("skipped", *done[r.name], "") if done.get(r.name) else ("error", 0, 0, "not scored")
+    statuses = {r.name: ("skipped", *done[r.name], "") if done.get(r.name) else ("error", 0, 0, "", "not scored")
                 for r in recordings}
     errors, beats, timeline, t0 = [], 0, [], time.perf_counter()
     if todo:
@@ -281,7 +291,7 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
             for row in ds.iter_rows():
                 if row["error"]:
                     errors.append((row["name"], row["error"]))
-                    statuses[row["name"]] = ("error", 0, 0, row["error"])
+                    statuses[row["name"]] = ("error", 0, 0, "", row["error"])
                 else:
                     analysis = to_analysis(row, detector.fs, made_by)
                     write_outputs(analysis, out_dir, **OUTPUTS)
@@ -289,7 +299,8 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
                     timeline.append((time.perf_counter() - t0, beats))
                     # The summary's beats, as a resumed recording reports them: detections judged not beats
                     # are not beats.
-                    statuses[row["name"]] = ("scored", analysis.summary["beats"], analysis.summary["pvc_count"], "")
+                    s = analysis.summary
+                    statuses[row["name"]] = ("scored", s["beats"], s["pvc_count"], s.get("sve_count", ""), "")
                 bar.update(1)
                 bar.set_postfix(beats=beats, beats_per_s=f"{beats / (time.perf_counter() - t0):.0f}",
                                 errors=len(errors))
@@ -303,10 +314,11 @@ def batch_score(inputs: list[str], model_uri: str, out_dir: Path, address: str |
 
 
 def write_results(out_dir: Path, recordings: list[BatchInput], statuses: dict) -> Path:
-    """``batch_results.csv``: record, path, status, beats, pvc_count, error — one row per input."""
+    """``batch_results.csv``: record, path, status, beats, pvc_count, sve_count (empty for a model without the S
+    answer), error — one row per input."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
-    writer.writerow(["record", "path", "status", "beats", "pvc_count", "error"])
+    writer.writerow(["record", "path", "status", "beats", "pvc_count", "sve_count", "error"])
     for r in recordings:
         writer.writerow([r.name, r.path, *statuses[r.name]])
     return write_text_atomic(out_dir / RESULTS, buf.getvalue())

@@ -1,8 +1,9 @@
-"""The PVC report a clinician reads: one self-contained HTML page in Spanish (``lang="es"``, like the users' guide).
+"""The ectopy report a clinician reads: one self-contained HTML page in Spanish (``lang="es"``, like the users' guide).
 
 What it shows, in the order a Holter report does: the summary (duration hh:mm:ss, beats, heart rate, PVC count
-and burden), burden per hour, the patterns as one compact table (couplets, runs of >= 3, bigeminy, trigeminy;
-every episode in a folded table), PVCs per minute, and ECG strips chosen from the episodes (the first of each
+and burden, and SVE count and burden for a model with the S answer), burdens per hour, the patterns as one compact
+table (couplets, runs of >= 3, bigeminy, trigeminy; SVE couplets and SVT runs; every episode in a folded table),
+ectopic beats per minute, and ECG strips chosen from the episodes (the first of each
 kind and the densest minute) drawn on the standard paper grid: 25 mm/s, 10 mm/mV, small squares of 1 mm
 (0.04 s, 0.1 mV) and large ones of 5 mm (0.2 s, 0.5 mV). The footer says which model, threshold and date
 produced it and that it is for research use only. Times are from the start of the recording.
@@ -26,10 +27,19 @@ RESEARCH_ONLY = ("Solo para uso en investigación. No es un dispositivo médico:
                  "trazado por un profesional ni debe usarse para decisiones clínicas.")
 
 # (summary key, name in the tables, name in a strip title)
-PATTERNS = (("couplet_episodes", "Parejas (2 EV seguidas)", "Primera pareja de EV"),
-            ("runs_of_3_or_more", "Rachas de ≥ 3 EV", "Primera racha de ≥ 3 EV"),
-            ("bigeminy_episodes", "Bigeminismo", "Primer episodio de bigeminismo"),
-            ("trigeminy_episodes", "Trigeminismo", "Primer episodio de trigeminismo"))
+V_PATTERNS = (("couplet_episodes", "Parejas (2 EV seguidas)", "Primera pareja de EV"),
+              ("runs_of_3_or_more", "Rachas de ≥ 3 EV", "Primera racha de ≥ 3 EV"),
+              ("bigeminy_episodes", "Bigeminismo", "Primer episodio de bigeminismo"),
+              ("trigeminy_episodes", "Trigeminismo", "Primer episodio de trigeminismo"))
+S_PATTERNS = (("sve_couplet_episodes", "Parejas de ESV (2 seguidas)", "Primera pareja de ESV"),
+              ("svt_runs", "Rachas de TSV (≥ 3 ESV)", "Primera racha de TSV"))
+LABEL_COLOURS = {"V": "#c62828", "S": "#1565c0", "Q": "#ef6c00"}
+
+
+def patterns(a: Analysis) -> tuple:
+    """The patterns the report lists: the ventricular ones, and the supraventricular ones for a model with the S
+    answer."""
+    return V_PATTERNS + (S_PATTERNS if "sve_count" in a.summary else ())
 
 
 def hms(seconds: float) -> str:
@@ -50,14 +60,14 @@ def choose_strips(a: Analysis) -> list[tuple[str, float]]:
     s, duration = a.summary, len(a.signal) / a.fs
     t_v = (a.samples / a.fs)[a.decisions.is_v]
     last_start = max(duration - STRIP_S, 0.0)
-    wanted = [(title, s[key][0]["start_s"]) for key, _, title in PATTERNS if s.get(key)]
+    wanted = [(title, s[key][0]["start_s"]) for key, _, title in patterns(a) if s.get(key)]
     if len(t_v):
         counts = np.bincount((t_v // 60).astype(np.int64))
         minute = int(np.argmax(counts))
         in_minute = t_v[(t_v >= 60 * minute) & (t_v < 60 * (minute + 1))]
         best = max(in_minute, key=lambda t0: np.sum((t_v >= t0) & (t_v < t0 + STRIP_S - LEAD_IN_S)))
         wanted.append((f"Minuto con más EV ({hms(60 * minute)}, {counts[minute]} EV)", float(best)))
-        if not any(s.get(key) for key, _, _ in PATTERNS):
+        if not any(s.get(key) for key, _, _ in V_PATTERNS):
             wanted.insert(0, ("Primera EV", float(t_v[0])))
     else:
         wanted.append(("Inicio del registro (sin EV)", LEAD_IN_S))
@@ -85,7 +95,7 @@ def figure(figsize: tuple[float, float]):
 
 
 def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
-    """PNG of ``STRIP_S`` seconds of the lead from ``start_s`` on ECG paper, beats labelled N / V / Q; returns the
+    """PNG of ``STRIP_S`` seconds of the lead from ``start_s`` on ECG paper, beats labelled N / S / V / Q; returns the
     PNG and its paper size (width, height) in mm, so the page can show it at 25 mm/s and 10 mm/mV."""
     i0 = int(start_s * a.fs)
     i1 = min(int((start_s + STRIP_S) * a.fs), len(a.signal))
@@ -104,11 +114,11 @@ def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
         ax.hlines(np.arange(lo, hi + 1e-9, step_mv), start_s, start_s + STRIP_S, colors=colour, lw=lw, zorder=0)
     ax.set_axis_off()
     ax.plot(np.arange(i0, i1) / a.fs, x, lw=0.9, color="black")
-    labels = a.decisions.labels()
+    labels = a.decisions.classes()
     t = a.samples / a.fs
     top = hi - 0.35
     for k in np.flatnonzero((t >= start_s) & (t < start_s + STRIP_S)):
-        colour = {"V": "#c62828", "Q": "#ef6c00"}.get(labels[k], "#555555")
+        colour = LABEL_COLOURS.get(labels[k], "#555555")
         ax.text(t[k], top, labels[k], ha="center", va="center", fontsize=9, color=colour,
                 fontweight="bold" if labels[k] != "N" else None)
     ax.text(start_s + 0.05, lo + 0.12, f"{hms(start_s)}   25 mm/s · 10 mm/mV", fontsize=8, color="#333333")
@@ -116,22 +126,29 @@ def strip_png(a: Analysis, start_s: float) -> tuple[bytes, float, float]:
 
 
 def per_minute_png(a: Analysis) -> bytes:
-    """Bar chart of PVCs in each minute of the recording, x in hh:mm from the start."""
+    """Bar chart of PVCs (and SVEs, for a model with the S answer) in each minute of the recording, x in hh:mm from
+    the start."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     minutes = int(np.ceil(len(a.signal) / a.fs / 60))
-    t_v = (a.samples / a.fs)[a.decisions.is_v]
-    counts = np.bincount((t_v // 60).astype(np.int64), minlength=minutes)[:minutes]
+    t = a.samples / a.fs
     fig = figure((10, 2.6))
     ax = fig.subplots()
-    # One filled step outline, not a rectangle per minute (1,440 artists for 24 hours): the same picture.
-    ax.stairs(counts, np.arange(minutes + 1), fill=True, color="#c62828")
+    kinds = [("EV", a.decisions.is_v, LABEL_COLOURS["V"])]
+    if a.decisions.is_s is not None:
+        kinds.append(("ESV", a.decisions.supra(), LABEL_COLOURS["S"]))
+    for name, flags, colour in kinds:
+        counts = np.bincount((t[flags] // 60).astype(np.int64), minlength=minutes)[:minutes]
+        # One filled step outline, not a rectangle per minute (1,440 artists for 24 hours): the same picture.
+        ax.stairs(counts, np.arange(minutes + 1), fill=len(kinds) == 1, color=colour, label=name)
     ax.set_xlim(0, max(minutes, 1))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda m, _: hms(60 * m)[:5]))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("tiempo desde el inicio (hh:mm)")
-    ax.set_ylabel("EV por minuto")
-    ax.set_title(f"Registro {a.name}: extrasístoles ventriculares (EV) por minuto")
+    ax.set_ylabel("latidos por minuto")
+    if len(kinds) > 1:
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"Registro {a.name}: extrasístoles por minuto ({' y '.join(k[0] for k in kinds)})")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return png_bytes(fig)
@@ -157,6 +174,9 @@ def _summary_rows(a: Analysis) -> list[list]:
             ["Frecuencia cardiaca media", f"{num(rate, 0)} lpm" if rate is not None else "—"],
             ["Extrasístoles ventriculares (EV)", s["pvc_count"]],
             ["Carga de EV", f"{num(s['pvc_burden_percent'], 2)} % de los latidos legibles"]]
+    if "sve_count" in s:
+        rows += [["Extrasístoles supraventriculares (ESV)", s["sve_count"]],
+                 ["Carga de ESV", f"{num(s['sve_burden_percent'], 2)} % de los latidos legibles"]]
     if s.get("beats_unreadable_not_classified") or s.get("seconds_unreadable"):
         rows.append(["Tramos ilegibles", f"{hms(s['seconds_unreadable'])} ({s['beats_unreadable_not_classified']} "
                                          "latidos no clasificados, marcados Q)"])
@@ -168,14 +188,14 @@ def _summary_rows(a: Analysis) -> list[list]:
 def _patterns(a: Analysis) -> str:
     s = a.summary
     rows = []
-    for key, name, _ in PATTERNS:
+    for key, name, _ in patterns(a):
         eps = s.get(key, [])
         rows.append([name, len(eps), hms(eps[0]["start_s"]) if eps else "—",
                      f"{max(e['beats'] for e in eps)} latidos" if eps else "—"])
     table = _table(["Patrón", "Episodios", "Primero", "Más largo"], rows, "compact")
     every = [[name, hms(e["start_s"]), hms(e["end_s"]), e["beats"]]
-             for key, name, _ in PATTERNS for e in s.get(key, [])[:MAX_EPISODE_ROWS]]
-    total = sum(len(s.get(key, [])) for key, _, _ in PATTERNS)
+             for key, name, _ in patterns(a) for e in s.get(key, [])[:MAX_EPISODE_ROWS]]
+    total = sum(len(s.get(key, [])) for key, _, _ in patterns(a))
     if not every:
         return table
     shown = "" if len(every) == total else f" (se muestran {len(every)})"
@@ -194,11 +214,15 @@ def _footer(a: Analysis) -> str:
             f"{num(m.get('family_weight', 0), 1)}); no es un latido si P(no latido) ≥ "
             f"{num(m.get('not_beat_threshold', 0), 2)}; RuleGuard {'activo' if m.get('ruleguard') else 'inactivo'}"
             if th is not None else "")
-    items = [f"Modelo: {which}", rule, f"Fecha del análisis: {s.get('analysed_at_utc', '—')} (UTC)",
+    th_s = m.get("threshold_s_recording")
+    rule_s = f"ESV si P(S) ≥ {num(th_s, 3)} y no es EV" if th_s is not None else (
+        "Este modelo no distingue las extrasístoles supraventriculares (anterior a la clase S)" if th is not None else "")
+    items = [f"Modelo: {which}", rule, rule_s, f"Fecha del análisis: {s.get('analysed_at_utc', '—')} (UTC)",
              f"Registro: {s['record']} · derivación {s['lead']} · {num(s['fs_in_hz'], 0)} Hz · {s['source']}",
              lead_note_es(s),
-             f"arritmias {m.get('arritmias_version', '')}. N = latido normal u otro no ventricular; V = extrasístole "
-             "ventricular (clase AAMI V); Q = no clasificable (tramo ilegible); las detecciones que no son latidos (ondas "
+             f"arritmias {m.get('arritmias_version', '')}. N = latido normal u otro no ectópico; V = extrasístole "
+             "ventricular (clase AAMI V); S = extrasístole supraventricular, auricular o de la unión (clase AAMI S); "
+             "Q = no clasificable (tramo ilegible); las detecciones que no son latidos (ondas "
              "P o T, ruido) no se cuentan. Las horas son desde el inicio del "
              "registro."]
     return "".join(f"<li>{html.escape(i)}</li>" for i in items if i)
@@ -230,9 +254,12 @@ def render_html(a: Analysis) -> str:
     """The whole report page (str); images are embedded, so the one file can be mailed or archived."""
     s = a.summary
     kv = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in _summary_rows(a))
-    hours = _table(["Hora", "Latidos", "EV", "Carga de EV"],
+    supra = "sve_count" in s
+    hours = _table(["Hora", "Latidos", "EV", "Carga de EV"] + (["ESV", "Carga de ESV"] if supra else []),
                    [[f"{hms(h['start_s'])[:5]}–{hms(h['end_s'])[:5]}", h["beats"], h["pvc_count"],
-                     f"{num(h['pvc_burden_percent'], 2)} %"] for h in s.get("per_hour", [])], "compact")
+                     f"{num(h['pvc_burden_percent'], 2)} %"]
+                    + ([h["sve_count"], f"{num(h['sve_burden_percent'], 2)} %"] if supra else [])
+                    for h in s.get("per_hour", [])], "compact")
     strips = []
     for title, start in choose_strips(a):
         png, w_mm, _ = strip_png(a, start)
@@ -240,16 +267,16 @@ def render_html(a: Analysis) -> str:
                       f"{html.escape(title)}: {hms(start)}–{hms(start + STRIP_S)}</figcaption></figure>")
     name = html.escape(a.name)
     return f"""<!doctype html><html lang="es"><head><meta charset="utf-8">
-<title>Informe de EV — registro {name}</title><style>{CSS}</style></head><body>
-<h1>Informe de extrasístoles ventriculares — registro {name}</h1>
+<title>Informe de {"extrasístoles" if supra else "EV"} — registro {name}</title><style>{CSS}</style></head><body>
+<h1>Informe de extrasístoles {"ventriculares y supraventriculares" if supra else "ventriculares"} — registro {name}</h1>
 <p class="warn"><strong>{html.escape(RESEARCH_ONLY)}</strong></p>
 <h2>Resumen</h2><table class="kv">{kv}</table>
-<h2>Carga de EV por hora</h2>{hours}
+<h2>Carga por hora</h2>{hours}
 <h2>Patrones</h2>{_patterns(a)}
-<h2>EV por minuto</h2>{img_tag(per_minute_png(a), "EV por minuto")}
+<h2>Extrasístoles por minuto</h2>{img_tag(per_minute_png(a), "Extrasístoles por minuto")}
 <h2>Tiras de ECG</h2><p>Papel estándar: 25 mm/s, 10 mm/mV; cuadro pequeño 0,04 s × 0,1 mV, grande 0,2 s × 0,5 mV.
-Latidos: <b style="color:#c62828">V</b> extrasístole ventricular, N normal, <b style="color:#ef6c00">Q</b>
-no clasificable.</p>
+Latidos: <b style="color:#c62828">V</b> extrasístole ventricular, <b style="color:#1565c0">S</b> extrasístole
+supraventricular, N normal, <b style="color:#ef6c00">Q</b> no clasificable.</p>
 {"".join(strips)}
 <h2>Procedencia</h2><footer><ul>{_footer(a)}</ul></footer>
 </body></html>"""

@@ -55,12 +55,12 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
                 analysis = analyze_signal(Signal(name, rec.signal, rec.fs, rec.lead, str(data_dir / name)), detector)
             except DataError:  # analysis refuses the recording (e.g. all noise): no beat reported, every one missed
                 none = np.zeros(0, np.int64)
-                counts[name] = record_counts(ref.samples, ref.aami, none, none.astype(bool), rec.fs, start,
+                counts[name] = record_counts(ref.samples, ref.aami, none, none.astype("<U1"), rec.fs, start,
                                              ref.unscored)
                 continue
             scored = ~analysis.decisions.not_beat
         counts[name] = record_counts(ref.samples, ref.aami, analysis.samples[scored],
-                                     analysis.decisions.is_v[scored], rec.fs, start, ref.unscored)
+                                     analysis.decisions.ec57_labels()[scored], rec.fs, start, ref.unscored)
         if ann_dir is not None:
             ann_dir.mkdir(parents=True, exist_ok=True)
             write_annotations(analysis, ann_dir)
@@ -89,18 +89,27 @@ def format_noise_table(results: dict[int, Ec57Result]) -> str:
 
 
 def format_table(result: Ec57Result) -> str:
-    """Per-record counts and figures, then gross and average lines, as bxb prints them (percent)."""
+    """Per-record counts and figures, then gross and average lines, as bxb prints them (percent): the VEB counts,
+    the SVEB counts (Ss: S called S; Sn+Sv: S beats missed as N or V; Ns+Vs: N or V beats called S) and both
+    classes' Se / +P, then QRS."""
     def pct(v):
         return "    -" if v is None else f"{100 * v:5.1f}"
 
-    head = f"{'record':<7}{'Nn':>6}{'Nv':>5}{'Sv':>5}{'Vn':>5}{'Vv':>6}{'Vo':>4}{'Ov':>4}  VEB Se  +P   QRS Se  +P"
+    cols = (("Nn", 6), ("Nv", 5), ("Sv", 5), ("Vn", 5), ("Vv", 6), ("Vo", 4), ("Ov", 4), ("Ss", 6), ("Sn+Sv", 6),
+            ("Ns+Vs", 6))
+
+    def counts(c):
+        return "".join(f"{sum(c.get(k, 0) for k in key.split('+')):>{w}}" for key, w in cols)
+
+    head = (f"{'record':<7}" + "".join(f"{k:>{w}}" for k, w in cols)
+            + "  VEB Se  +P  SVEB Se  +P   QRS Se  +P")
     lines = [f"EC57 beat-by-beat, mode={result.mode}", head]
     for r, f in result.per_record.items():
-        lines.append(f"{r:<7}{f['Nn']:>6}{f['Nv']:>5}{f['Sv']:>5}{f['Vn']:>5}{f['Vv']:>6}{f['Vo']:>4}{f['Ov']:>4}"
-                     f"  {pct(f['veb_se'])} {pct(f['veb_ppv'])}  {pct(f['qrs_se'])} {pct(f['qrs_ppv'])}")
-    t = result.totals
-    lines.append(f"{'sum':<7}{t['Nn']:>6}{t['Nv']:>5}{t['Sv']:>5}{t['Vn']:>5}{t['Vv']:>6}{t['Vo']:>4}{t['Ov']:>4}")
+        lines.append(f"{r:<7}{counts(f)}  {pct(f['veb_se'])} {pct(f['veb_ppv'])}   {pct(f['sveb_se'])} "
+                     f"{pct(f['sveb_ppv'])}  {pct(f['qrs_se'])} {pct(f['qrs_ppv'])}")
+    lines.append(f"{'sum':<7}{counts(result.totals)}")
     for label, figs in (("gross", result.gross), ("average", result.average)):
         lines.append(f"{label:<7} VEB Se {pct(figs['veb_se'])} %  +P {pct(figs['veb_ppv'])} %   "
+                     f"SVEB Se {pct(figs['sveb_se'])} %  +P {pct(figs['sveb_ppv'])} %   "
                      f"QRS Se {pct(figs['qrs_se'])} %  +P {pct(figs['qrs_ppv'])} %")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import numpy as np
 
 from arritmias.data.beats import beat_inputs
 from arritmias.signal.context import Context, template_correlation
+from arritmias.analysis.ectopy import summarize_decisions
 from arritmias.model.detector import Decisions, Detector
 from arritmias.errors import DataError
 from arritmias.util.jit import njit
@@ -268,7 +269,7 @@ def touches(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def origin(sig: Signal, found: FoundBeats) -> dict:
-    """Where a summary's beats came from and how much could not be read; :func:`summarize` plus this is the
+    """Where a summary's beats came from and how much could not be read; :func:`arritmias.analysis.ectopy.summarize` plus this is the
     summary ``analyze`` and ``batch-score`` write."""
     return {"record": sig.name, "lead": sig.lead, "source": sig.source, "fs_in_hz": sig.fs,
             **({"leads_in_record": list(sig.leads)} if sig.leads else {}),
@@ -285,86 +286,3 @@ def analyze_signal(sig: Signal, detector: Detector, made_by: dict | None = None)
     summary = summarize_decisions(decisions, found.samples, found.fs, found.duration_s) | origin(sig, found) | (
         made_by or {})
     return Analysis(sig.name, detector.fs, sig.fs, found.samples, decisions, found.signal, summary)
-
-
-def summarize_decisions(decisions: Decisions, samples: np.ndarray, fs: float, duration_s: float) -> dict:
-    """:func:`summarize` of a recording's beats: the detections judged not beats are left out (and counted)."""
-    beat = ~decisions.not_beat if decisions.not_beat is not None else np.ones(len(samples), bool)
-    unreadable = None if decisions.unreadable is None else decisions.unreadable[beat]
-    return summarize(decisions.is_v[beat], samples[beat], fs, duration_s, unreadable) | {
-        "detections_not_beats": int((~beat).sum())}
-
-
-def _runs(is_v: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of each maximal run of consecutive V beats."""
-    edges = np.diff(np.r_[0, is_v.astype(np.int8), 0])
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [(int(s), int(e - s)) for s, e in zip(starts, ends)]
-
-
-def _pattern_episodes(is_v: np.ndarray, period: int, min_cycles: int = 3) -> list[tuple[int, int]]:
-    """(start, beats) of episodes where every ``period``-th beat is V and the others N, >= ``min_cycles`` cycles.
-
-    period 2 = bigeminy (V N V N V N ...), period 3 = trigeminy (V N N V N N V N N ...); an episode starts at
-    its first V and spans whole cycles.
-    """
-    episodes, n = [], len(is_v)
-    v_idx = np.flatnonzero(is_v)
-    used_until = -1
-    for start_v in v_idx:
-        if start_v <= used_until:
-            continue
-        cycles, k = 0, start_v
-        while k < n and is_v[k] and not is_v[k + 1: k + period].any() and k + period <= n:
-            cycles += 1
-            k += period
-        if cycles >= min_cycles:
-            episodes.append((int(start_v), int(min(cycles * period, n - start_v))))
-            used_until = k - 1
-    return episodes
-
-
-def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: float,
-              unreadable: np.ndarray | None = None) -> dict:
-    """Beats, PVC count and burden (overall and per hour), couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs
-    with times (s from the start of the recording).
-
-    Beats in ``unreadable`` (n,) bool stretches are counted in ``beats`` but are never PVCs and do not count in
-    the burden's denominator (the share of PVCs among the beats that could be read).
-    """
-    t = samples / fs
-    runs = _runs(is_v)
-    n = len(is_v)
-    readable = n - (int(np.sum(unreadable)) if unreadable is not None else 0)
-
-    def span(start, length):
-        return {"start_s": round(float(t[start]), 2), "end_s": round(float(t[start + length - 1]), 2),
-                "beats": length}
-
-    return {
-        "duration_s": round(duration_s, 1),
-        "beats": n,
-        "mean_heart_rate_bpm": round(60.0 * (n - 1) / max(t[-1] - t[0], 1e-6), 1) if n > 1 else None,
-        "pvc_count": int(is_v.sum()),
-        "pvc_burden_percent": round(100.0 * is_v.sum() / max(readable, 1), 2),
-        "couplets": sum(1 for _, length in runs if length == 2),
-        "couplet_episodes": [span(s, length) for s, length in runs if length == 2],
-        "runs_of_3_or_more": [span(s, length) for s, length in runs if length >= 3],
-        "bigeminy_episodes": [span(s, length) for s, length in _pattern_episodes(is_v, 2)],
-        "trigeminy_episodes": [span(s, length) for s, length in _pattern_episodes(is_v, 3)],
-        "per_hour": _per_hour(is_v, t, duration_s, unreadable),
-    }
-
-
-def _per_hour(is_v: np.ndarray, t: np.ndarray, duration_s: float, unreadable: np.ndarray | None) -> list[dict]:
-    """Beats, PVCs and burden of each hour from the start (the last hour may be partial)."""
-    hour = (t // 3600).astype(np.int64)
-    readable = np.ones(len(t), bool) if unreadable is None else ~np.asarray(unreadable, bool)
-    rows = []
-    for h in range(int(np.ceil(max(duration_s, 1e-9) / 3600))):
-        sel = hour == h
-        pvcs, read = int(is_v[sel].sum()), int((sel & readable).sum())
-        rows.append({"hour": h, "start_s": 3600 * h, "end_s": round(min(3600 * (h + 1), duration_s), 1),
-                     "beats": int(sel.sum()), "pvc_count": pvcs,
-                     "pvc_burden_percent": round(100.0 * pvcs / max(read, 1), 2)})
-    return rows

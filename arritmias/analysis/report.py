@@ -26,8 +26,8 @@ def input_samples(a: Analysis) -> np.ndarray:
 
 
 def write_annotations(a: Analysis, folder: Path) -> Path:
-    """``<name>.pvc``: one annotation per detection at the input's own sampling rate: N or V for a classified
-    beat, Q for a beat in an unreadable stretch, ``|`` (isolated artifact: not a beat to bxb) for a detection
+    """``<name>.pvc``: one annotation per detection at the input's own sampling rate: N, V or A (a supraventricular
+    ectopic beat: bxb scores it as SVEB) for a classified beat, Q for a beat in an unreadable stretch, ``|`` (isolated artifact: not a beat to bxb) for a detection
     judged not a beat."""
     import wfdb
 
@@ -37,8 +37,8 @@ def write_annotations(a: Analysis, folder: Path) -> Path:
 
 
 def beats_table(a: Analysis):
-    """One row per detection: record, beat index, sample (input rate), time_s, prob_v, prob_not_beat, label
-    (N, V, or Q: not a beat or unreadable), not_beat (the detection judged not a beat), ruleguard_changed — a pandas
+    """One row per detection: record, beat index, sample (input rate), time_s, prob_v, prob_not_beat, prob_s (NaN
+    for a model without the S answer), label (N, V, or Q: not a beat or unreadable), class (the label with S told apart), not_beat (the detection judged not a beat), ruleguard_changed — a pandas
     DataFrame."""
     import pandas as pd
 
@@ -50,7 +50,10 @@ def beats_table(a: Analysis):
         "prob_v": a.decisions.prob.astype(np.float32),
         "prob_not_beat": (a.decisions.prob_not_beat if a.decisions.prob_not_beat is not None
                           else np.zeros(len(a.samples))).astype(np.float32),
+        "prob_s": (a.decisions.prob_s if a.decisions.prob_s is not None
+                   else np.full(len(a.samples), np.nan)).astype(np.float32),
         "label": a.decisions.labels(),
+        "class": a.decisions.classes(),
         "not_beat": (a.decisions.not_beat if a.decisions.not_beat is not None
                      else np.zeros(len(a.samples), bool)).astype(bool),
         "ruleguard_changed": a.decisions.ruleguard_changed.astype(bool),
@@ -59,8 +62,9 @@ def beats_table(a: Analysis):
 
 def provenance(detector, model_uri: str) -> dict:
     """What a summary says about how it was made: ``{"model": {uri, name, version, run_id, threshold,
-    threshold_no_context, threshold_recording, not_beat_threshold, family_weight, ruleguard, arritmias_version},
-    "analysed_at_utc": "YYYY-MM-DD HH:MM"}``."""
+    threshold_no_context, threshold_recording, not_beat_threshold, family_weight, ruleguard, arritmias_version, and
+    for a model with the S answer threshold_s_recording and family_weight_s}, "analysed_at_utc": "YYYY-MM-DD HH:MM"}``.
+    """
     from datetime import datetime, timezone
 
     from arritmias import __version__
@@ -71,6 +75,8 @@ def provenance(detector, model_uri: str) -> dict:
         "threshold": round(r.threshold, 4), "threshold_no_context": round(r.threshold_no_context, 4),
         "threshold_recording": round(r.threshold_recording, 4), "not_beat_threshold": round(r.not_beat_threshold, 4),
         "family_weight": r.family_weight, "ruleguard": r.guard is not None, "arritmias_version": __version__}
+    if detector.s_index is not None:
+        model |= {"threshold_s_recording": round(r.threshold_s_recording, 4), "family_weight_s": r.family_weight_s}
     return {"model": model, "analysed_at_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 

@@ -100,6 +100,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"{s['record']} (lead {s['lead']}): {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
           f"{s['couplets']} couplets, {len(s['runs_of_3_or_more'])} runs of >= 3, "
           f"{len(s['bigeminy_episodes'])} bigeminy and {len(s['trigeminy_episodes'])} trigeminy episodes")
+    if "sve_count" in s:
+        print(f"  {s['sve_count']} SVEs ({s['sve_burden_percent']} %), {s['sve_couplets']} SVE couplets, "
+              f"{len(s['svt_runs'])} SVT runs (>= 3 SVEs)")
     if note:
         print(f"  note: {note}")
     for kind, path in paths.items():

@@ -7,7 +7,9 @@ baseline-centred) and ``ctx_rr``, the patient's usual RR (s); :func:`arritmias.d
 both from a recording. With them the beat is judged against the patient's own beats and rhythm (the more accurate
 path); without them, on its own. MLflow's server accepts ``{"instances": [...]}``, ``{"dataframe_records": [...]}``
 or ``{"inputs": ...}`` and hands the model a DataFrame. The answer has one row per beat: ``prob_v``, ``label``
-(N, V, or Q: not a beat or unclassifiable), ``prob_not_beat``, ``ruleguard_changed`` and ``context_used``.
+(N, V, or Q: not a beat or unclassifiable), ``prob_not_beat``, ``prob_s`` and ``class`` (N, S, V or Q: the label
+with supraventricular ectopic beats told apart; both added with the S answer, so older clients read what they
+always did), ``ruleguard_changed`` and ``context_used``.
 
 Requests are validated here (:func:`parse_request`), so bad input is answered with a 400 naming the field, never
 with a made-up label. The registry shows :data:`REQUEST_DOC` on each version's page and training writes both
@@ -30,7 +32,9 @@ REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R pe
                'the patient\'s usual beat, mV], "ctx_rr": the patient\'s usual RR s}]}; dataframe_records and '
                'inputs work too')
 RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N", "V" or "Q" (not a beat / unclassifiable), '
-                '"prob_not_beat": P(not a beat), "ruleguard_changed": bool, "context_used": bool}]}')
+                '"prob_not_beat": P(not a beat), "prob_s": P(S) (supraventricular ectopic; null from a model '
+                'without the S answer), "class": "N", "S", "V" or "Q" (label with S told apart), '
+                '"ruleguard_changed": bool, "context_used": bool}]}')
 CONTEXT_FIELDS = ("ctx_sig", "ctx_rr")
 # RR intervals a request may carry (s): under 0.1 s two detections are one beat (the ventricle is refractory), over
 # 6 s is asystole or a lost lead, not a rhythm to classify a beat in.

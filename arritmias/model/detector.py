@@ -13,13 +13,13 @@ thresholds, all chosen on cross-validated DS1 predictions:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from arritmias.signal import families
 from arritmias.model import ruleguard
+from arritmias.model.rule import Decisions, Rule, context_mask
 from arritmias.signal.context import Context
 from arritmias.errors import DataError
 from arritmias.model.export import compiled_network, export_onnx
@@ -30,92 +30,10 @@ MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.model.export): what a loaded Detector runs
 SPEC_FILE = "detector.json"
 DETECTOR_ARTIFACT = "detector"  # the Detector's folder among a logged pyfunc model's artifacts
-# 3: three answers (not ventricular, ventricular, not a beat) and morphology families; 2: record context.
-SPEC_FORMAT = 3
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """Per-beat output, each of shape (n,): P(V) the decision used (after family evidence for a recording),
-    P(not a beat), the V decision, whether the detection is judged not a beat, whether RuleGuard changed the V
-    decision, whether the beat was judged with its record context, and whether it lies in an unreadable stretch
-    (None: none does)."""
-
-    prob: np.ndarray
-    is_v: np.ndarray
-    ruleguard_changed: np.ndarray
-    context_used: np.ndarray
-    unreadable: np.ndarray | None = None
-    prob_not_beat: np.ndarray | None = None
-    not_beat: np.ndarray | None = None
-
-    def unclassified(self) -> np.ndarray:
-        """(n,) bool: judged not a beat, or in an unreadable stretch: never V, never in a PVC burden."""
-        out = np.zeros(len(self.is_v), bool)
-        for mask in (self.not_beat, self.unreadable):
-            if mask is not None:
-                out |= mask
-        return out
-
-    def labels(self) -> np.ndarray:
-        """``"V"`` / ``"N"`` per beat; ``"Q"`` (unclassifiable, as in EC57) for a detection judged not a beat or a
-        beat in an unreadable stretch."""
-        return np.where(self.unclassified(), "Q", np.where(self.is_v, "V", "N"))
-
-    def annotation_symbols(self) -> np.ndarray:
-        """WFDB symbols for an annotation file: ``N``, ``V``, ``Q`` for an unreadable beat, and ``|`` (isolated
-        artifact, not a beat to bxb) for a detection judged not a beat."""
-        symbols = np.where(self.is_v, "V", "N")
-        if self.unreadable is not None:
-            symbols = np.where(self.unreadable, "Q", symbols)
-        return symbols if self.not_beat is None else np.where(self.not_beat, "|", symbols)
-
-    def excluding(self, unreadable: np.ndarray) -> Decisions:
-        """The same decisions with the beats of ``unreadable`` (n,) bool never called V (and labelled Q).
-
-        An unreadable stretch wins over "not a beat": where the lead cannot be read, the network's judgement that
-        a detection is no beat is no better than its V call, so such a detection counts as an unreadable beat.
-        """
-        unreadable = np.asarray(unreadable, bool)
-        not_beat = None if self.not_beat is None else self.not_beat & ~unreadable
-        return replace(self, is_v=self.is_v & ~unreadable, unreadable=unreadable, not_beat=not_beat)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What turns the network's probabilities into answers; every number chosen on cross-validated DS1.
-
-    threshold, threshold_no_context : P(V) at or above which a beat judged alone is V, with / without context.
-    threshold_recording : the same for a beat of a whole recording, after its family's evidence.
-    not_beat_threshold : P(not a beat) at or above which a detection is not a beat (never V).
-    family_weight, family_corr : the family evidence's weight and the QRS correlation that makes a family.
-    guard : RuleGuard's kept rules, or None.
-    """
-
-    threshold: float
-    threshold_no_context: float
-    threshold_recording: float
-    not_beat_threshold: float
-    family_weight: float = 0.0
-    family_corr: float = 0.9
-    guard: ruleguard.RuleGuard | None = None
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["guard"] = self.guard.to_dict() if self.guard else None
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Rule:
-        guard = ruleguard.RuleGuard(**d["guard"]) if d.get("guard") else None
-        return cls(**{**d, "guard": guard})
-
-
-def context_mask(n: int, context: Context | None, use_context: np.ndarray | None) -> np.ndarray:
-    """Which of ``n`` beats use their context: all with a context, none without, or ``use_context`` (n,) bool."""
-    if context is None:
-        return np.zeros(n, bool)
-    return np.ones(n, bool) if use_context is None else np.asarray(use_context, bool)
+# 4: the S answer (a fourth output, its thresholds); 3: three answers (not ventricular, ventricular, not a beat) and
+# morphology families; 2: record context. Formats 3 and up load; a format-3 model never says S.
+SPEC_FORMAT = 4
+OUTPUTS_BEFORE_S = ("N", "V", "X")
 
 
 def local_detector(uri: str) -> Path | None:
@@ -141,7 +59,7 @@ class Detector:
     ----------
     model : keras.Model
         Inputs ``beat`` (n, win, 3) and ``rr`` (n, 4) as made by :mod:`arritmias.model.preprocess`; output the
-        probabilities (n, 3) of :data:`~arritmias.model.preprocess.OUTPUTS`.
+        probabilities (n, k) of :data:`~arritmias.model.preprocess.OUTPUTS`.
     rule : Rule
         Thresholds, family weight and RuleGuard.
     win, fs : int, float
@@ -155,12 +73,19 @@ class Detector:
         OpenVINO's inference threads (None: the machine's cores, at most 4; batch actors use 1 each).
     drift_reference : dict or None
         The training beats' feature deciles for live drift (:mod:`arritmias.serving.live_drift`), saved with the model.
+    outputs : tuple of str
+        The network's answers in the order of its output (:data:`~arritmias.model.preprocess.OUTPUTS`; a model
+        from before the S answer has ``("N", "V", "X")``).
     """
 
     def __init__(self, model, rule: Rule, win: int, fs: float, uses_context: bool = True,
-                 onnx_path: Path | None = None, threads: int | None = None, drift_reference: dict | None = None):
+                 onnx_path: Path | None = None, threads: int | None = None, drift_reference: dict | None = None,
+                 outputs: tuple[str, ...] = OUTPUTS):
         self._model, self.rule, self.win, self.fs, self.uses_context = model, rule, win, fs, bool(uses_context)
         self.onnx_path, self.threads, self.drift_reference = onnx_path, threads, drift_reference
+        self.outputs = tuple(outputs)
+        # The S column, when the network has one and the rule says how to read it.
+        self.s_index = self.outputs.index("S") if "S" in self.outputs and rule.threshold_s is not None else None
         self._infer = None
         self.runtime = None  # "openvino" or "tensorflow", once the network first ran
 
@@ -179,7 +104,7 @@ class Detector:
         return self._model
 
     def _compiled(self):
-        """The network as a function ``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, 3)``: OpenVINO on the
+        """The network as a function ``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, k)``: OpenVINO on the
         ONNX export when there is one, else one traced TensorFlow graph (a single beat in ~2 ms instead of ~30 ms
         eagerly)."""
         if self._infer is None and self.onnx_path is not None:
@@ -204,7 +129,7 @@ class Detector:
 
     def predict(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
                 use_context: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
-        """The probabilities (n, 3) float32 of :data:`~arritmias.model.preprocess.OUTPUTS` for raw windows (n, win) in
+        """The probabilities (n, k) float32 (k answers) of :data:`~arritmias.model.preprocess.OUTPUTS` for raw windows (n, win) in
         mV with RR features (n, 3) and, when given, their record context (see
         :func:`arritmias.model.preprocess.model_inputs`). Batches of 256: one OpenVINO thread runs ~24,000 beats/s at
         128-256 and ~21,900 at 1,024-2,048 (measured on this network; a batch's activations stay in cache)."""
@@ -213,7 +138,7 @@ class Detector:
             context = None
         if windows.ndim != 2 or windows.shape[1] != self.win:
             raise DataError(f"windows must have shape (n, {self.win}), got {windows.shape}")
-        out = np.empty((len(windows), len(OUTPUTS)), np.float32)
+        out = np.empty((len(windows), len(self.outputs)), np.float32)
         if len(windows) == 0:
             return out
         infer = self._compiled()
@@ -230,8 +155,9 @@ class Detector:
         return self.predict(windows, rr, context, use_context)[:, V_INDEX]
 
     def _decisions(self, windows: np.ndarray, rr: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
-                   used: np.ndarray) -> Decisions:
-        """Thresholds (n,) on P(V), the not-a-beat threshold on P(not a beat), then RuleGuard."""
+                   used: np.ndarray, s_thresholds: np.ndarray | None = None) -> Decisions:
+        """Thresholds (n,) on P(V), the not-a-beat threshold on P(not a beat), then RuleGuard; then ``s_thresholds``
+        (n,) on P(S) for the beats that are neither V nor not a beat."""
         p_v, p_x = probs[:, V_INDEX], probs[:, NOT_BEAT_INDEX]
         not_beat = p_x >= self.rule.not_beat_threshold
         is_v = (p_v >= thresholds) & ~not_beat
@@ -239,16 +165,22 @@ class Detector:
         if self.rule.guard is not None and len(p_v):
             is_v, changed = ruleguard.apply(self.rule.guard, windows, rr, p_v, is_v)
             is_v &= ~not_beat
-        return Decisions(p_v, is_v, changed, used, None, p_x, not_beat)
+        p_s = is_s = None
+        if self.s_index is not None and s_thresholds is not None:
+            p_s = probs[:, self.s_index]
+            is_s = (p_s >= s_thresholds) & ~not_beat & ~is_v
+        return Decisions(p_v, is_v, changed, used, None, p_x, not_beat, p_s, is_s)
 
     def decide(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
                use_context: np.ndarray | None = None, probs: np.ndarray | None = None) -> Decisions:
-        """Beats judged one by one: thresholded and rule-filtered decisions (``probs`` (n, 3) reused when already
+        """Beats judged one by one: thresholded and rule-filtered decisions (``probs`` (n, k) reused when already
         computed)."""
         used = context_mask(len(windows), context if self.uses_context else None, use_context)
         probs = self.predict(windows, rr, context, use_context) if probs is None else probs
         thresholds = np.where(used, self.rule.threshold, self.rule.threshold_no_context)
-        return self._decisions(windows, rr, probs, thresholds, used)
+        s_thresholds = None if self.s_index is None else \
+            np.where(used, self.rule.threshold_s, self.rule.threshold_s_no_context)
+        return self._decisions(windows, rr, probs, thresholds, used, s_thresholds)
 
     def families(self, windows: np.ndarray) -> np.ndarray:
         """The morphology family (n,) of each beat of one recording (windows in time order)."""
@@ -258,19 +190,27 @@ class Detector:
                          probs: np.ndarray | None = None, family: np.ndarray | None = None) -> Decisions:
         """Every beat of one recording, in time order, with its record ``context``: each beat's probabilities
         joined with its family's so far (causal: the same for a stream fed beat by beat), then thresholds and
-        RuleGuard. ``probs`` (n, 3) and ``family`` (n,) are reused when already computed."""
+        RuleGuard. ``probs`` (n, k) and ``family`` (n,) are reused when already computed."""
         context = context if self.uses_context else None
         used = context_mask(len(windows), context, None)
         probs = self.predict(windows, rr, context) if probs is None else probs
-        if self.rule.family_weight > 0:
+        w, w_s = self.rule.family_weight, self.rule.family_weight_s if self.s_index is not None else 0.0
+        if w > 0 or w_s > 0:
             family = self.families(windows) if family is None else family
-            probs = families.smooth(probs, family, self.rule.family_weight)
+            smoothed = families.smooth(probs, family, w)
+            if self.s_index is not None:  # P(S) weighs its family's evidence by its own weight
+                smoothed = smoothed.copy() if smoothed is probs else smoothed  # never write into the caller's array
+                smoothed[:, self.s_index] = families.smooth(probs[:, [self.s_index]], family, w_s)[:, 0]
+            probs = smoothed
         thresholds = np.full(len(windows), self.rule.threshold_recording if context is not None
                              else self.rule.threshold_no_context, np.float32)
-        return self._decisions(windows, rr, probs, thresholds, used)
+        s_thresholds = None if self.s_index is None else np.full(
+            len(windows), self.rule.threshold_s_recording if context is not None else self.rule.threshold_s_no_context,
+            np.float32)
+        return self._decisions(windows, rr, probs, thresholds, used, s_thresholds)
 
     def spec(self) -> dict:
-        return {"format": SPEC_FORMAT, "outputs": list(OUTPUTS), "rule": self.rule.to_dict(), "win": self.win,
+        return {"format": SPEC_FORMAT, "outputs": list(self.outputs), "rule": self.rule.to_dict(), "win": self.win,
                 "fs": self.fs, "uses_context": self.uses_context}
 
     def save(self, folder: Path) -> Path:
@@ -313,10 +253,10 @@ class Detector:
     def load(cls, folder: Path, threads: int | None = None) -> Detector:
         """The Detector saved in ``folder``; its network runs in OpenVINO when ``model.onnx`` is there."""
         spec = json.loads((folder / SPEC_FILE).read_text())
-        if spec.get("format", 2) < SPEC_FORMAT:
+        if spec.get("format", 2) < 3:
             raise DataError(f"{folder}: a model from before the not-a-beat answer and morphology families "
                             "(arritmias < 0.3, two-class network); retrain it with this version")
         onnx_path = folder / ONNX_FILE
         return cls(folder / MODEL_FILE, Rule.from_dict(spec["rule"]), int(spec["win"]), float(spec["fs"]),
                    bool(spec.get("uses_context", True)), onnx_path if onnx_path.is_file() else None, threads,
-                   load_reference(folder))
+                   load_reference(folder), tuple(spec.get("outputs", OUTPUTS_BEFORE_S)))

@@ -133,7 +133,7 @@ def _activation(emit, layer, x: str) -> str:
 
 
 def compiled_network(path: Path, threads: int | None = None, precision: str = "f32"):
-    """``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, 3)`` running the ONNX file ``path`` in OpenVINO, or None when
+    """``(beat (n, win, 3), rr (n, 4)) -> probabilities (n, k)`` running the ONNX file ``path`` in OpenVINO, or None when
     OpenVINO is not installed. Threads: up to the cores the process may use, at most 4 (the network is small; more only
     wait); batch actors pass 1. ``precision`` "f32" (what the Detector uses) or "bf16" (measured by
     ``benchmarks/bench_network_size.py``: ~1.8x faster on CPUs with bfloat16 units, P(V) moved by ~1e-3)."""

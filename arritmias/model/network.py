@@ -1,5 +1,6 @@
 """The Keras model: a 1D CNN over the beat window and a dense branch over the RR features; a softmax over the
-three answers of :data:`arritmias.model.preprocess.OUTPUTS` (not ventricular, ventricular, not a beat)."""
+four answers of :data:`arritmias.model.preprocess.OUTPUTS` (no ectopic beat, ventricular, not a beat,
+supraventricular)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class BinaryFocalLoss(keras.losses.Loss):
 
 def build_model(cfg: TrainConfig) -> keras.Model:
     """Inputs ``beat`` (batch, win, 3) and ``rr`` (batch, 4) as :func:`arritmias.model.preprocess.model_inputs` makes
-    them; output (batch, 3): the probabilities of :data:`~arritmias.model.preprocess.OUTPUTS`."""
+    them; output (batch, 4): the probabilities of :data:`~arritmias.model.preprocess.OUTPUTS`."""
     beat = keras.Input((cfg.win, BEAT_CHANNELS), name="beat")
     rr = keras.Input((RR_INPUTS,), name="rr")
     x = beat

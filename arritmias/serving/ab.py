@@ -205,6 +205,7 @@ def _deployments():
             n = len(answer["prob_v"])
             predictions = [{"prob_v": float(answer["prob_v"][i]), "label": str(answer["label"][i]),
                             "prob_not_beat": float(answer["prob_not_beat"][i]),
+                            "prob_s": _number(answer["prob_s"][i]), "class": str(answer["class"][i]),
                             "ruleguard_changed": bool(answer["ruleguard_changed"][i]),
                             "context_used": bool(answer["context_used"][i]),
                             "model_version": answer["model_version"]} for i in range(n)]
@@ -280,6 +281,11 @@ def _rows(answer: dict, arm: str, meta: dict) -> dict:
             "prob_v": answer["prob_v"], "label": answer["label"], "ruleguard_changed": answer["ruleguard_changed"],
             "context_used": answer["context_used"], "latency_ms": [answer["latency_ms"]] * n,
             "sample": meta["sample"] if meta["sample"] is not None else [None] * n}
+
+
+def _number(x) -> float | None:
+    """A float for JSON, None (null) for None: a model without the S answer has no P(S)."""
+    return None if x is None else float(x)
 
 
 def _json(status: int, payload: dict):

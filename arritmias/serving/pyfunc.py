@@ -85,8 +85,12 @@ def serve_env(tracking_uri: str, model_uri: str, dst: Path, max_bytes: int | Non
 
 def decision_columns(decisions) -> dict[str, np.ndarray]:
     """The answer's columns, one entry per beat: what both servers (MLflow's app, the Ray arms) return."""
+    n = len(decisions.prob)
     return {"prob_v": decisions.prob.astype(float), "label": decisions.labels(),
             "prob_not_beat": decisions.prob_not_beat.astype(float),
+            # Added with the S answer, after the columns clients already read: null from a model without it.
+            "prob_s": np.full(n, None, object) if decisions.prob_s is None else decisions.prob_s.astype(float),
+            "class": decisions.classes(),
             "ruleguard_changed": decisions.ruleguard_changed.astype(bool),
             "context_used": decisions.context_used.astype(bool)}
 

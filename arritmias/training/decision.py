@@ -8,7 +8,10 @@ patient (:mod:`arritmias.training.crossval`), in detected mode where it matters:
    its false detections (QRS F1, EC57 counting), then the recording threshold on P(V) by the same rule as 1, on
    EC57's gross VEB Se and +P; the weight whose operating point has the best VEB F1 (the weight-0 line is the
    ablation without families, logged beside it);
-3. which RuleGuard rules stay, on the recording path's decisions.
+3. which RuleGuard rules stay, on the recording path's decisions;
+4. the S answer the same way, on the beats neither V nor not a beat: single-beat P(S) thresholds with and without
+   context on the detected real beats, then for each candidate family weight on P(S) the recording threshold on
+   EC57's gross SVEB Se and +P (targets ``target_prec_s`` / ``target_rec_s``), the weight with the best SVEB F1.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from arritmias.data.beats import BeatSet, ReferenceBeats
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import CVResult
 from arritmias.model.detector import Detector, Rule
-from arritmias.training.evaluation import (average_precision, binary_metrics, choose_threshold, mcnemar_greater,
-                                  pick_operating_point)
-from arritmias.model.preprocess import NOT_BEAT_INDEX, V_INDEX
+from arritmias.training.evaluation import (average_precision, binary_metrics, choose_threshold, class_metrics,
+                                           mcnemar_greater, pick_operating_point)
+from arritmias.model.preprocess import NOT_BEAT_INDEX, S_INDEX, V_INDEX
 from arritmias.model.ruleguard import RuleGuard
 
 RULE_KEEP_P = 0.05  # a rule's fixes must outnumber its breakages beyond chance (one-sided sign test)
 NOT_BEAT_GRID = np.round(np.arange(0.3, 0.951, 0.05), 2)
 V_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+S_GRID = V_GRID
 
 
 def choose_rules(cfg: TrainConfig, windows: np.ndarray, rr: np.ndarray, y: np.ndarray, prob: np.ndarray,
@@ -88,7 +92,7 @@ def _f1(a: float | None, b: float | None) -> float:
 
 
 def _operating_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], probs: np.ndarray) -> dict:
-    """Step 2 of the module docstring for one family weight: ``probs`` (n, 3) already smoothed."""
+    """Step 2 of the module docstring for one family weight: ``probs`` (n, k) already smoothed."""
     p_v, p_x = probs[:, V_INDEX], probs[:, NOT_BEAT_INDEX]
     qrs_f1 = []
     for t in NOT_BEAT_GRID:
@@ -105,10 +109,25 @@ def _operating_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], pr
             "veb_ppv": choice.val_precision, "f1": _f1(choice.val_recall, choice.val_precision)}
 
 
+def _supra_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], p_s: np.ndarray, keep: np.ndarray,
+                 is_v: np.ndarray) -> dict:
+    """Step 4 of the module docstring for one family weight: ``p_s`` (n,) already smoothed; ``keep`` (n,) the
+    detections judged beats and ``is_v`` (n,) the V decisions, both already made."""
+    se, ppv = [], []
+    for t in S_GRID:
+        labels = np.where(is_v, "V", np.where((p_s >= t) & keep, "S", "N"))
+        g = _gross([ec57.counts_of(m, keep[r], labels[r]) for m, r in zip(matched, rows)])
+        se.append(g["sveb_se"] or 0.0)
+        ppv.append(g["sveb_ppv"] or 0.0)
+    choice = pick_operating_point(np.array(ppv), np.array(se), S_GRID, cfg.target_prec_s, cfg.target_rec_s)
+    return {"threshold_s_recording": choice.threshold, "sveb_se": choice.val_recall, "sveb_ppv": choice.val_precision,
+            "f1": _f1(choice.val_recall, choice.val_precision)}
+
+
 def ec57_figures(detector: Detector, beats: BeatSet, probs: np.ndarray, refs: dict[str, ReferenceBeats],
                  drop_not_beats: bool) -> ec57.Ec57Result:
     """EC57 result of ``detector``'s recording path on ``beats`` (record by record, time order) given their
-    ``probs`` (n, 3), matched exactly against ``refs``; detections judged not beats are dropped when
+    ``probs`` (n, k), matched exactly against ``refs``; detections judged not beats are dropped when
     ``drop_not_beats`` (detected mode), kept as non-V beats otherwise (reference mode: every reference beat is a
     beat)."""
     counts = {}
@@ -116,7 +135,7 @@ def ec57_figures(detector: Detector, beats: BeatSet, probs: np.ndarray, refs: di
         d = detector.decide_recording(beats.windows[rows], beats.rr[rows], beats.context.select(rows), probs[rows])
         keep = ~d.not_beat if drop_not_beats else np.ones(len(rows), bool)
         ref = refs[name]
-        counts[name] = ec57.record_counts(ref.samples, ref.aami, beats.sample[rows][keep], d.is_v[keep],
+        counts[name] = ec57.record_counts(ref.samples, ref.aami, beats.sample[rows][keep], d.ec57_labels()[keep],
                                           detector.fs, exclude=ref.unscored)
     return ec57.summarize("detected" if drop_not_beats else "reference", counts)
 
@@ -152,19 +171,38 @@ def choose_decision_rule(cfg: TrainConfig, cv: CVResult, refs: dict[str, Referen
                                                                         point["not_beat_threshold"])
     guard, info = choose_rules(cfg, det.windows[real], det.rr[real], y[real], smoothed[real, V_INDEX], plain[real])
     metrics.update(info)
+    y_s = det.aami == "S"
+    choice_s = choose_threshold(y_s[real], cv.probs[real, S_INDEX], cfg.target_prec_s, cfg.target_rec_s)
+    choice_s_nc = choose_threshold(y_s[real], cv.probs_no_context[real, S_INDEX], cfg.target_prec_s, cfg.target_rec_s)
+    keep = smoothed[:, NOT_BEAT_INDEX] < point["not_beat_threshold"]
+    best_s = None
+    for w_s in cfg.family_weights:
+        point_s = _supra_point(cfg, matched, rows, families.smooth(cv.probs[:, [S_INDEX]], family, w_s)[:, 0], keep,
+                               plain)
+        metrics.update({f"cv_ec57_detected_sveb_se_w{w_s:g}": point_s["sveb_se"],
+                        f"cv_ec57_detected_sveb_ppv_w{w_s:g}": point_s["sveb_ppv"]})
+        if best_s is None or point_s["f1"] > best_s[1]["f1"] + 1e-9:
+            best_s = (w_s, point_s)
+    w_s, point_s = best_s
     rule = Rule(choice.threshold, choice_nc.threshold, point["threshold_recording"], point["not_beat_threshold"],
-                w, cfg.family_corr, guard)
+                w, cfg.family_corr, guard, choice_s.threshold, choice_s_nc.threshold,
+                point_s["threshold_s_recording"], w_s)
     probe = Detector(None, rule, cfg.win, cfg.fs, cfg.use_context)  # decides from the probabilities it is given
     for prefix, ctx, probs in (("cv", det.context, cv.probs), ("cv_nocontext", None, cv.probs_no_context)):
         d = probe.decide(det.windows[real], det.rr[real], None if ctx is None else ctx.select(real), probs=probs[real])
         metrics.update({f"{prefix}_{k}": v for k, v in binary_metrics(y[real], d.is_v).items()
                         if k in ("precision_V", "recall_V", "f1_V", "accuracy")})
         metrics[f"{prefix}_pr_auc"] = average_precision(y[real], probs[real, V_INDEX])
+        metrics.update({f"{prefix}_{k}": v for k, v in class_metrics(y_s[real], d.supra(), "S").items()})
+        metrics[f"{prefix}_pr_auc_S"] = average_precision(y_s[real], probs[real, S_INDEX])
     for mode, beats_, probs, drop in (("detected", det, cv.probs, True),
                                       ("reference", cv.reference, cv.probs_reference, False)):
         g = ec57_figures(probe, beats_, probs, refs, drop).gross
         metrics.update({f"cv_ec57_{mode}_{k}": v for k, v in g.items() if v is not None})
     metrics.update({"threshold": rule.threshold, "threshold_no_context": rule.threshold_no_context,
                     "threshold_recording": rule.threshold_recording, "not_beat_threshold": rule.not_beat_threshold,
-                    "family_weight": w, "best_epoch": float(cv.best_epoch)})
+                    "family_weight": w, "threshold_s": rule.threshold_s,
+                    "threshold_s_no_context": rule.threshold_s_no_context,
+                    "threshold_s_recording": rule.threshold_s_recording, "family_weight_s": w_s,
+                    "best_epoch": float(cv.best_epoch)})
     return DecisionRule(rule, choice.rule, metrics)

@@ -32,6 +32,13 @@ def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return out
 
 
+def class_metrics(y_true: np.ndarray, y_pred: np.ndarray, cls: str) -> dict[str, float]:
+    """``precision_{cls}``, ``recall_{cls}`` and ``f1_{cls}`` of bool (n,) decisions for one class against the
+    rest (:func:`binary_metrics`' definitions)."""
+    m = binary_metrics(y_true, y_pred)
+    return {f"{k}_{cls}": m[f"{k}_V"] for k in ("precision", "recall", "f1")}
+
+
 def mcnemar_greater(y_true: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
     """One-sided exact McNemar test that decisions ``a`` are right more often than decisions ``b``.
 
@@ -100,7 +107,7 @@ def pick_operating_point(precision: np.ndarray, recall: np.ndarray, thresholds: 
 
 
 def score(detector, beats, prefix: str = "test") -> tuple[dict[str, float], dict]:
-    """Figures of ``detector`` on annotated beats for both paths: ``{prefix}_*`` with record context and
+    """Figures of ``detector`` on annotated N and V beats for both paths: ``{prefix}_*`` with record context and
     ``{prefix}_nocontext_*`` without; also returns each path's Decisions (keys "context", "no_context")."""
     y = beats.aami == "V"
     out, decisions = {}, {}
@@ -111,6 +118,21 @@ def score(detector, beats, prefix: str = "test") -> tuple[dict[str, float], dict
         out[f"{prefix}{name}_pr_auc"] = average_precision(y, d.prob)
         out[f"ruleguard_changed_{prefix}{name}"] = float(d.ruleguard_changed.sum())
     return out, decisions
+
+
+def score_supra(detector, beats, prefix: str = "test") -> dict[str, float]:
+    """S figures of ``detector`` on annotated N, S and V beats for both paths, named as :func:`score`'s V ones:
+    ``{prefix}_precision_S``, ``{prefix}_recall_S``, ``{prefix}_f1_S``, ``{prefix}_pr_auc_S`` and their
+    ``{prefix}_nocontext_*``; empty for a model without the S answer."""
+    y = beats.aami == "S"
+    out = {}
+    for name, ctx in (("", beats.context), ("_nocontext", None)):
+        d = detector.decide(beats.windows, beats.rr, ctx)
+        if d.prob_s is None:
+            return {}
+        out.update({f"{prefix}{name}_{k}": v for k, v in class_metrics(y, d.supra(), "S").items()})
+        out[f"{prefix}{name}_pr_auc_S"] = average_precision(y, d.prob_s)
+    return out
 
 
 def plot_confusion(counts: dict[str, float], path: Path, title: str) -> Path:

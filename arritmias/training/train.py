@@ -35,7 +35,7 @@ from arritmias.analysis import ec57
 from arritmias.model import drift_reference
 from arritmias.tracking import registry, runs
 from arritmias.training.augment import find_noise_dir, load_noise
-from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_v, reference_beats
+from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_s_v, n_v, reference_beats
 from arritmias.data.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import cross_validate
@@ -45,8 +45,8 @@ from arritmias.training.fit import TRAIN_EPOCH_KEYS, class_index, fit
 from arritmias.training.decision import choose_decision_rule
 from arritmias.model.detector import Detector
 from arritmias.errors import DataError
-from arritmias.training.evaluation import score
-from arritmias.model.preprocess import V_INDEX
+from arritmias.training.evaluation import score, score_supra
+from arritmias.model.preprocess import NOT_BEAT_INDEX, S_INDEX, V_INDEX
 from arritmias.data.records import read_recording, resolve_data_dir
 
 
@@ -184,8 +184,10 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
                                                                      cfg.fs))
 
             # DS2 is read here for the first and only time, after every choice is fixed.
-            test_set = n_v(where.beats(cfg, cfg.test_records))
+            test_beats = n_s_v(where.beats(cfg, cfg.test_records))
+            test_set = n_v(test_beats)
             test, decisions = score(detector, test_set)
+            test.update(score_supra(detector, test_beats))
             for mode in ("detected", "reference"):
                 result = ec57.evaluate(detector, data_dir, cfg.test_records, mode, progress=progress)
                 test.update(ec57_metrics(result, f"test_ec57_{mode}"))
@@ -194,11 +196,13 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
                        "train_samples_total": len(train_set), "test_samples_total": len(test_set),
                        "train_V_total": v_rows, "train_N_total": int(np.sum(y == 0)),
-                       "train_X_total": int(np.sum(y == 2)), "train_decoys_total": int(train_set.is_decoy().sum()),
+                       "train_X_total": int(np.sum(y == NOT_BEAT_INDEX)), "train_S_total": int(np.sum(y == S_INDEX)),
+                       "train_decoys_total": int(train_set.is_decoy().sum()),
                        # rows of each class every epoch draws (epoch_rows): what the network sees balanced
                        "train_V_balanced": v_rows,
                        "train_N_balanced": min(int(np.sum(y == 0)), round(cfg.balance_ratio * v_rows)),
-                       "train_X_balanced": min(int(np.sum(y == 2)), round(cfg.not_beat_ratio * v_rows)),
+                       "train_X_balanced": min(int(np.sum(y == NOT_BEAT_INDEX)), round(cfg.not_beat_ratio * v_rows)),
+                       "train_S_balanced": min(int(np.sum(y == S_INDEX)), round(cfg.supra_ratio * v_rows)),
                        "balance_ratio": cfg.balance_ratio}
             model_id = run_log.log_model(detector, run_log.request_example(test_set), {
                 **cfg.to_params(), "macs_per_beat": macs_per_beat(model), "code_version": version_of_code},
@@ -227,8 +231,8 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
 
 
 def ec57_metrics(result, prefix: str) -> dict[str, float]:
-    """An EC57 result's gross and average VEB and QRS figures as metrics ``{prefix}_veb_se``,
-    ``{prefix}_avg_veb_se``, ... (undefined figures left out)."""
+    """An EC57 result's gross and average VEB, SVEB and QRS figures as metrics ``{prefix}_veb_se``,
+    ``{prefix}_avg_veb_se``, ``{prefix}_sveb_ppv``, ... (undefined figures left out)."""
     out = {f"{prefix}_{k}": v for k, v in result.gross.items() if v is not None}
     out.update({f"{prefix}_avg_{k}": v for k, v in result.average.items() if v is not None})
     return out

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import wfdb
 
-from arritmias.analysis.recording import Signal, check_signal, detect_qrs, find_beats, read_signal, summarize
+from arritmias.analysis.ectopy import summarize
+from arritmias.analysis.recording import Signal, check_signal, detect_qrs, find_beats, read_signal
 from arritmias.errors import DataError
 from arritmias.data.records import read_recording
 from tests.conftest import run_cli, synthetic_ecg

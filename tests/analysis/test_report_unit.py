@@ -7,7 +7,8 @@ import re
 
 import numpy as np
 
-from arritmias.analysis.recording import Analysis, summarize
+from arritmias.analysis.ectopy import summarize
+from arritmias.analysis.recording import Analysis
 from arritmias.analysis.clinical_report import RESEARCH_ONLY, choose_strips, hms, render_html
 from arritmias.model.detector import Decisions
 from tests.conftest import synthetic_ecg

@@ -42,6 +42,29 @@ def test_counts_and_figures_on_a_known_record():
     assert f["qrs_ppv"] == pytest.approx(10 / 11)
 
 
+def test_sveb_counts_and_figures_with_three_test_labels():
+    """Test labels N / S / V: SVEB Se = Ss / (Ss + Sn + Sv + So), SVEB +P = Ss / (Ss + Ns + Vs + Fs + Os); an S
+    beat called S is no VEB false positive, a V beat called S is a missed V; a Q beat called S costs nothing."""
+    ref = np.array([1000 * k for k in range(1, 11)])
+    cls = np.array(list("NNSSSSVVFQ"))
+    test = np.r_[ref[:9], ref[9], 10_500]  # the fifth S (index 5) goes missing below; one extra beat
+    labels = np.array(list("NSSSVNSVSSS"))
+    keep = np.ones(len(test), bool)
+    keep[5] = False  # the S beat at 6000 is dropped: missed
+    c = record_counts(ref, cls, test[keep], labels[keep], FS, start_s=0)
+    assert (c["Nn"], c["Ns"], c["Ss"], c["Sv"], c["So"]) == (1, 1, 2, 1, 1)
+    assert (c["Vs"], c["Vv"], c["Fs"], c["Qs"], c["Os"]) == (1, 1, 1, 1, 1)
+    f = figures(c)
+    assert f["sveb_se"] == pytest.approx(2 / 4)  # Ss / (Ss + Sn + Sv + So)
+    assert f["sveb_ppv"] == pytest.approx(2 / 6)  # Ss / (Ss + Ns + Vs + Fs + Os); Qs is not a false positive
+    assert f["veb_se"] == pytest.approx(1 / 2)  # Vv / (Vv + Vn + Vs + Vo): the V called S is missed
+    assert f["veb_ppv"] == pytest.approx(1 / 2)  # Vv / (Vv + Nv + Sv + Ov)
+    # A bool labelling (a detector without the S answer) counts exactly as "V" / "N" labels.
+    is_v = labels[keep] == "V"
+    assert record_counts(ref, cls, test[keep], is_v, FS, start_s=0) == \
+        record_counts(ref, cls, test[keep], np.where(is_v, "V", "N"), FS, start_s=0)
+
+
 def test_first_five_minutes_can_be_included():
     ref = np.array([100, 200, 400])
     cls = np.array(list("VVN"))
