@@ -12,6 +12,7 @@ from arritmias.cli.options import (EPILOG_DATA, MODEL_URI_DEFAULT, add_config_op
                                  add_run_and_gate, add_tracking, config_values, gate_thresholds, parse_tags)
 from arritmias.data.records import resolve_data_dir
 from arritmias.errors import CheckFailed
+from arritmias.tracking.runs import figure
 from arritmias.tracking.registry import MODEL_NAME, PREVIOUS_ALIAS, PRODUCTION_ALIAS
 
 
@@ -155,9 +156,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"DS2 EC57 gross, {mode + ' mode':<14}: VEB Se {m[f'test_ec57_{mode}_veb_se']:.4f}  "
               f"+P {m[f'test_ec57_{mode}_veb_ppv']:.4f}  QRS Se {m[f'test_ec57_{mode}_qrs_se']:.4f}  "
               f"+P {m[f'test_ec57_{mode}_qrs_ppv']:.4f}")
+    print(f"cross-validated, EC57 gross in detected mode: SVEB Se {figure(m, 'cv_ec57_detected_sveb_se')}  "
+          f"+P {figure(m, 'cv_ec57_detected_sveb_ppv')}  (family weight {m.get('family_weight_s', 0):g})")
+    for mode in ("detected", "reference"):
+        print(f"DS2 EC57 gross, {mode + ' mode':<14}: SVEB Se {figure(m, f'test_ec57_{mode}_sveb_se')}  "
+              f"+P {figure(m, f'test_ec57_{mode}_sveb_ppv')}")
     for label, p in (("with record context", "test"), ("beat alone        ", "test_nocontext")):
         print(f"DS2 N vs V, {label}: V precision {m[f'{p}_precision_V']:.4f}  V recall {m[f'{p}_recall_V']:.4f}  "
               f"V F1 {m[f'{p}_f1_V']:.4f}  PR-AUC {m[f'{p}_pr_auc']:.4f}")
+        print(f"DS2 S,      {label}: S precision {figure(m, f'{p}_precision_S')}  S recall {figure(m, f'{p}_recall_S')}  "
+              f"S F1 {figure(m, f'{p}_f1_S')}  PR-AUC {figure(m, f'{p}_pr_auc_S')}")
     print(f"  TP {int(m['test_TP'])}  FP {int(m['test_FP'])}  FN {int(m['test_FN'])}  TN {int(m['test_TN'])}  "
           f"thresholds {m['threshold']:.4f} / {m['threshold_no_context']:.4f} / recording "
           f"{m['threshold_recording']:.4f}, not a beat {m['not_beat_threshold']:.2f} (chosen out of fold)  RuleGuard "

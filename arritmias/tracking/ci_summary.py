@@ -16,15 +16,14 @@ from arritmias.tracking import registry, runs
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 # Test figures shown, in this order (the gate's metrics with their minimum): EC57 in detected mode (what users
-# get) and at the reference beats, then single beats with their context, then beats alone.
+# get) and at the reference beats, then single beats with their context, then beats alone; then the same for
+# supraventricular beats (SVEB, class S).
 SHOWN_METRICS = ("test_ec57_detected_veb_se", "test_ec57_detected_veb_ppv", "test_ec57_detected_qrs_se",
                  "test_ec57_detected_qrs_ppv", "test_ec57_reference_veb_se", "test_ec57_reference_veb_ppv",
                  "test_accuracy", "test_precision_V", "test_recall_V", "test_f1_V", "test_pr_auc",
-                 "test_nocontext_precision_V", "test_nocontext_recall_V")
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+                 "test_nocontext_precision_V", "test_nocontext_recall_V", "test_ec57_detected_sveb_se",
+                 "test_ec57_detected_sveb_ppv", "test_ec57_reference_sveb_se", "test_ec57_reference_sveb_ppv",
+                 "test_precision_S", "test_recall_S", "test_f1_S", "test_pr_auc_S")
 
 
 def render(run_id: str, thresholds: dict[str, float] | None = None) -> str:
@@ -55,7 +54,7 @@ def render(run_id: str, thresholds: dict[str, float] | None = None) -> str:
     shown += [m for m in thresholds if m not in shown]
     for name in shown:
         minimum = thresholds.get(name)
-        lines.append(f"| {name} | {_fmt(metrics.get(name))} | {'' if minimum is None else minimum} |")
+        lines.append(f"| {name} | {runs.figure(metrics, name)} | {'' if minimum is None else minimum} |")
     return "\n".join(lines) + "\n"
 
 

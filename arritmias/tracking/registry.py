@@ -18,7 +18,7 @@ except ImportError:  # Windows: no advisory locks; promotions still re-read what
     fcntl = None
 
 from arritmias.errors import ArritmiasError, CheckFailed, ConfigError, DataError
-from arritmias.tracking.runs import EXPERIMENT, client, run_metrics, search_runs, top_level, tracking_uri
+from arritmias.tracking.runs import EXPERIMENT, client, figure, run_metrics, search_runs, top_level, tracking_uri
 
 MODEL_NAME = "ECG_Arritmias_NvsV"
 PRODUCTION_ALIAS = "production"  # the version serving and analysis load by default
@@ -109,21 +109,25 @@ def version_description(run) -> str:
     m, p = run.data.metrics, run.data.params
 
     def fig(key):
-        return f"{m[key]:.3f}" if key in m else "n/a"
+        return figure(m, key, 3)
 
-    return (f"PVC (AAMI V) vs normal beat detector, run {run.info.run_name}. Trained on MIT-BIH records "
+    return (f"PVC (AAMI V) and supraventricular (S) beat detector, run {run.info.run_name}. Trained on MIT-BIH records "
             f"{p.get('train_records', '?')} ({p.get('cv_folds', '?')}-fold patient-wise cross-validation chose "
             f"epochs, thresholds, family weight and RuleGuard in detected mode); tested once on "
             f"{p.get('test_records', '?')}.\n"
             f"Test, EC57 gross, own QRS detection (what users get): VEB Se {fig('test_ec57_detected_veb_se')}, "
             f"+P {fig('test_ec57_detected_veb_ppv')}, QRS Se {fig('test_ec57_detected_qrs_se')}, "
             f"+P {fig('test_ec57_detected_qrs_ppv')}; at the reference beats: VEB Se "
-            f"{fig('test_ec57_reference_veb_se')}, +P {fig('test_ec57_reference_veb_ppv')}.\n"
+            f"{fig('test_ec57_reference_veb_se')}, +P {fig('test_ec57_reference_veb_ppv')}. Supraventricular (SVEB): "
+            f"Se {fig('test_ec57_detected_sveb_se')}, +P {fig('test_ec57_detected_sveb_ppv')} detected; Se "
+            f"{fig('test_ec57_reference_sveb_se')}, +P {fig('test_ec57_reference_sveb_ppv')} at the reference "
+            f"beats.\n"
             f"Test, single beats with record context: V precision {fig('test_precision_V')}, recall "
             f"{fig('test_recall_V')}, F1 {fig('test_f1_V')}, PR-AUC {fig('test_pr_auc')}; beat alone: F1 "
             f"{fig('test_nocontext_f1_V')}.\n"
             f"Thresholds: {fig('threshold')} with context, {fig('threshold_no_context')} without, "
-            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}); not a beat at "
+            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}); S "
+            f"{fig('threshold_s')} with context, {fig('threshold_s_recording')} in a recording; not a beat at "
             f"{fig('not_beat_threshold')}.\n"
             f"Request: {REQUEST_DOC}")
 

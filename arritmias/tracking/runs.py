@@ -257,3 +257,10 @@ def tag_run(run_id: str, tags: dict[str, str]) -> None:
     mlflow_client = client()
     for key, value in tags.items():
         mlflow_client.set_tag(run_id, key, value)
+
+
+def figure(metrics: dict[str, float], key: str, digits: int = 4) -> str:
+    """A logged figure for people: ``key``'s value to ``digits`` decimals, or "n/a" where the run has none (an
+    SVEB figure of records without S beats, a model older than the figure)."""
+    value = metrics.get(key)
+    return "n/a" if value is None else f"{value:.{digits}f}"

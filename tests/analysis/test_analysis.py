@@ -96,11 +96,13 @@ def test_analyze_real_record_and_250hz_csv(trained, store, mitdb, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((out / "233_summary.json").read_text())
     ann = wfdb.rdann(str(out / "233"), "pvc")
-    # Every detection is written: N, V, Q (unreadable) or '|' (judged not a beat, an artifact to bxb).
-    assert set(ann.symbol) <= {"N", "V", "Q", "|"}
+    # Every detection is written: N, V, A (a supraventricular ectopic beat, S to bxb), Q (unreadable) or '|'
+    # (judged not a beat, an artifact to bxb).
+    assert set(ann.symbol) <= {"N", "V", "A", "Q", "|"}
     assert len(ann.sample) == summary["beats"] + summary["detections_not_beats"]
     assert ann.symbol.count("|") == summary["detections_not_beats"]
-    assert summary["pvc_count"] == ann.symbol.count("V")
+    assert summary["pvc_count"] == ann.symbol.count("V") and summary["sve_count"] == ann.symbol.count("A")
+    assert sum(h["sve_count"] for h in summary["per_hour"]) == summary["sve_count"]
     # QRS detection finds the record's beats: 3079 reference beats in 233, a few at the edges. (How many of them
     # the shrunk test network then calls "not a beat" says nothing of the real one: benchmarks measure that.)
     assert abs(summary["beats"] + summary["detections_not_beats"] - 3079) < 40
@@ -110,6 +112,7 @@ def test_analyze_real_record_and_250hz_csv(trained, store, mitdb, tmp_path):
     page = (out / "233_report.html").read_text()
     assert '<html lang="es">' in page and "Solo para uso en investigación" in page
     assert f"{summary['pvc_count']}</td>" in page and "Tiras de ECG" in page
+    assert "Extrasístoles supraventriculares (ESV)" in page and f"{summary['sve_count']}</td>" in page
     assert "stderr" not in proc.stderr and "Add type hints" not in proc.stderr and "oneDNN" not in proc.stderr
 
     # The same lead as a 250 Hz CSV: resampled to 360 Hz, annotations written at 250 Hz.

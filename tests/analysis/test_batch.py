@@ -108,8 +108,9 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
         assert len(part) == summary["beats"] + summary["detections_not_beats"]
         assert part["not_beat"].sum() == summary["detections_not_beats"]
         assert (part["label"] == "V").sum() == summary["pvc_count"]
+        assert (part["class"] == "S").sum() == summary["sve_count"] == int(rows[name]["sve_count"])
         assert int(rows[name]["beats"]) == summary["beats"]
-    assert (beats["prob_v"].between(0, 1)).all() and np.all(np.diff(beats[beats.record == "233"]["sample"]) > 0)
+    assert (beats["prob_v"].between(0, 1)).all() and (beats["prob_s"].between(0, 1)).all() and np.all(np.diff(beats[beats.record == "233"]["sample"]) > 0)
 
     # A job killed while writing 233: its summary (moved in last) is missing and a temporary folder is left.
     # The rerun joins an existing Ray cluster (--address) instead of starting its own.

@@ -83,3 +83,24 @@ def test_a_recording_without_pvcs_gets_one_strip_and_a_dash_per_pattern():
     assert [t for t, _ in choose_strips(a)] == ["Inicio del registro (sin EV)"]
     page = render_html(a)
     assert "Todos los episodios" not in page and page.count("<td>—</td>") == 8
+
+
+def test_supraventricular_ectopy_is_counted_apart_from_ventricular():
+    """SVEs, their couplets and SVT runs (>= 3) are counted from the S calls alone: a PVC between two SVEs breaks
+    the run, and a model without the S answer adds no SVE keys at all."""
+    #                 0    1    2    3    4    5    6    7    8    9   10   11   12   13   14   15
+    pattern = list("N" "S" "S" "N" "S" "S" "S" "N" "S" "V" "S" "N" "S" "S" "S" "S")
+    is_v = np.array([c == "V" for c in pattern])
+    is_s = np.array([c == "S" for c in pattern])
+    t = 0.8 * np.arange(len(pattern)) + 0.4
+    samples = np.round(t * FS).astype(np.int64)
+    s = summarize(is_v, samples, FS, 20.0, None, is_s)
+    assert s["sve_count"] == 11 and s["pvc_count"] == 1
+    assert s["sve_burden_percent"] == round(100 * 11 / 16, 2)
+    assert s["sve_couplets"] == 1 and s["sve_couplet_episodes"][0]["start_s"] == round(float(t[1]), 2)
+    assert [r["beats"] for r in s["svt_runs"]] == [3, 4]  # S V S is two isolated SVEs, not a run
+    assert s["svt_runs"][1]["end_s"] == round(float(t[15]), 2)
+    assert s["per_hour"][0]["sve_count"] == 11
+    assert s["couplets"] == 0 and s["runs_of_3_or_more"] == []  # the SVEs are no PVCs
+    without = summarize(is_v, samples, FS, 20.0)
+    assert "sve_count" not in without and "svt_runs" not in without and "sve_count" not in without["per_hour"][0]

@@ -224,3 +224,36 @@ def test_experiment_artifacts_go_beside_the_sqlite_store(tmp_path, monkeypatch):
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+
+
+def test_recording_s_threshold_is_chosen_on_ec57_sveb_counts():
+    """Step 4 of the decision rule on hand-built records: the P(S) threshold is the first that separates the S
+    beats from the others (EC57 SVEB Se and +P both 1), a beat already called V is never S (its S reference beat
+    counts as missed), and a detection judged not a beat is dropped before counting."""
+    from arritmias.data import matching as ec57
+    from arritmias.training.decision import _supra_point
+
+    fs, rng = 360.0, np.random.default_rng(0)
+    matched, rows, p_s, keep, is_v, start = [], [], [], [], [], 0
+    for _ in range(2):
+        ref = np.arange(400, 400 + 600 * 300, 300)  # 600 beats, 0.83 s apart
+        classes = np.where(rng.random(len(ref)) < 0.1, "S", "N")
+        matched.append(ec57.match_detections(ref, classes, ref, fs))
+        rows.append(np.arange(start, start + len(ref)))
+        start += len(ref)
+        p_s.append(np.where(classes == "S", rng.uniform(0.7, 0.95, len(ref)), rng.uniform(0.0, 0.6, len(ref))))
+        keep.append(np.ones(len(ref), bool))
+        is_v.append(np.zeros(len(ref), bool))
+    p_s, keep, is_v = np.concatenate(p_s), np.concatenate(keep), np.concatenate(is_v)
+    cfg = TrainConfig(target_prec_s=0.8, target_rec_s=0.8)
+    point = _supra_point(cfg, matched, rows, p_s, keep, is_v)
+    assert point["sveb_se"] == point["sveb_ppv"] == 1.0
+    assert max(p_s[p_s < 0.65]) < point["threshold_s_recording"] <= min(p_s[p_s > 0.65])
+    s_rows = np.flatnonzero(p_s > 0.65)
+    scored = np.concatenate([m.scored for m in matched])  # EC57 scores from the fifth minute on
+    is_v[s_rows[-1]] = True  # an S beat the V rule took: EC57 counts it Sv, a missed SVEB
+    n_s = int(np.sum(scored[s_rows]))
+    assert _supra_point(cfg, matched, rows, p_s, keep, is_v)["sveb_se"] == pytest.approx((n_s - 1) / n_s)
+    n_rows = np.flatnonzero(p_s < 0.65)[-5:]
+    p_s[n_rows], keep[n_rows] = 0.99, False  # confident S, but judged not beats: dropped, no false SVEB
+    assert _supra_point(cfg, matched, rows, p_s, keep, is_v)["sveb_ppv"] == 1.0

@@ -41,6 +41,9 @@ def test_old_model_loads_as_a_detector_and_as_a_pyfunc(beats, expected):
     model = mlflow.pyfunc.load_model(str(OLD_MODEL))  # its python_model imports arritmias.serving.ArritmiasPyfunc
     out = model.predict({"sig": beats.windows, "rr": beats.rr, "ctx_sig": beats.template, "ctx_rr": beats.rr_usual})
     _check(out["label"], out["prob_v"], expected)
+    # The answers grew with the S class; a model without it says so rather than inventing a P(S).
+    assert out["class"].tolist() == expected["label"] and out["prob_s"].isna().all()
+    assert not d.supra().any() and d.prob_s is None
 
 
 @pytest.mark.slow

@@ -91,6 +91,8 @@ def test_three_request_forms_match_in_process(server, beats, detector):
         assert len(preds) == len(windows)
         np.testing.assert_allclose([p["prob_v"] for p in preds], expected.prob, atol=1e-5, err_msg=form)
         assert [p["label"] for p in preds] == expected.labels().tolist()
+        assert [p["class"] for p in preds] == expected.classes().tolist()  # N / S / V / Q
+        np.testing.assert_allclose([p["prob_s"] for p in preds], expected.prob_s, atol=1e-5, err_msg=form)
         assert [p["ruleguard_changed"] for p in preds] == expected.ruleguard_changed.tolist()
         assert not any(p["context_used"] for p in preds)
 
@@ -108,6 +110,8 @@ def test_context_request_gets_the_context_answer(server, beats, detector):
         preds = resp.json()["predictions"]
         np.testing.assert_allclose([p["prob_v"] for p in preds], expected.prob, atol=1e-5, err_msg=form)
         assert [p["label"] for p in preds] == expected.labels().tolist()
+        assert [p["class"] for p in preds] == expected.classes().tolist()
+        np.testing.assert_allclose([p["prob_s"] for p in preds], expected.prob_s, atol=1e-5, err_msg=form)
         assert all(p["context_used"] for p in preds)
     mixed = [rows[0], {"sig": rows[1]["sig"], "rr": rows[1]["rr"]}]
     resp = _post(server, {"dataframe_records": mixed})

@@ -75,10 +75,12 @@ def test_decoys_sit_on_t_waves_p_waves_and_between_beats():
 def test_class_index_and_epoch_rows():
     aami = np.array(list("NNNNNNNNSSVVXXXXF"))
     y = class_index(aami)
-    assert y.tolist() == [0] * 10 + [1, 1] + [2] * 4 + [-1]
-    cfg = TrainConfig(balance_ratio=3, not_beat_ratio=1)
+    assert y.tolist() == [0] * 8 + [3, 3] + [1, 1] + [2] * 4 + [-1]
+    cfg = TrainConfig(balance_ratio=3, not_beat_ratio=1, supra_ratio=1)
     rows = epoch_rows(y, cfg, np.random.default_rng(0))
-    assert sorted(np.bincount(y[rows], minlength=3).tolist()) == sorted([6, 2, 2])
+    assert np.bincount(y[rows], minlength=4).tolist() == [6, 2, 2, 2]  # N, V, not a beat, S
+    few_s = epoch_rows(y, TrainConfig(balance_ratio=3, not_beat_ratio=1, supra_ratio=0.5), np.random.default_rng(0))
+    assert np.bincount(y[few_s], minlength=4).tolist() == [6, 2, 2, 1]
     assert -1 not in y[rows] and len(set(rows)) == len(rows)
 
 
@@ -166,3 +168,19 @@ def test_compiled_families_are_the_python_loop(mitdb):
     first, second, third = np.argsort(np.bincount(fam))[::-1][:3]
     assert np.sum(aami[fam == first] == "V") == 0 and np.mean(aami[fam == first] == "N") > 0.95
     assert np.all(aami[(fam == second) | (fam == third)] == "V")
+
+
+def test_supraventricular_answers_keep_the_served_label_and_read_as_s_elsewhere():
+    """An S call is N in the served ``label`` (unchanged for clients that count V), S in ``class``, S to EC57 and
+    ``A`` in an annotation file; V, not a beat and unreadable win over S."""
+    d = Decisions(np.array([0.1, 0.9, 0.1, 0.1, 0.1]), np.array([False, True, False, False, False]), np.zeros(5, bool),
+                  np.ones(5, bool), None, np.array([0.0, 0.0, 0.9, 0.0, 0.0]),
+                  np.array([False, False, True, False, False]), np.array([0.9, 0.9, 0.9, 0.1, 0.9]),
+                  np.array([True, True, True, False, True]))
+    d = d.excluding(np.array([False, False, False, False, True]))
+    assert d.labels().tolist() == ["N", "V", "Q", "N", "Q"]
+    assert d.classes().tolist() == ["S", "V", "Q", "N", "Q"]
+    assert d.ec57_labels().tolist() == ["S", "V", "N", "N", "N"]
+    assert d.annotation_symbols().tolist() == ["A", "V", "|", "N", "Q"]
+    old = Decisions(np.array([0.1, 0.9]), np.array([False, True]), np.zeros(2, bool), np.ones(2, bool))
+    assert old.classes().tolist() == ["N", "V"] and not old.supra().any()  # a model from before the S answer

@@ -122,7 +122,9 @@ def test_registered_when_gate_passes(trained, store):
 
 
 def test_logged_model_predicts_same_in_fresh_process(trained, store, mitdb, cache_dir, tmp_path):
-    beats = build_beats(mitdb, ["233"], cache_dir=cache_dir, progress=False)
+    # Beats of a training record: one epoch on two records separates their V from their N (P(V) ~0.49 against
+    # ~0.25), where on another patient it is still near chance and the check below would be a coin toss.
+    beats = build_beats(mitdb, ["119"], cache_dir=cache_dir, progress=False)
     beats = beats.select(np.isin(beats.aami, ("N", "V")))
     pick = np.r_[np.flatnonzero(beats.aami == "V")[:20], np.flatnonzero(beats.aami == "N")[:20]]
     np.savez(tmp_path / "beats.npz", windows=beats.windows[pick], rr=beats.rr[pick], template=beats.template[pick],
@@ -149,7 +151,7 @@ def test_logged_model_predicts_same_in_fresh_process(trained, store, mitdb, cach
     expected = detector.decide(beats.windows[pick], beats.rr[pick], beats.context.select(pick))
     np.testing.assert_allclose(served["prob"], expected.prob, atol=1e-5)
     assert served["label"] == expected.labels().tolist() and all(served["context_used"])
-    # The model learned something in one epoch: PVCs score higher than normal beats on average.
+    # The model learned something in one epoch: its training PVCs score higher than its normal beats on average.
     assert np.mean(served["prob"][:20]) > np.mean(served["prob"][20:])
 
 
