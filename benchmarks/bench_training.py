@@ -54,7 +54,7 @@ RUN_KEYS = ("cv_ec57_detected_veb_se", "cv_ec57_detected_veb_ppv", "cv_ec57_dete
             "test_ec57_reference_veb_se", "test_ec57_reference_veb_ppv", "test_ec57_reference_qrs_se",
             "test_ec57_reference_qrs_ppv", "test_precision_V", "test_recall_V", "test_f1_V", "test_pr_auc",
             "test_nocontext_precision_V", "test_nocontext_recall_V", "test_nocontext_f1_V", "train_time_s",
-            "cv_ec57_detected_sveb_se", "cv_ec57_detected_sveb_ppv", "threshold_s_recording", "family_weight_s",
+            "cv_ec57_detected_sveb_se", "cv_ec57_detected_sveb_ppv", "threshold_s", "cv_pr_auc_S",
             "test_ec57_detected_sveb_se", "test_ec57_detected_sveb_ppv", "test_ec57_detected_avg_sveb_se",
             "test_ec57_detected_avg_sveb_ppv", "test_ec57_reference_sveb_se", "test_ec57_reference_sveb_ppv",
             "test_precision_S", "test_recall_S", "test_f1_S", "test_pr_auc_S")

@@ -48,13 +48,14 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 # Two records cross-validated in two folds (each rich in PVCs, each held out once), one epoch; 233 (DS2) tests.
-SHRUNK = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1)
+# With the S answer (off by default), so analysis, batch scoring, reports and serving are tested with it.
+SHRUNK = TrainConfig(train_records=("208", "119"), cv_folds=2, test_records=("233",), epochs_max=1, use_supra=True)
 LENIENT_GATE = {"test_ec57_detected_veb_se": 0.0, "test_ec57_detected_veb_ppv": 0.0}
 # The same as command-line options of `gate`, `train` and `ci-summary`.
 LENIENT_GATE_ARGS = ["--min-ec57-detected-veb-se", "0", "--min-ec57-detected-veb-ppv", "0"]
 # SHRUNK as command-line options, for tests that run `arritmias train` / `tune` in a process of their own.
 SHRUNK_ARGS = ["--train-records", ",".join(SHRUNK.train_records), "--cv-folds", str(SHRUNK.cv_folds),
-               "--test-records", ",".join(SHRUNK.test_records), "--epochs-max", str(SHRUNK.epochs_max)]
+               "--test-records", ",".join(SHRUNK.test_records), "--epochs-max", str(SHRUNK.epochs_max), "--supra"]
 
 
 @pytest.fixture(scope="session")

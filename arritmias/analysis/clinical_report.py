@@ -214,8 +214,8 @@ def _footer(a: Analysis) -> str:
             f"{num(m.get('family_weight', 0), 1)}); no es un latido si P(no latido) ≥ "
             f"{num(m.get('not_beat_threshold', 0), 2)}; RuleGuard {'activo' if m.get('ruleguard') else 'inactivo'}"
             if th is not None else "")
-    th_s = m.get("threshold_s_recording")
-    rule_s = f"ESV si P(S) ≥ {num(th_s, 3)} y no es EV" if th_s is not None else (
+    th_s = m.get("threshold_s")
+    rule_s = f"ESV si P(S) ≥ {num(th_s, 3)} según el ritmo alrededor del latido, y no es EV" if th_s is not None else (
         "Este modelo no distingue las extrasístoles supraventriculares (anterior a la clase S)" if th is not None else "")
     items = [f"Modelo: {which}", rule, rule_s, f"Fecha del análisis: {s.get('analysed_at_utc', '—')} (UTC)",
              f"Registro: {s['record']} · derivación {s['lead']} · {num(s['fs_in_hz'], 0)} Hz · {s['source']}",

@@ -63,7 +63,7 @@ def beats_table(a: Analysis):
 def provenance(detector, model_uri: str) -> dict:
     """What a summary says about how it was made: ``{"model": {uri, name, version, run_id, threshold,
     threshold_no_context, threshold_recording, not_beat_threshold, family_weight, ruleguard, arritmias_version, and
-    for a model with the S answer threshold_s_recording and family_weight_s}, "analysed_at_utc": "YYYY-MM-DD HH:MM"}``.
+    for a model with the S answer threshold_s}, "analysed_at_utc": "YYYY-MM-DD HH:MM"}``.
     """
     from datetime import datetime, timezone
 
@@ -75,8 +75,8 @@ def provenance(detector, model_uri: str) -> dict:
         "threshold": round(r.threshold, 4), "threshold_no_context": round(r.threshold_no_context, 4),
         "threshold_recording": round(r.threshold_recording, 4), "not_beat_threshold": round(r.not_beat_threshold, 4),
         "family_weight": r.family_weight, "ruleguard": r.guard is not None, "arritmias_version": __version__}
-    if detector.s_index is not None:
-        model |= {"threshold_s_recording": round(r.threshold_s_recording, 4), "family_weight_s": r.family_weight_s}
+    if detector.supra is not None:
+        model |= {"threshold_s": round(detector.supra.threshold, 4)}
     return {"model": model, "analysed_at_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 

@@ -28,7 +28,7 @@ def add_lead_csv(p: argparse.ArgumentParser) -> None:
 
 
 BOOL_FLAGS = {"use_augment": "augment", "use_ruleguard": "ruleguard",  # --no-augment, --no-ruleguard, --no-context
-              "use_context": "context"}
+              "use_context": "context", "use_supra": "supra"}  # --supra
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:

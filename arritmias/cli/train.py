@@ -157,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"+P {m[f'test_ec57_{mode}_veb_ppv']:.4f}  QRS Se {m[f'test_ec57_{mode}_qrs_se']:.4f}  "
               f"+P {m[f'test_ec57_{mode}_qrs_ppv']:.4f}")
     print(f"cross-validated, EC57 gross in detected mode: SVEB Se {figure(m, 'cv_ec57_detected_sveb_se')}  "
-          f"+P {figure(m, 'cv_ec57_detected_sveb_ppv')}  (family weight {m.get('family_weight_s', 0):g})")
+          f"+P {figure(m, 'cv_ec57_detected_sveb_ppv')}  (P(S) threshold {figure(m, 'threshold_s')})")
     for mode in ("detected", "reference"):
         print(f"DS2 EC57 gross, {mode + ' mode':<14}: SVEB Se {figure(m, f'test_ec57_{mode}_sveb_se')}  "
               f"+P {figure(m, f'test_ec57_{mode}_sveb_ppv')}")

@@ -206,11 +206,6 @@ def n_v(beats: BeatSet) -> BeatSet:
     return beats.select(np.isin(beats.aami, ("N", "V")))
 
 
-def n_s_v(beats: BeatSet) -> BeatSet:
-    """Only the N, S and V beats: the rows of beat-level S figures."""
-    return beats.select(np.isin(beats.aami, ("N", "S", "V")))
-
-
 def n_v_beats(data_dir: Path, records: tuple[str, ...], cache_dir: Path | None = None) -> BeatSet:
     """The N and V reference beats of annotated ``records`` with their context (cached in ``cache_dir``, default
     :func:`arritmias.data.cache.default_cache_dir`): what promotion and the A/B report score two models on."""

@@ -9,7 +9,9 @@ path); without them, on its own. MLflow's server accepts ``{"instances": [...]}`
 or ``{"inputs": ...}`` and hands the model a DataFrame. The answer has one row per beat: ``prob_v``, ``label``
 (N, V, or Q: not a beat or unclassifiable), ``prob_not_beat``, ``prob_s`` and ``class`` (N, S, V or Q: the label
 with supraventricular ectopic beats told apart; both added with the S answer, so older clients read what they
-always did), ``ruleguard_changed`` and ``context_used``.
+always did), ``ruleguard_changed`` and ``context_used``. Beats sent here are judged one by one, and the S answer
+needs the rhythm around a beat (:mod:`arritmias.signal.rhythm`), so a served beat's ``prob_s`` is null and its
+``class`` is its ``label``: a recording's S beats come from ``analyze``, ``batch-score`` and ``evaluate``.
 
 Requests are validated here (:func:`parse_request`), so bad input is answered with a 400 naming the field, never
 with a made-up label. The registry shows :data:`REQUEST_DOC` on each version's page and training writes both
@@ -32,8 +34,9 @@ REQUEST_DOC = ('{"instances": [{"sig": [360 numbers: raw lead window in mV, R pe
                'the patient\'s usual beat, mV], "ctx_rr": the patient\'s usual RR s}]}; dataframe_records and '
                'inputs work too')
 RESPONSE_DOC = ('{"predictions": [{"prob_v": P(V), "label": "N", "V" or "Q" (not a beat / unclassifiable), '
-                '"prob_not_beat": P(not a beat), "prob_s": P(S) (supraventricular ectopic; null from a model '
-                'without the S answer), "class": "N", "S", "V" or "Q" (label with S told apart), '
+                '"prob_not_beat": P(not a beat), "prob_s": null (the S answer reads the rhythm '
+                'around a beat: a whole recording, not single beats), "class": the label here, "N", "S", "V" or "Q" '
+                'in a recording\'s files, '
                 '"ruleguard_changed": bool, "context_used": bool}]}')
 CONTEXT_FIELDS = ("ctx_sig", "ctx_rr")
 # RR intervals a request may carry (s): under 0.1 s two detections are one beat (the ventricle is refractory), over

@@ -20,6 +20,8 @@ import numpy as np
 from arritmias.signal import families
 from arritmias.model import ruleguard
 from arritmias.model.rule import Decisions, Rule, context_mask
+from arritmias.model.supra import SupraStage
+from arritmias.signal.rhythm import beat_times, rhythm_features
 from arritmias.signal.context import Context
 from arritmias.errors import DataError
 from arritmias.model.export import compiled_network, export_onnx
@@ -30,10 +32,9 @@ MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # the same network as an ONNX graph (arritmias.model.export): what a loaded Detector runs
 SPEC_FILE = "detector.json"
 DETECTOR_ARTIFACT = "detector"  # the Detector's folder among a logged pyfunc model's artifacts
-# 4: the S answer (a fourth output, its thresholds); 3: three answers (not ventricular, ventricular, not a beat) and
+# 4: the S answer's second stage ("supra"); 3: three answers (not ventricular, ventricular, not a beat) and
 # morphology families; 2: record context. Formats 3 and up load; a format-3 model never says S.
 SPEC_FORMAT = 4
-OUTPUTS_BEFORE_S = ("N", "V", "X")
 
 
 def local_detector(uri: str) -> Path | None:
@@ -73,19 +74,16 @@ class Detector:
         OpenVINO's inference threads (None: the machine's cores, at most 4; batch actors use 1 each).
     drift_reference : dict or None
         The training beats' feature deciles for live drift (:mod:`arritmias.serving.live_drift`), saved with the model.
-    outputs : tuple of str
-        The network's answers in the order of its output (:data:`~arritmias.model.preprocess.OUTPUTS`; a model
-        from before the S answer has ``("N", "V", "X")``).
+    supra : SupraStage or None
+        The S answer's second stage (:mod:`arritmias.model.supra`); None: a model from before it, never says S.
     """
 
     def __init__(self, model, rule: Rule, win: int, fs: float, uses_context: bool = True,
                  onnx_path: Path | None = None, threads: int | None = None, drift_reference: dict | None = None,
-                 outputs: tuple[str, ...] = OUTPUTS):
+                 supra: SupraStage | None = None):
         self._model, self.rule, self.win, self.fs, self.uses_context = model, rule, win, fs, bool(uses_context)
         self.onnx_path, self.threads, self.drift_reference = onnx_path, threads, drift_reference
-        self.outputs = tuple(outputs)
-        # The S column, when the network has one and the rule says how to read it.
-        self.s_index = self.outputs.index("S") if "S" in self.outputs and rule.threshold_s is not None else None
+        self.supra = supra
         self._infer = None
         self.runtime = None  # "openvino" or "tensorflow", once the network first ran
 
@@ -138,7 +136,7 @@ class Detector:
             context = None
         if windows.ndim != 2 or windows.shape[1] != self.win:
             raise DataError(f"windows must have shape (n, {self.win}), got {windows.shape}")
-        out = np.empty((len(windows), len(self.outputs)), np.float32)
+        out = np.empty((len(windows), len(OUTPUTS)), np.float32)
         if len(windows) == 0:
             return out
         infer = self._compiled()
@@ -155,9 +153,8 @@ class Detector:
         return self.predict(windows, rr, context, use_context)[:, V_INDEX]
 
     def _decisions(self, windows: np.ndarray, rr: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
-                   used: np.ndarray, s_thresholds: np.ndarray | None = None) -> Decisions:
-        """Thresholds (n,) on P(V), the not-a-beat threshold on P(not a beat), then RuleGuard; then ``s_thresholds``
-        (n,) on P(S) for the beats that are neither V nor not a beat."""
+                   used: np.ndarray) -> Decisions:
+        """Thresholds (n,) on P(V), the not-a-beat threshold on P(not a beat), then RuleGuard."""
         p_v, p_x = probs[:, V_INDEX], probs[:, NOT_BEAT_INDEX]
         not_beat = p_x >= self.rule.not_beat_threshold
         is_v = (p_v >= thresholds) & ~not_beat
@@ -165,22 +162,16 @@ class Detector:
         if self.rule.guard is not None and len(p_v):
             is_v, changed = ruleguard.apply(self.rule.guard, windows, rr, p_v, is_v)
             is_v &= ~not_beat
-        p_s = is_s = None
-        if self.s_index is not None and s_thresholds is not None:
-            p_s = probs[:, self.s_index]
-            is_s = (p_s >= s_thresholds) & ~not_beat & ~is_v
-        return Decisions(p_v, is_v, changed, used, None, p_x, not_beat, p_s, is_s)
+        return Decisions(p_v, is_v, changed, used, None, p_x, not_beat)
 
     def decide(self, windows: np.ndarray, rr: np.ndarray, context: Context | None = None,
                use_context: np.ndarray | None = None, probs: np.ndarray | None = None) -> Decisions:
-        """Beats judged one by one: thresholded and rule-filtered decisions (``probs`` (n, k) reused when already
-        computed)."""
+        """Beats judged one by one: thresholded and rule-filtered decisions (``probs`` (n, 3) reused when already
+        computed). Never S: the S answer needs the rhythm around the beat (:meth:`decide_recording`)."""
         used = context_mask(len(windows), context if self.uses_context else None, use_context)
         probs = self.predict(windows, rr, context, use_context) if probs is None else probs
         thresholds = np.where(used, self.rule.threshold, self.rule.threshold_no_context)
-        s_thresholds = None if self.s_index is None else \
-            np.where(used, self.rule.threshold_s, self.rule.threshold_s_no_context)
-        return self._decisions(windows, rr, probs, thresholds, used, s_thresholds)
+        return self._decisions(windows, rr, probs, thresholds, used)
 
     def families(self, windows: np.ndarray) -> np.ndarray:
         """The morphology family (n,) of each beat of one recording (windows in time order)."""
@@ -190,28 +181,39 @@ class Detector:
                          probs: np.ndarray | None = None, family: np.ndarray | None = None) -> Decisions:
         """Every beat of one recording, in time order, with its record ``context``: each beat's probabilities
         joined with its family's so far (causal: the same for a stream fed beat by beat), then thresholds and
-        RuleGuard. ``probs`` (n, k) and ``family`` (n,) are reused when already computed."""
+        RuleGuard; then, with a record context and an S stage, the S answer among the beats neither V nor not a beat
+        (:meth:`supra_answer`). ``probs`` (n, 3) and ``family`` (n,) are reused when already computed."""
         context = context if self.uses_context else None
         used = context_mask(len(windows), context, None)
         probs = self.predict(windows, rr, context) if probs is None else probs
-        w, w_s = self.rule.family_weight, self.rule.family_weight_s if self.s_index is not None else 0.0
-        if w > 0 or w_s > 0:
+        if self.rule.family_weight > 0:
             family = self.families(windows) if family is None else family
-            smoothed = families.smooth(probs, family, w)
-            if self.s_index is not None:  # P(S) weighs its family's evidence by its own weight
-                smoothed = smoothed.copy() if smoothed is probs else smoothed  # never write into the caller's array
-                smoothed[:, self.s_index] = families.smooth(probs[:, [self.s_index]], family, w_s)[:, 0]
-            probs = smoothed
+            probs = families.smooth(probs, family, self.rule.family_weight)
         thresholds = np.full(len(windows), self.rule.threshold_recording if context is not None
                              else self.rule.threshold_no_context, np.float32)
-        s_thresholds = None if self.s_index is None else np.full(
-            len(windows), self.rule.threshold_s_recording if context is not None else self.rule.threshold_s_no_context,
-            np.float32)
-        return self._decisions(windows, rr, probs, thresholds, used, s_thresholds)
+        decisions = self._decisions(windows, rr, probs, thresholds, used)
+        if self.supra is None or context is None:
+            return decisions
+        return self.supra_answer(decisions, rr)
+
+    def supra_answer(self, decisions: Decisions, rr: np.ndarray, stage: SupraStage | None = None) -> Decisions:
+        """``decisions`` of one recording's detections with P(S) and the S answer of ``stage`` (default: this
+        Detector's) added: the rhythm features (:mod:`arritmias.signal.rhythm`) of the detections judged beats (a
+        detection judged not a beat does not end an RR interval), P(S) for each (NaN for the others), S where it
+        reaches the stage's threshold and the beat is not V. ``rr`` (n, 3) the detections' RR features."""
+        from dataclasses import replace
+
+        stage = self.supra if stage is None else stage
+        beat = ~decisions.not_beat
+        p_s = np.full(len(beat), np.nan, np.float32)
+        if beat.any():
+            p_s[beat] = stage.prob(rhythm_features(beat_times(rr)[beat]))
+        is_s = beat & ~decisions.is_v & (np.nan_to_num(p_s) >= stage.threshold)
+        return replace(decisions, prob_s=p_s, is_s=is_s)
 
     def spec(self) -> dict:
-        return {"format": SPEC_FORMAT, "outputs": list(self.outputs), "rule": self.rule.to_dict(), "win": self.win,
-                "fs": self.fs, "uses_context": self.uses_context}
+        return {"format": SPEC_FORMAT, "rule": self.rule.to_dict(), "win": self.win, "fs": self.fs,
+                "uses_context": self.uses_context, "supra": None if self.supra is None else self.supra.to_dict()}
 
     def save(self, folder: Path) -> Path:
         """Write ``model.keras``, its ONNX export ``model.onnx``, ``detector.json`` and, when there is one, the
@@ -259,4 +261,4 @@ class Detector:
         onnx_path = folder / ONNX_FILE
         return cls(folder / MODEL_FILE, Rule.from_dict(spec["rule"]), int(spec["win"]), float(spec["fs"]),
                    bool(spec.get("uses_context", True)), onnx_path if onnx_path.is_file() else None, threads,
-                   load_reference(folder), tuple(spec.get("outputs", OUTPUTS_BEFORE_S)))
+                   load_reference(folder), SupraStage.from_dict(spec["supra"]) if spec.get("supra") else None)

@@ -1,6 +1,5 @@
 """The Keras model: a 1D CNN over the beat window and a dense branch over the RR features; a softmax over the
-four answers of :data:`arritmias.model.preprocess.OUTPUTS` (no ectopic beat, ventricular, not a beat,
-supraventricular)."""
+three answers of :data:`arritmias.model.preprocess.OUTPUTS` (not ventricular, ventricular, not a beat)."""
 
 from __future__ import annotations
 
@@ -57,7 +56,7 @@ class BinaryFocalLoss(keras.losses.Loss):
 
 def build_model(cfg: TrainConfig) -> keras.Model:
     """Inputs ``beat`` (batch, win, 3) and ``rr`` (batch, 4) as :func:`arritmias.model.preprocess.model_inputs` makes
-    them; output (batch, 4): the probabilities of :data:`~arritmias.model.preprocess.OUTPUTS`."""
+    them; output (batch, 3): the probabilities of :data:`~arritmias.model.preprocess.OUTPUTS`."""
     beat = keras.Input((cfg.win, BEAT_CHANNELS), name="beat")
     rr = keras.Input((RR_INPUTS,), name="rr")
     x = beat

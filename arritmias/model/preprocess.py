@@ -22,13 +22,11 @@ RR_RANGE_S = (0.2, 2.0)
 POPULATION_RR_S = 0.8
 BEAT_CHANNELS = 3  # the beat, its difference from the usual beat, and the usual beat itself
 RR_INPUTS = 4  # log prev/usual, log next/usual, log next/prev, context flag
-# The network's four answers, in the order of its softmax output: a beat neither ventricular nor supraventricular
-# ectopic (AAMI N), a ventricular beat, "not a beat" (a detection on a P or T wave, on noise or between beats, or a
-# beat too distorted to read: the reference's Q) and a supraventricular ectopic beat (AAMI S: atrial or junctional
-# premature). S comes last so that models from before it (N, V, X) keep their columns. EC57 charges a false V to VEB
-# +P and a false S to SVEB +P; a "not a beat" costs nothing there.
-OUTPUTS = ("N", "V", "X", "S")
-V_INDEX, NOT_BEAT_INDEX, S_INDEX = OUTPUTS.index("V"), OUTPUTS.index("X"), OUTPUTS.index("S")
+# The network's three answers, in the order of its softmax output: a beat that is not ventricular (AAMI N and S),
+# a ventricular beat, and "not a beat" (a detection on a P or T wave, on noise or between beats, or a beat too
+# distorted to read: the reference's Q). EC57 charges a false V to VEB +P; a "not a beat" costs nothing there.
+OUTPUTS = ("N", "V", "X")
+V_INDEX, NOT_BEAT_INDEX = OUTPUTS.index("V"), OUTPUTS.index("X")
 
 
 def model_inputs(windows: np.ndarray, rr: np.ndarray, context: Context | None = None,

@@ -3,7 +3,8 @@ answers (:class:`Rule`), every number of which cross-validation chooses on DS1 (
 
 A beat is one of: ``N`` (neither ventricular nor supraventricular ectopic), ``V`` (ventricular ectopic, a PVC),
 ``S`` (supraventricular ectopic: a premature atrial or junctional beat) or ``Q`` (judged not a beat, or in an
-unreadable stretch: never counted as either ectopy). A model from before the S answer (three outputs) never says S.
+unreadable stretch: never counted as either ectopy). S is decided among the beats of a whole recording by the
+second stage of :mod:`arritmias.model.supra`; a beat judged alone, or a model from before the S answer, never says S.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class Decisions:
     """Per-beat output, each of shape (n,): P(V) the decision used (after family evidence for a recording),
     P(not a beat), the V decision, whether the detection is judged not a beat, whether RuleGuard changed the V
     decision, whether the beat was judged with its record context, whether it lies in an unreadable stretch
-    (None: none does), and P(S) and the S decision (None: a model without the S answer)."""
+    (None: none does), and P(S) (NaN for a detection judged not a beat) and the S decision (both None: beats
+    judged one by one, or a model without the S answer)."""
 
     prob: np.ndarray
     is_v: np.ndarray
@@ -90,9 +92,6 @@ class Rule:
     not_beat_threshold : P(not a beat) at or above which a detection is not a beat (never V).
     family_weight, family_corr : the family evidence's weight and the QRS correlation that makes a family.
     guard : RuleGuard's kept rules, or None.
-    threshold_s, threshold_s_no_context, threshold_s_recording : the same three for P(S) (None: no S answer).
-    family_weight_s : the family evidence's weight on P(S) (an S beat usually shares the patient's normal QRS, so
-        cross-validation may well give it none).
     """
 
     threshold: float
@@ -102,10 +101,6 @@ class Rule:
     family_weight: float = 0.0
     family_corr: float = 0.9
     guard: ruleguard.RuleGuard | None = None
-    threshold_s: float | None = None
-    threshold_s_no_context: float | None = None
-    threshold_s_recording: float | None = None
-    family_weight_s: float = 0.0
 
     def to_dict(self) -> dict:
         out = asdict(self)

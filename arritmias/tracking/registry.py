@@ -126,8 +126,8 @@ def version_description(run) -> str:
             f"{fig('test_recall_V')}, F1 {fig('test_f1_V')}, PR-AUC {fig('test_pr_auc')}; beat alone: F1 "
             f"{fig('test_nocontext_f1_V')}.\n"
             f"Thresholds: {fig('threshold')} with context, {fig('threshold_no_context')} without, "
-            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}); S "
-            f"{fig('threshold_s')} with context, {fig('threshold_s_recording')} in a recording; not a beat at "
+            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}); P(S) "
+            f"{fig('threshold_s')} in a recording (the S stage reads the rhythm); not a beat at "
             f"{fig('not_beat_threshold')}.\n"
             f"Request: {REQUEST_DOC}")
 

@@ -46,7 +46,7 @@ class CVResult:
     best_epoch : the epoch with the highest pooled ``val_pr_auc`` (the earliest on a tie).
     detected, reference : every training record's detections (decoys left out) and reference beats, ordered
         fold by fold and in time order inside each record; row-aligned with the probabilities below.
-    probs, probs_no_context : (n, k) out-of-fold probabilities of ``detected`` at ``best_epoch``, with and
+    probs, probs_no_context : (n, 3) out-of-fold probabilities of ``detected`` at ``best_epoch``, with and
         without context; ``probs_reference`` the same for ``reference``, with context.
     fold_pr_auc : each fold's own ``val_pr_auc`` at ``best_epoch`` (a spread, not an estimate of its own).
     fold_histories : each fold's per-epoch records.

@@ -9,9 +9,9 @@ patient (:mod:`arritmias.training.crossval`), in detected mode where it matters:
    EC57's gross VEB Se and +P; the weight whose operating point has the best VEB F1 (the weight-0 line is the
    ablation without families, logged beside it);
 3. which RuleGuard rules stay, on the recording path's decisions;
-4. the S answer the same way, on the beats neither V nor not a beat: single-beat P(S) thresholds with and without
-   context on the detected real beats, then for each candidate family weight on P(S) the recording threshold on
-   EC57's gross SVEB Se and +P (targets ``target_prec_s`` / ``target_rec_s``), the weight with the best SVEB F1.
+4. the S answer's second stage (:mod:`arritmias.model.supra`), on the beats steps 1-3 leave neither V nor not a
+   beat: its P(S) out of fold over DS1 patients (:mod:`arritmias.training.supra`), the threshold on EC57's gross
+   SVEB Se and +P (targets ``target_prec_s`` / ``target_rec_s``, else the best F1), then the stage fitted on them all.
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ from arritmias.data.beats import BeatSet, ReferenceBeats
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import CVResult
 from arritmias.model.detector import Detector, Rule
-from arritmias.training.evaluation import (average_precision, binary_metrics, choose_threshold, class_metrics,
+from arritmias.training.evaluation import (average_precision, binary_metrics, choose_threshold,
                                            mcnemar_greater, pick_operating_point)
-from arritmias.model.preprocess import NOT_BEAT_INDEX, S_INDEX, V_INDEX
+from arritmias.model.preprocess import NOT_BEAT_INDEX, V_INDEX
 from arritmias.model.ruleguard import RuleGuard
+from arritmias.model.supra import SupraStage
+from arritmias.signal.rhythm import FEATURES, beat_times, rhythm_features
+from arritmias.training import supra as supra_fit
 
 RULE_KEEP_P = 0.05  # a rule's fixes must outnumber its breakages beyond chance (one-sided sign test)
 NOT_BEAT_GRID = np.round(np.arange(0.3, 0.951, 0.05), 2)
@@ -75,6 +78,7 @@ class DecisionRule:
     rule: Rule
     threshold_rule: str
     metrics: dict[str, float]
+    supra: SupraStage | None = None
 
 
 def _records(beats: BeatSet) -> list[tuple[str, np.ndarray]]:
@@ -111,8 +115,8 @@ def _operating_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], pr
 
 def _supra_point(cfg: TrainConfig, matched: list, rows: list[np.ndarray], p_s: np.ndarray, keep: np.ndarray,
                  is_v: np.ndarray) -> dict:
-    """Step 4 of the module docstring for one family weight: ``p_s`` (n,) already smoothed; ``keep`` (n,) the
-    detections judged beats and ``is_v`` (n,) the V decisions, both already made."""
+    """Step 4's threshold: ``p_s`` (n,) out-of-fold P(S) (NaN where there is none); ``keep`` (n,) the detections
+    judged beats and ``is_v`` (n,) the V decisions, both already made."""
     se, ppv = [], []
     for t in S_GRID:
         labels = np.where(is_v, "V", np.where((p_s >= t) & keep, "S", "N"))
@@ -141,7 +145,7 @@ def ec57_figures(detector: Detector, beats: BeatSet, probs: np.ndarray, refs: di
 
 
 def choose_decision_rule(cfg: TrainConfig, cv: CVResult, refs: dict[str, ReferenceBeats]) -> DecisionRule:
-    """Steps 1-3 of the module docstring on ``cv``'s out-of-fold predictions; ``refs`` are the training records'
+    """Steps 1-4 of the module docstring on ``cv``'s out-of-fold predictions; ``refs`` are the training records'
     reference beats, for EC57 counting."""
     det = cv.detected
     beats = det.aami != "X"
@@ -171,38 +175,46 @@ def choose_decision_rule(cfg: TrainConfig, cv: CVResult, refs: dict[str, Referen
                                                                         point["not_beat_threshold"])
     guard, info = choose_rules(cfg, det.windows[real], det.rr[real], y[real], smoothed[real, V_INDEX], plain[real])
     metrics.update(info)
-    y_s = det.aami == "S"
-    choice_s = choose_threshold(y_s[real], cv.probs[real, S_INDEX], cfg.target_prec_s, cfg.target_rec_s)
-    choice_s_nc = choose_threshold(y_s[real], cv.probs_no_context[real, S_INDEX], cfg.target_prec_s, cfg.target_rec_s)
-    keep = smoothed[:, NOT_BEAT_INDEX] < point["not_beat_threshold"]
-    best_s = None
-    for w_s in cfg.family_weights:
-        point_s = _supra_point(cfg, matched, rows, families.smooth(cv.probs[:, [S_INDEX]], family, w_s)[:, 0], keep,
-                               plain)
-        metrics.update({f"cv_ec57_detected_sveb_se_w{w_s:g}": point_s["sveb_se"],
-                        f"cv_ec57_detected_sveb_ppv_w{w_s:g}": point_s["sveb_ppv"]})
-        if best_s is None or point_s["f1"] > best_s[1]["f1"] + 1e-9:
-            best_s = (w_s, point_s)
-    w_s, point_s = best_s
     rule = Rule(choice.threshold, choice_nc.threshold, point["threshold_recording"], point["not_beat_threshold"],
-                w, cfg.family_corr, guard, choice_s.threshold, choice_s_nc.threshold,
-                point_s["threshold_s_recording"], w_s)
+                w, cfg.family_corr, guard)
     probe = Detector(None, rule, cfg.win, cfg.fs, cfg.use_context)  # decides from the probabilities it is given
     for prefix, ctx, probs in (("cv", det.context, cv.probs), ("cv_nocontext", None, cv.probs_no_context)):
         d = probe.decide(det.windows[real], det.rr[real], None if ctx is None else ctx.select(real), probs=probs[real])
         metrics.update({f"{prefix}_{k}": v for k, v in binary_metrics(y[real], d.is_v).items()
                         if k in ("precision_V", "recall_V", "f1_V", "accuracy")})
         metrics[f"{prefix}_pr_auc"] = average_precision(y[real], probs[real, V_INDEX])
-        metrics.update({f"{prefix}_{k}": v for k, v in class_metrics(y_s[real], d.supra(), "S").items()})
-        metrics[f"{prefix}_pr_auc_S"] = average_precision(y_s[real], probs[real, S_INDEX])
     for mode, beats_, probs, drop in (("detected", det, cv.probs, True),
                                       ("reference", cv.reference, cv.probs_reference, False)):
         g = ec57_figures(probe, beats_, probs, refs, drop).gross
-        metrics.update({f"cv_ec57_{mode}_{k}": v for k, v in g.items() if v is not None})
+        metrics.update({f"cv_ec57_{mode}_{k}": v for k, v in g.items() if v is not None and "sveb" not in k})
+    stage, info = choose_supra(cfg, probe, det, cv.probs, matched, rows) if cfg.use_supra else (None, {})
+    metrics.update(info)
     metrics.update({"threshold": rule.threshold, "threshold_no_context": rule.threshold_no_context,
                     "threshold_recording": rule.threshold_recording, "not_beat_threshold": rule.not_beat_threshold,
-                    "family_weight": w, "threshold_s": rule.threshold_s,
-                    "threshold_s_no_context": rule.threshold_s_no_context,
-                    "threshold_s_recording": rule.threshold_s_recording, "family_weight_s": w_s,
-                    "best_epoch": float(cv.best_epoch)})
-    return DecisionRule(rule, choice.rule, metrics)
+                    "family_weight": w, "best_epoch": float(cv.best_epoch)})
+    return DecisionRule(rule, choice.rule, metrics, stage)
+
+
+def choose_supra(cfg: TrainConfig, probe: Detector, det: BeatSet, probs: np.ndarray, matched: list,
+                 rows: list[np.ndarray]) -> tuple[SupraStage | None, dict[str, float]]:
+    """Step 4 of the module docstring: ``probe`` (the chosen rule, no S stage) decides V and not a beat on ``det``
+    from its out-of-fold ``probs`` (n, 3), recording by recording; ``matched`` / ``rows`` per record as in step 2.
+    Returns the stage (None when DS1 gives no S beat to learn from) and its cross-validated figures
+    ``cv_ec57_detected_sveb_se`` / ``_ppv``, ``cv_pr_auc_S`` and ``threshold_s``."""
+    n = len(det)
+    is_v, keep, x = np.zeros(n, bool), np.zeros(n, bool), np.zeros((n, len(FEATURES)), np.float32)
+    for r in rows:
+        d = probe.decide_recording(det.windows[r], det.rr[r], det.context.select(r), probs[r])
+        is_v[r], keep[r] = d.is_v, ~d.not_beat
+        x[r[keep[r]]] = rhythm_features(beat_times(det.rr[r])[keep[r]])
+    asked = keep & ~is_v  # what the stage will be asked about
+    learn = asked & (det.aami != "X")  # ... and learns from where the reference has a beat
+    y = det.aami == "S"
+    if y[learn].sum() == 0 or y[learn].all():
+        return None, {}
+    p_s = np.full(n, np.nan, np.float32)
+    p_s[asked] = supra_fit.out_of_fold(cfg, x[asked], y[asked], det.record[asked], learn[asked])
+    point = _supra_point(cfg, matched, rows, p_s, keep, is_v)
+    stage = supra_fit.fit_stage(cfg, x[learn], y[learn], point["threshold_s_recording"])
+    return stage, {"cv_ec57_detected_sveb_se": point["sveb_se"], "cv_ec57_detected_sveb_ppv": point["sveb_ppv"],
+                   "cv_pr_auc_S": average_precision(y[learn], p_s[learn]), "threshold_s": stage.threshold}

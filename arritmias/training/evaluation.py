@@ -121,17 +121,21 @@ def score(detector, beats, prefix: str = "test") -> tuple[dict[str, float], dict
 
 
 def score_supra(detector, beats, prefix: str = "test") -> dict[str, float]:
-    """S figures of ``detector`` on annotated N, S and V beats for both paths, named as :func:`score`'s V ones:
-    ``{prefix}_precision_S``, ``{prefix}_recall_S``, ``{prefix}_f1_S``, ``{prefix}_pr_auc_S`` and their
-    ``{prefix}_nocontext_*``; empty for a model without the S answer."""
-    y = beats.aami == "S"
-    out = {}
-    for name, ctx in (("", beats.context), ("_nocontext", None)):
-        d = detector.decide(beats.windows, beats.rr, ctx)
-        if d.prob_s is None:
-            return {}
-        out.update({f"{prefix}{name}_{k}": v for k, v in class_metrics(y, d.supra(), "S").items()})
-        out[f"{prefix}{name}_pr_auc_S"] = average_precision(y, d.prob_s)
+    """S figures of ``detector`` on annotated beats (every beat of each record, in time order: the S answer reads
+    the rhythm) through the recording path, over the N, S and V beats, named as :func:`score`'s V ones:
+    ``{prefix}_precision_S``, ``{prefix}_recall_S``, ``{prefix}_f1_S``, ``{prefix}_pr_auc_S``; empty for a model
+    without the S answer."""
+    if detector.supra is None:
+        return {}
+    is_s, p_s = np.zeros(len(beats), bool), np.zeros(len(beats), np.float32)
+    for name in dict.fromkeys(beats.record.tolist()):
+        rows = np.flatnonzero(beats.record == name)
+        d = detector.decide_recording(beats.windows[rows], beats.rr[rows], beats.context.select(rows))
+        is_s[rows], p_s[rows] = d.supra(), np.nan_to_num(d.prob_s)
+    scored = np.isin(beats.aami, ("N", "S", "V"))
+    y = beats.aami[scored] == "S"
+    out = {f"{prefix}_{k}": v for k, v in class_metrics(y, is_s[scored], "S").items()}
+    out[f"{prefix}_pr_auc_S"] = average_precision(y, p_s[scored])
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from arritmias.config import TrainConfig
 from arritmias.data.beats import NOT_A_BEAT, BeatSet
-from arritmias.model.preprocess import NOT_BEAT_INDEX, OUTPUTS, S_INDEX, V_INDEX, model_inputs
+from arritmias.model.preprocess import NOT_BEAT_INDEX, OUTPUTS, V_INDEX, model_inputs
 from arritmias.signal.context import Context
 from arritmias.training.augment import NoiseBank, add_noise, augment_windows, noise_segments
 from arritmias.training.evaluation import average_precision
@@ -18,20 +18,19 @@ from arritmias.util.progress import progress as progress_bar
 
 
 def class_index(aami: np.ndarray) -> np.ndarray:
-    """The network's target (n,) int, the column of :data:`~arritmias.model.preprocess.OUTPUTS`: 0 for N, 1 for V,
-    2 for not a beat, 3 for S; -1 for a fusion beat (F) or an unclassifiable one (Q), left out of training and of the
-    loss: half ventricular, or of no class, EC57 counts neither as a true or false ectopic beat."""
+    """The network's target (n,) int: 0 for a beat that is not ventricular (N, S), 1 for V, 2 for not a beat; -1
+    for a fusion beat (F), which is left out of training and of the loss: half ventricular, EC57 counts it
+    neither way."""
     out = np.full(len(aami), -1, np.int64)
-    out[aami == "N"] = OUTPUTS.index("N")
+    out[np.isin(aami, ("N", "S"))] = OUTPUTS.index("N")
     out[aami == "V"] = V_INDEX
-    out[aami == "S"] = S_INDEX
-    out[aami == NOT_A_BEAT] = NOT_BEAT_INDEX
+    out[aami == NOT_A_BEAT] = OUTPUTS.index("X")
     return out
 
 
 def focal_loss(y: np.ndarray, probs: np.ndarray, gamma: float) -> float:
     """Mean categorical focal loss (:class:`arritmias.model.FocalLoss`) of class indices ``y`` (n,) (rows with -1
-    left out) under ``probs`` (n, k)."""
+    left out) under ``probs`` (n, 3)."""
     rows = y >= 0
     if not rows.any():
         return float("nan")
@@ -40,26 +39,21 @@ def focal_loss(y: np.ndarray, probs: np.ndarray, gamma: float) -> float:
 
 
 def held_out_figures(y: np.ndarray, probs: np.ndarray, gamma: float) -> dict[str, float]:
-    """``loss``, ``accuracy`` (argmax), ``pr_auc`` (V against every other real beat) and ``pr_auc_s`` (S against
-    every other real beat; only when ``probs`` has the S column) of held-out detections."""
+    """``loss``, ``accuracy`` (argmax) and ``pr_auc`` (V against every other real beat) of held-out detections."""
     rows = y >= 0
-    beats = rows & (y != NOT_BEAT_INDEX)
-    out = {"loss": focal_loss(y, probs, gamma),
-           "accuracy": float(np.mean(probs[rows].argmax(axis=1) == y[rows])) if rows.any() else float("nan"),
-           "pr_auc": average_precision(y[beats] == V_INDEX, probs[beats, V_INDEX])}
-    if probs.shape[1] > S_INDEX:
-        out["pr_auc_s"] = average_precision(y[beats] == S_INDEX, probs[beats, S_INDEX])
-    return out
+    beats = rows & (y != OUTPUTS.index("X"))
+    return {"loss": focal_loss(y, probs, gamma),
+            "accuracy": float(np.mean(probs[rows].argmax(axis=1) == y[rows])) if rows.any() else float("nan"),
+            "pr_auc": average_precision(y[beats] == V_INDEX, probs[beats, V_INDEX])}
 
 
 def epoch_rows(classes: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """One epoch's rows, shuffled: every V row, ``balance_ratio`` N beats, ``not_beat_ratio`` not-a-beat examples
-    and ``supra_ratio`` S beats per V row, drawn without replacement (fewer if a class runs out; every row of a
-    class when there is no V at all). Rows of class -1 (fusion and unclassifiable beats) are never drawn."""
+    """One epoch's rows, shuffled: every V row (class 1), ``balance_ratio`` non-V beats (class 0) and
+    ``not_beat_ratio`` not-a-beat examples (class 2) per V row, drawn without replacement (fewer if a class runs
+    out; every row of a class when there is no V at all). Rows of class -1 (fusion beats) are never drawn."""
     v = np.flatnonzero(classes == V_INDEX)
     parts = [v]
-    for cls, ratio in ((OUTPUTS.index("N"), cfg.balance_ratio), (NOT_BEAT_INDEX, cfg.not_beat_ratio),
-                       (S_INDEX, cfg.supra_ratio)):
+    for cls, ratio in ((0, cfg.balance_ratio), (2, cfg.not_beat_ratio)):
         pool = np.flatnonzero(classes == cls)
         take = min(len(pool), int(round(ratio * len(v)))) if len(v) else len(pool)
         parts.append(rng.choice(pool, take, replace=False))

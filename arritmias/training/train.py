@@ -35,7 +35,7 @@ from arritmias.analysis import ec57
 from arritmias.model import drift_reference
 from arritmias.tracking import registry, runs
 from arritmias.training.augment import find_noise_dir, load_noise
-from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_s_v, n_v, reference_beats
+from arritmias.data.beats import BeatSet, ReferenceBeats, build_beats, n_v, reference_beats
 from arritmias.data.cache import default_cache_dir
 from arritmias.config import TrainConfig
 from arritmias.training.crossval import cross_validate
@@ -46,7 +46,7 @@ from arritmias.training.decision import choose_decision_rule
 from arritmias.model.detector import Detector
 from arritmias.errors import DataError
 from arritmias.training.evaluation import score, score_supra
-from arritmias.model.preprocess import NOT_BEAT_INDEX, S_INDEX, V_INDEX
+from arritmias.model.preprocess import NOT_BEAT_INDEX, V_INDEX
 from arritmias.data.records import read_recording, resolve_data_dir
 
 
@@ -181,10 +181,10 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             real = ~train_set.is_decoy() & (train_set.aami != "X")
             detector = Detector(model, rule.rule, cfg.win, cfg.fs, cfg.use_context,
                                 drift_reference=drift_reference.reference(train_set.windows[real], train_set.rr[real],
-                                                                     cfg.fs))
+                                                                     cfg.fs), supra=rule.supra)
 
             # DS2 is read here for the first and only time, after every choice is fixed.
-            test_beats = n_s_v(where.beats(cfg, cfg.test_records))
+            test_beats = where.beats(cfg, cfg.test_records)
             test_set = n_v(test_beats)
             test, decisions = score(detector, test_set)
             test.update(score_supra(detector, test_beats))
@@ -196,13 +196,13 @@ def train(cfg: TrainConfig, data_dir: Path | str | None = None, cache_dir: Path 
             metrics = {**test, **rule.metrics, "train_time_s": train_time, "epochs_run": float(cv.best_epoch),
                        "train_samples_total": len(train_set), "test_samples_total": len(test_set),
                        "train_V_total": v_rows, "train_N_total": int(np.sum(y == 0)),
-                       "train_X_total": int(np.sum(y == NOT_BEAT_INDEX)), "train_S_total": int(np.sum(y == S_INDEX)),
+                       "train_X_total": int(np.sum(y == NOT_BEAT_INDEX)),
+                       "train_S_total": int(np.sum(train_set.aami == "S")),
                        "train_decoys_total": int(train_set.is_decoy().sum()),
                        # rows of each class every epoch draws (epoch_rows): what the network sees balanced
                        "train_V_balanced": v_rows,
                        "train_N_balanced": min(int(np.sum(y == 0)), round(cfg.balance_ratio * v_rows)),
                        "train_X_balanced": min(int(np.sum(y == NOT_BEAT_INDEX)), round(cfg.not_beat_ratio * v_rows)),
-                       "train_S_balanced": min(int(np.sum(y == S_INDEX)), round(cfg.supra_ratio * v_rows)),
                        "balance_ratio": cfg.balance_ratio}
             model_id = run_log.log_model(detector, run_log.request_example(test_set), {
                 **cfg.to_params(), "macs_per_beat": macs_per_beat(model), "code_version": version_of_code},

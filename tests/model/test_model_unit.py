@@ -9,14 +9,14 @@ from arritmias.model.network import build_model, macs_per_beat
 def test_macs_per_beat_counts_convolutions_and_dense_layers():
     cfg = TrainConfig(first_stride=4)  # 360 samples -> 90, pooled to 45, then 22
     by_hand = (90 * 7 * 3 * 32 + 45 * 5 * 32 * 64 + 22 * 5 * 64 * 64  # the three convolutions
-               + 4 * 16 + (2 * 64 + 16) * 32 + 32 * 4)  # RR branch, head, the four outputs (N, V, X, S)
-    assert macs_per_beat(build_model(cfg)) == by_hand == 976_640
+               + 4 * 16 + (2 * 64 + 16) * 32 + 32 * 3)  # RR branch, head, the three outputs
+    assert macs_per_beat(build_model(cfg)) == by_hand == 976_608
     # Depthwise k*c_in plus pointwise c_in*c_out per output sample.
     separable = TrainConfig(first_stride=4, separable=True)
     by_hand_sep = (90 * 7 * 3 * 32 + 45 * (5 * 32 + 32 * 64) + 22 * (5 * 64 + 64 * 64)
-                   + 4 * 16 + (2 * 64 + 16) * 32 + 32 * 4)
+                   + 4 * 16 + (2 * 64 + 16) * 32 + 32 * 3)
     assert macs_per_beat(build_model(separable)) == by_hand_sep
-    assert macs_per_beat(build_model(TrainConfig())) == 1_968_960  # the default, stride 2
+    assert macs_per_beat(build_model(TrainConfig())) == 1_968_928  # the default, stride 2
 
 
 def test_a_loaded_model_without_its_export_saves_one_that_matches(tmp_path):
@@ -57,7 +57,7 @@ def test_onnx_export_matches_keras_for_every_layer_kind_build_model_uses(tmp_pat
         beat = rng.standard_normal((33, cfg.win, 3)).astype(np.float32)
         rr = rng.standard_normal((33, 4)).astype(np.float32)
         expected = model({"beat": beat, "rr": rr}).numpy()
-        assert expected.shape == (33, 4)  # N, V, not a beat, S
+        assert expected.shape == (33, 3)
         assert np.max(np.abs(network(beat, rr) - expected)) <= 1e-5
         assert np.max(np.abs(network(beat[:1], rr[:1]) - expected[:1])) <= 1e-5  # any batch size, one graph
 

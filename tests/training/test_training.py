@@ -81,6 +81,10 @@ def test_run_logs_every_param_metric_and_artifact(trained, store):
     m = run.data.metrics
     assert m["test_TP"] + m["test_FN"] == pytest.approx(831 - 0, abs=2)  # record 233's V beats
     assert 0 <= m["threshold"] <= 1
+    # The S answer (SHRUNK turns it on): its threshold and out-of-fold figures are logged, and the logged model
+    # carries the stage that chose them.
+    assert 0 <= m["threshold_s"] <= 1 and 0 <= m["cv_pr_auc_S"] <= 1 and "test_recall_S" in m
+    assert run.data.params["use_supra"] == "True"
     meta = json.loads(Path(client.download_artifacts(trained.run_id, "metadata/meta_v7.json")).read_text())
     assert meta["records"]["test"] == ["233"] and "233.dat" in meta["data_sha256"]
 

@@ -1,0 +1,72 @@
+r"""Rhythm features of each beat: what a cardiologist reads on the RR tachogram to call a beat supraventricular
+ectopic (a premature atrial or junctional beat, AAMI S), from the beat times alone.
+
+A premature atrial beat has the patient's usual QRS (so its shape says little; the V network already looks at
+shapes), but it comes *early against the patient's own rhythm*, abruptly (the RR before it is shorter than the
+RR before that: sinus arrhythmia shortens RR gradually), and in a regular rhythm (in atrial fibrillation every
+beat is "early" or "late" and none is called an atrial premature beat). What follows it, a pause that resets the
+sinus node (usually less than fully compensatory), is the last clue. Six numbers per beat say exactly that:
+
+==================  ======================================================================================
+``prematurity``     log(RR before / usual RR): the usual RR is the median of the ``USUAL_BEATS`` RRs before
+``next_vs_usual``   log(RR after / usual RR): the pause after the beat
+``next_vs_prev``    log(RR after / RR before)
+``irregularity``    median of \|log(RR after / RR before)\| over ``IRREGULAR_HALF`` beats on each side: high in
+                    atrial fibrillation, near 0 in sinus rhythm with occasional premature beats
+``abruptness``      log(RR before / the RR before that)
+``vs_recent``       log(RR before / median of the ``RECENT_BEATS`` RRs before)
+==================  ======================================================================================
+
+The times must be those of *beats*: a detection judged not a beat (a T wave, a noise spike) would otherwise make
+the next beat look premature, so the Detector drops them first. The features look ``IRREGULAR_HALF`` beats
+ahead (the rhythm around a beat): a stream gets a beat's S answer that many beats later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+# Same span as the record context's usual RR (~1 minute of beats): long enough to outvote runs of premature beats.
+USUAL_BEATS = 64
+RECENT_BEATS = 8  # the last few seconds: the rhythm the beat interrupts
+IRREGULAR_HALF = 16  # ~25 s of beats around the beat: one episode of atrial fibrillation, not the whole day
+RR_CLIP_S = (0.2, 3.0)  # 20-300 bpm; outside is a missed or extra detection, clipped so one error cannot dominate
+FEATURES = ("prematurity", "next_vs_usual", "next_vs_prev", "irregularity", "abruptness", "vs_recent")
+
+
+def _median_before(values: np.ndarray, k: int) -> np.ndarray:
+    """(n,) the median of the ``k`` values before each one (the first values use the first value as history)."""
+    padded = np.concatenate([np.full(k, values[0]), values])
+    return np.median(sliding_window_view(padded, k)[:-1], axis=1)
+
+
+def rhythm_features(times_s: np.ndarray) -> np.ndarray:
+    """The :data:`FEATURES` (n, 6) float32 of beats at ``times_s`` (n,) seconds, increasing, every beat of one
+    recording in time order. The first beat borrows its one neighbouring RR as both (as the RR features do)."""
+    times_s = np.asarray(times_s, np.float64)
+    n = len(times_s)
+    out = np.zeros((n, len(FEATURES)), np.float32)
+    if n < 2:
+        return out
+    rr = np.clip(np.diff(times_s), *RR_CLIP_S)
+    prev, nxt = np.concatenate([rr[:1], rr]), np.concatenate([rr, rr[-1:]])
+    usual = _median_before(prev, USUAL_BEATS)
+    step = np.log(nxt / prev)
+    padded = np.pad(np.abs(step), IRREGULAR_HALF, mode="edge")
+    out[:, 0] = np.log(prev / usual)
+    out[:, 1] = np.log(nxt / usual)
+    out[:, 2] = step
+    out[:, 3] = np.median(sliding_window_view(padded, 2 * IRREGULAR_HALF + 1), axis=1)
+    out[:, 4] = np.log(prev / np.concatenate([prev[:1], prev[:-1]]))
+    out[:, 5] = np.log(prev / _median_before(prev, RECENT_BEATS))
+    return out
+
+
+def beat_times(rr: np.ndarray) -> np.ndarray:
+    """Times (n,) in seconds, from the first, of consecutive detections given their RR features (n, 3) (previous
+    RR in column 0, as :func:`arritmias.data.beats.rr_features` makes them)."""
+    rr = np.asarray(rr, np.float64)
+    if len(rr) == 0:
+        return np.zeros(0)
+    return np.concatenate([[0.0], np.cumsum(rr[1:, 0])])

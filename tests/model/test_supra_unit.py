@@ -1,0 +1,119 @@
+"""The S answer's second stage: rhythm features, the exported trees, and how the Detector applies them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arritmias.config import TrainConfig
+from arritmias.model.detector import Detector
+from arritmias.model.rule import Decisions, Rule
+from arritmias.model.supra import SupraStage, Tree
+from arritmias.signal.rhythm import FEATURES, beat_times, rhythm_features
+from arritmias.training.supra import fit_stage, out_of_fold
+
+
+def _sinus(n: int, rr: float = 0.8, premature: tuple[int, ...] = (), early: float = 0.6) -> np.ndarray:
+    """Beat times (s) of a regular rhythm with atrial premature beats at ``premature``: each comes ``early`` x RR
+    after the beat before it, and the sinus node restarts from it (a non-compensatory pause)."""
+    gaps = np.full(n - 1, rr)
+    for i in premature:
+        gaps[i - 1] = early * rr
+    return np.concatenate([[0.0], np.cumsum(gaps)])
+
+
+def test_rhythm_features_say_premature_abrupt_and_irregular():
+    x = rhythm_features(_sinus(200, premature=(100,)))
+    col = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    assert col["prematurity"][100] == pytest.approx(np.log(0.6), abs=1e-6)  # 0.48 s against the usual 0.8 s
+    assert col["abruptness"][100] == pytest.approx(np.log(0.6), abs=1e-6)
+    assert col["vs_recent"][100] == pytest.approx(np.log(0.6), abs=1e-6)
+    assert col["next_vs_prev"][100] == pytest.approx(np.log(1 / 0.6), abs=1e-6)
+    assert col["next_vs_usual"][100] == pytest.approx(0, abs=1e-6)
+    assert np.abs(col["prematurity"][:100]).max() < 1e-6 and col["irregularity"].max() < 1e-6
+    # Atrial fibrillation: every RR is different, the beats around are irregular; a gradual change (sinus
+    # arrhythmia) is not abrupt.
+    rng = np.random.default_rng(0)
+    af = rhythm_features(np.concatenate([[0.0], np.cumsum(rng.uniform(0.4, 1.2, 199))]))
+    assert np.median(af[:, 3]) > 0.3
+    slowing = rhythm_features(np.concatenate([[0.0], np.cumsum(np.linspace(0.6, 1.0, 199))]))
+    assert np.abs(slowing[:, 4]).max() < 0.01
+    assert rhythm_features(np.array([1.0])).shape == (1, len(FEATURES))
+
+
+def test_beat_times_undo_the_rr_features():
+    times = _sinus(50, premature=(10, 30))
+    rr = np.column_stack([np.r_[times[1] - times[0], np.diff(times)], np.r_[np.diff(times), 0.8], np.ones(50)])
+    np.testing.assert_allclose(beat_times(rr), times - times[0], atol=1e-9)
+
+
+def _training_rows(seed: int = 0, n: int = 4000):
+    """Rhythm features of six synthetic patients with atrial premature beats at ~5 %."""
+    rng = np.random.default_rng(seed)
+    xs, ys, recs = [], [], []
+    for p in range(6):
+        premature = tuple(sorted(rng.choice(np.arange(70, n - 2), n // 20, replace=False)))
+        premature = tuple(i for k, i in enumerate(premature) if k == 0 or i - premature[k - 1] > 2)
+        times = _sinus(n, rr=rng.uniform(0.6, 1.0), premature=premature, early=rng.uniform(0.55, 0.75))
+        times += rng.normal(0, 0.01, n)  # detection jitter
+        y = np.zeros(n, bool)
+        y[list(premature)] = True
+        xs.append(rhythm_features(np.sort(times)))
+        ys.append(y)
+        recs.append(np.full(n, f"p{p}"))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(recs)
+
+
+def test_exported_trees_answer_as_the_fitted_model_and_survive_json():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y, _ = _training_rows()
+    cfg = TrainConfig(supra_trees=30, supra_leaves=7)
+    stage = fit_stage(cfg, x, y, threshold=0.7)
+    model = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.05, max_leaf_nodes=7, class_weight="balanced",
+                                           early_stopping=False, random_state=cfg.seed).fit(x, y)
+    np.testing.assert_allclose(stage.prob(x), model.predict_proba(x)[:, 1], atol=1e-6)
+    again = SupraStage.from_dict(stage.to_dict())
+    np.testing.assert_array_equal(again.prob(x), stage.prob(x))
+    assert again.threshold == 0.7 and len(again.trees) == 30
+    with pytest.raises(ValueError, match="features"):
+        SupraStage.from_dict({**stage.to_dict(), "features": ["prematurity"]})
+    with pytest.raises(ValueError, match="shape"):
+        stage.prob(x[:, :3])
+
+
+def test_out_of_fold_never_sees_the_patient_and_separates_premature_beats():
+    x, y, rec = _training_rows()
+    cfg = TrainConfig(supra_trees=30, supra_leaves=7, cv_folds=3)
+    p = out_of_fold(cfg, x, y, rec)
+    assert np.mean(p[y] >= 0.5) > 0.95 and np.mean(p[~y] >= 0.5) < 0.02
+    # A patient whose fold set holds no S beat to learn from answers 0 rather than a made-up P(S).
+    none = out_of_fold(cfg, x, y & (rec == "p0"), rec)
+    assert np.all(none[rec == "p0"] == 0)
+
+
+def _premature_stage() -> SupraStage:
+    """One tree: P(S) 0.9 for a beat 25 % or more early against the usual RR, else 0.1."""
+    logit = float(np.log(9))
+    tree = Tree(np.array([0, -1, -1]), np.array([np.log(0.75), 0, 0]), np.array([1, -1, -1]), np.array([2, -1, -1]),
+                np.array([0, logit, -logit]))
+    return SupraStage((tree,), 0.0, 0.5)
+
+
+def test_detector_s_answer_skips_detections_that_are_not_beats_and_never_overrides_v():
+    """A T wave detected between two beats would make the next beat look premature; judged not a beat, it does not
+    end an RR interval. A premature beat is S unless the V network called it V."""
+    times = _sinus(120, premature=(80, 100))
+    fake = times[60] + 0.4  # a detection on the T wave after beat 60
+    times = np.sort(np.r_[times, fake])
+    n = len(times)
+    rr = np.column_stack([np.r_[0.8, np.diff(times)], np.r_[np.diff(times), 0.8], np.ones(n)])
+    not_beat = np.isclose(times, fake)
+    is_v = np.zeros(n, bool)
+    is_v[101] = True  # the premature beat at 100 (index 101 after the fake one) was called V
+    d = Decisions(np.zeros(n), is_v, np.zeros(n, bool), np.ones(n, bool), None, not_beat.astype(float), not_beat)
+    detector = Detector(None, Rule(0.5, 0.5, 0.5, 0.5), 360, 360.0, supra=_premature_stage())
+    out = detector.supra_answer(d, rr)
+    assert np.flatnonzero(out.is_s).tolist() == [81]  # beat 80; beat 100 stays V; beat 61 is not premature
+    assert np.isnan(out.prob_s[not_beat]).all() and out.prob_s[62] == pytest.approx(0.1)
+    assert out.classes()[81] == "S" and out.labels()[81] == "N" and out.classes()[101] == "V"
