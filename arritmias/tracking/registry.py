@@ -111,23 +111,26 @@ def version_description(run) -> str:
     def fig(key):
         return figure(m, key, 3)
 
-    return (f"PVC (AAMI V) and supraventricular (S) beat detector, run {run.info.run_name}. Trained on MIT-BIH records "
+    supra = p.get("use_supra") == "True"  # trained with the S answer
+    what = "and supraventricular (S) beat detector" if supra else "vs normal beat detector"
+    sveb = (f" Supraventricular (SVEB): Se {fig('test_ec57_detected_sveb_se')}, +P {fig('test_ec57_detected_sveb_ppv')} "
+            f"detected; Se {fig('test_ec57_reference_sveb_se')}, +P {fig('test_ec57_reference_sveb_ppv')} at the "
+            "reference beats.") if supra else ""
+    threshold_s = f"; P(S) {fig('threshold_s')} in a recording (the S stage reads the rhythm)" if supra else ""
+    return (f"PVC (AAMI V) {what}, run {run.info.run_name}. Trained on MIT-BIH records "
             f"{p.get('train_records', '?')} ({p.get('cv_folds', '?')}-fold patient-wise cross-validation chose "
             f"epochs, thresholds, family weight and RuleGuard in detected mode); tested once on "
             f"{p.get('test_records', '?')}.\n"
             f"Test, EC57 gross, own QRS detection (what users get): VEB Se {fig('test_ec57_detected_veb_se')}, "
             f"+P {fig('test_ec57_detected_veb_ppv')}, QRS Se {fig('test_ec57_detected_qrs_se')}, "
             f"+P {fig('test_ec57_detected_qrs_ppv')}; at the reference beats: VEB Se "
-            f"{fig('test_ec57_reference_veb_se')}, +P {fig('test_ec57_reference_veb_ppv')}. Supraventricular (SVEB): "
-            f"Se {fig('test_ec57_detected_sveb_se')}, +P {fig('test_ec57_detected_sveb_ppv')} detected; Se "
-            f"{fig('test_ec57_reference_sveb_se')}, +P {fig('test_ec57_reference_sveb_ppv')} at the reference "
-            f"beats.\n"
+            f"{fig('test_ec57_reference_veb_se')}, +P {fig('test_ec57_reference_veb_ppv')}.{sveb}\n"
             f"Test, single beats with record context: V precision {fig('test_precision_V')}, recall "
             f"{fig('test_recall_V')}, F1 {fig('test_f1_V')}, PR-AUC {fig('test_pr_auc')}; beat alone: F1 "
             f"{fig('test_nocontext_f1_V')}.\n"
             f"Thresholds: {fig('threshold')} with context, {fig('threshold_no_context')} without, "
-            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}); P(S) "
-            f"{fig('threshold_s')} in a recording (the S stage reads the rhythm); not a beat at "
+            f"{fig('threshold_recording')} in a recording (family weight {fig('family_weight')}){threshold_s}; "
+            f"not a beat at "
             f"{fig('not_beat_threshold')}.\n"
             f"Request: {REQUEST_DOC}")
 

@@ -117,3 +117,18 @@ def test_detector_s_answer_skips_detections_that_are_not_beats_and_never_overrid
     assert np.flatnonzero(out.is_s).tolist() == [81]  # beat 80; beat 100 stays V; beat 61 is not premature
     assert np.isnan(out.prob_s[not_beat]).all() and out.prob_s[62] == pytest.approx(0.1)
     assert out.classes()[81] == "S" and out.labels()[81] == "N" and out.classes()[101] == "V"
+
+
+def test_registry_page_names_the_s_answer_only_for_a_model_trained_with_it():
+    from types import SimpleNamespace
+
+    from arritmias.tracking.registry import version_description
+
+    metrics = {"test_ec57_detected_veb_se": 0.9, "threshold_s": 0.83, "test_ec57_detected_sveb_se": 0.4}
+    run = SimpleNamespace(info=SimpleNamespace(run_name="CNN_v7_x"), data=SimpleNamespace(metrics=metrics, params={}))
+    plain = version_description(run)
+    assert plain.startswith("PVC (AAMI V) vs normal beat detector") and "SVEB" not in plain and "P(S)" not in plain
+    run.data.params = {"use_supra": "True"}
+    with_s = version_description(run)
+    assert with_s.startswith("PVC (AAMI V) and supraventricular (S) beat detector")
+    assert "SVEB): Se 0.400" in with_s and "P(S) 0.830" in with_s

@@ -96,7 +96,7 @@ def test_run_page_experiment_and_registry(browser, ui, trained, store, shots):
         os.environ.pop("MLFLOW_PORT")
     page = _open(browser, url, trained.run_name)
     text = page.inner_text("body")
-    for needle in ("PVC (AAMI V) vs normal beat detector", "threshold", "best_epoch", "test_pr_auc", "cv_folds"):
+    for needle in ("PVC (AAMI V) and supraventricular (S) beat detector", "threshold", "best_epoch", "test_pr_auc", "cv_folds"):
         assert needle in text, needle
     page.screenshot(path=str(shots / "run_page.jpg"), type="jpeg", quality=80, full_page=False)
     page.close()
@@ -108,7 +108,7 @@ def test_run_page_experiment_and_registry(browser, ui, trained, store, shots):
     page.close()
 
     page = _open(browser, f"{ui}/#/models/{registry.MODEL_NAME}/versions/{trained.registered_version}",
-                 "PVC (AAMI V) vs normal beat detector")
+                 "PVC (AAMI V) and supraventricular (S) beat detector")
     text = page.inner_text("body")
     assert "production" in text and trained.run_name in text and "gate" in text
     assert "test_ec57_detected_veb_se" in text  # the logged model's figures, on the version's page (MLflow 3)
