@@ -109,6 +109,9 @@ def test_run_page_experiment_and_registry(browser, ui, trained, store, shots):
 
     page = _open(browser, f"{ui}/#/models/{registry.MODEL_NAME}/versions/{trained.registered_version}",
                  "PVC (AAMI V) and supraventricular (S) beat detector")
+    # The page fills its parts one request at a time (the alias after the description on a loaded machine).
+    for needle in ("production", "test_ec57_detected_veb_se"):
+        page.get_by_text(needle, exact=False).first.wait_for(timeout=LOAD_MS)
     text = page.inner_text("body")
     assert "production" in text and trained.run_name in text and "gate" in text
     assert "test_ec57_detected_veb_se" in text  # the logged model's figures, on the version's page (MLflow 3)
