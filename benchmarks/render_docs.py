@@ -141,6 +141,8 @@ SECTIONS = (
                 Figure("cross-validated on DS1 (pooled out of fold): SVEB Se / +P, P(S) PR-AUC", "",
                        both(both(pct("mean", "cv_ec57_detected_sveb_se"), pct("mean", "cv_ec57_detected_sveb_ppv")),
                             num("mean", "cv_pr_auc_S", fmt="{:.3f}"), sep=", ")),
+                Figure("seeds run (figures are their means; each run trains the default with `--supra`)", "3",
+                       lambda d: ", ".join(map(str, d["seeds"])) if d.get("seeds") else None),
                 Figure("DS2 record 232 alone (about 3 in 4 of DS2's S beats): SVEB Se / +P", "",
                        both(pct("mean", "test_232_sveb_se"), pct("mean", "test_232_sveb_ppv"))),
             )),
