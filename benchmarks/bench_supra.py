@@ -27,12 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from arritmias.analysis import ec57  # noqa: E402
 from arritmias.config import TrainConfig  # noqa: E402
-from arritmias.data import matching  # noqa: E402
 from arritmias.data.beats import build_beats, reference_beats  # noqa: E402
 from arritmias.data.cache import default_cache_dir  # noqa: E402
 from arritmias.data.records import read_recording, resolve_data_dir  # noqa: E402
 from arritmias.model.detector import Detector  # noqa: E402
-from arritmias.training.decision import choose_supra  # noqa: E402
+from arritmias.training.decision import choose_supra, record_matches  # noqa: E402
 from arritmias.training.evaluation import score_supra  # noqa: E402
 from benchmarks.common import write_results  # noqa: E402
 
@@ -44,11 +43,8 @@ def _attach(detector: Detector, cfg: TrainConfig, data_dir: Path) -> dict:
     det = build_beats(data_dir, cfg.train_records, cfg.deriv_idx, cfg.win, cfg.fs, default_cache_dir(), False,
                       positions="detected", n_decoys=cfg.decoys_per_record, seed=cfg.seed)
     det = det.select(~det.is_decoy())
-    names = list(dict.fromkeys(det.record.tolist()))
-    rows = [(det.record == n).nonzero()[0] for n in names]
-    refs = {n: reference_beats(read_recording(data_dir, n, cfg.deriv_idx, cfg.fs)) for n in names}
-    matched = [matching.match_detections(refs[n].samples, refs[n].aami, det.sample[r], cfg.fs,
-                                         exclude=refs[n].unscored) for n, r in zip(names, rows)]
+    refs = {n: reference_beats(read_recording(data_dir, n, cfg.deriv_idx, cfg.fs)) for n, _ in det.by_record()}
+    rows, matched = record_matches(det, refs, cfg.fs)
     detector.supra = None
     stage, cv = choose_supra(cfg, detector, det, detector.predict(det.windows, det.rr, det.context), matched, rows)
     detector.supra = stage

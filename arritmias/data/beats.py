@@ -103,6 +103,11 @@ class BeatSet:
     def context(self) -> Context:
         return Context(self.template, self.rr_usual)
 
+    def by_record(self) -> list[tuple[str, np.ndarray]]:
+        """(record, its rows) for each record, in the order the records first appear (rows keep their order)."""
+        names, first = np.unique(self.record, return_index=True)
+        return [(n, np.flatnonzero(self.record == n)) for n in names[np.argsort(first)]]
+
     def select(self, mask: np.ndarray) -> BeatSet:
         """Rows where ``mask`` (bool (n,) or indices) holds; ``dropped_edge`` is kept as is."""
         return BeatSet(*(getattr(self, f)[mask] for f in ARRAY_FIELDS), dict(self.dropped_edge))

@@ -81,10 +81,12 @@ class DecisionRule:
     supra: SupraStage | None = None
 
 
-def _records(beats: BeatSet) -> list[tuple[str, np.ndarray]]:
-    """(record, its rows) of a BeatSet ordered record by record."""
-    names, first = np.unique(beats.record, return_index=True)
-    return [(n, np.flatnonzero(beats.record == n)) for n in names[np.argsort(first)]]
+def record_matches(beats: BeatSet, refs: dict[str, ReferenceBeats], fs: float) -> tuple[list[np.ndarray], list]:
+    """Each record's rows of ``beats`` (detections in time order) and their EC57 matching to ``refs`` (what steps 2
+    and 4 count on)."""
+    per_record = beats.by_record()
+    return [r for _, r in per_record], [ec57.match_detections(refs[n].samples, refs[n].aami, beats.sample[r], fs,
+                                                              exclude=refs[n].unscored) for n, r in per_record]
 
 
 def _gross(counts: list[dict[str, int]]) -> dict[str, float | None]:
@@ -135,7 +137,7 @@ def ec57_figures(detector: Detector, beats: BeatSet, probs: np.ndarray, refs: di
     ``drop_not_beats`` (detected mode), kept as non-V beats otherwise (reference mode: every reference beat is a
     beat)."""
     counts = {}
-    for name, rows in _records(beats):
+    for name, rows in beats.by_record():
         d = detector.decide_recording(beats.windows[rows], beats.rr[rows], beats.context.select(rows), probs[rows])
         keep = ~d.not_beat if drop_not_beats else np.ones(len(rows), bool)
         ref = refs[name]
@@ -153,10 +155,7 @@ def choose_decision_rule(cfg: TrainConfig, cv: CVResult, refs: dict[str, Referen
     y = det.aami == "V"
     choice = choose_threshold(y[real], cv.probs[real, V_INDEX], cfg.target_prec, cfg.target_rec)
     choice_nc = choose_threshold(y[real], cv.probs_no_context[real, V_INDEX], cfg.target_prec, cfg.target_rec)
-    per_record = _records(det)
-    rows = [r for _, r in per_record]
-    matched = [ec57.match_detections(refs[n].samples, refs[n].aami, det.sample[r], cfg.fs, exclude=refs[n].unscored)
-               for n, r in per_record]
+    rows, matched = record_matches(det, refs, cfg.fs)
     # Family numbers restart in each record: the record's position in the high bits keeps them apart in the pool.
     family = np.zeros(len(det), np.int64)
     for i, r in enumerate(rows):

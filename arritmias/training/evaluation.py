@@ -128,8 +128,7 @@ def score_supra(detector, beats, prefix: str = "test") -> dict[str, float]:
     if detector.supra is None:
         return {}
     is_s, p_s = np.zeros(len(beats), bool), np.zeros(len(beats), np.float32)
-    for name in dict.fromkeys(beats.record.tolist()):
-        rows = np.flatnonzero(beats.record == name)
+    for _, rows in beats.by_record():
         d = detector.decide_recording(beats.windows[rows], beats.rr[rows], beats.context.select(rows))
         is_s[rows], p_s[rows] = d.supra(), np.nan_to_num(d.prob_s)
     scored = np.isin(beats.aami, ("N", "S", "V"))
