@@ -93,6 +93,9 @@ class TrainConfig:
     supra_trees: int = param(
         200, "boosted trees of the S stage (P(S) from the rhythm around each beat): chosen on DS1 out of fold")
     supra_leaves: int = param(15, "leaves per tree of the S stage: interactions of 3-4 rhythm features at most")
+    supra_af_gate: float = param(
+        0.15, "no S answer in an irregular rhythm (atrial fibrillation): median successive RR change above which a "
+              "beat's rhythm is irregular, chosen on DS1's rhythm annotations; 0 turns the gate off")
     use_ruleguard: bool = param(True, "physiological post-filter; each rule kept only if it helps out of fold")
 
     def __post_init__(self) -> None:
@@ -130,6 +133,7 @@ class TrainConfig:
         need(self.balance_ratio > 0, f"balance_ratio={self.balance_ratio}: must be > 0")
         need(self.not_beat_ratio >= 0, f"not_beat_ratio={self.not_beat_ratio}: must be >= 0")
         need(self.supra_trees >= 1 and self.supra_leaves >= 2, "supra_trees must be >= 1 and supra_leaves >= 2")
+        need(0 <= self.supra_af_gate < 5, f"supra_af_gate={self.supra_af_gate}: must be >= 0 (0: no gate) and < 5")
         need(self.decoys_per_record >= 0, f"decoys_per_record={self.decoys_per_record}: must be >= 0")
         need(0 < self.family_corr < 1, f"family_corr={self.family_corr}: must be in (0, 1)")
         need(len(self.family_weights) > 0 and all(0 <= w <= 1 for w in self.family_weights),

@@ -110,7 +110,8 @@ def main() -> None:
                 detector = Detector.from_model_uri(f"runs:/{result.run_id}/model")
                 row = {"seed": seed, "ds1_gating": "out of fold (the training's own step 4)",
                        **{k: result.metrics[k] for k in ("cv_ec57_detected_sveb_se", "cv_ec57_detected_sveb_ppv",
-                                                         "cv_pr_auc_S", "threshold_s") if k in result.metrics}}
+                                                         "cv_pr_auc_S", "cv_irregular_rhythm_fraction", "threshold_s")
+                          if k in result.metrics}}
             row.update(_ds2(detector, cfg, data_dir))
             row = {k: round(float(v), 4) if isinstance(v, (int, float)) and k != "seed" else v for k, v in row.items()}
             row["wall_s"] = round(time.perf_counter() - t0)
@@ -123,6 +124,7 @@ def main() -> None:
                 f" / {row[f'test_without_s_ec57_{mode}_veb_ppv']:.4f})" for mode in ("detected", "reference")),
                 flush=True)
     figures, path = _write(args.seeds, runs_out)
+    mean = figures["mean"]
     print(f"mean of {len(runs_out)}: DS2 detected SVEB Se {mean.get('test_ec57_detected_sveb_se', 0):.4f} +P "
           f"{mean.get('test_ec57_detected_sveb_ppv', 0):.4f}; VEB unchanged by the S stage: {figures['veb_unchanged']};"
           f" targets met: {figures['targets_met']}; results written to {path}")

@@ -20,8 +20,7 @@ import numpy as np
 from arritmias.signal import families
 from arritmias.model import ruleguard
 from arritmias.model.rule import Decisions, Rule, context_mask
-from arritmias.model.supra import SupraStage
-from arritmias.signal.rhythm import beat_times, rhythm_features
+from arritmias.model.supra import SupraStage, supra_probability
 from arritmias.signal.context import Context
 from arritmias.errors import DataError
 from arritmias.model.export import compiled_network, export_onnx
@@ -198,17 +197,14 @@ class Detector:
 
     def supra_answer(self, decisions: Decisions, rr: np.ndarray, stage: SupraStage | None = None) -> Decisions:
         """``decisions`` of one recording's detections with P(S) and the S answer of ``stage`` (default: this
-        Detector's) added: the rhythm features (:mod:`arritmias.signal.rhythm`) of the detections judged beats (a
-        detection judged not a beat does not end an RR interval), P(S) for each (NaN for the others), S where it
-        reaches the stage's threshold and the beat is not V. ``rr`` (n, 3) the detections' RR features."""
+        Detector's) added: P(S) of the beats neither V nor in an irregular rhythm, from their rhythm
+        (:func:`arritmias.model.supra.supra_probability`; NaN for the others), S where it reaches the stage's
+        threshold. ``rr`` (n, 3) the detections' RR features."""
         from dataclasses import replace
 
         stage = self.supra if stage is None else stage
-        beat = ~decisions.not_beat
-        p_s = np.full(len(beat), np.nan, np.float32)
-        if beat.any():
-            p_s[beat] = stage.prob(rhythm_features(beat_times(rr)[beat]))
-        is_s = beat & ~decisions.is_v & (np.nan_to_num(p_s) >= stage.threshold)
+        p_s = supra_probability(stage, rr, decisions.not_beat, decisions.is_v)
+        is_s = ~decisions.is_v & (np.nan_to_num(p_s) >= stage.threshold)
         return replace(decisions, prob_s=p_s, is_s=is_s)
 
     def spec(self) -> dict:

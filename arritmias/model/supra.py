@@ -11,11 +11,11 @@ scikit-learn nor pickle, and the same numbers answer in every process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from arritmias.signal.rhythm import FEATURES
+from arritmias.signal.rhythm import FEATURES, beat_times, irregular_rhythm, rhythm_features
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,15 @@ class Tree:
 @dataclass(frozen=True)
 class SupraStage:
     """P(S) = sigmoid(``baseline`` + sum of the trees' scores) over :data:`~arritmias.signal.rhythm.FEATURES`; a
-    beat (neither V nor not a beat) is S when P(S) >= ``threshold``, chosen on out-of-fold DS1 EC57 SVEB counts."""
+    beat (neither V nor not a beat) is S when P(S) >= ``threshold``, chosen on out-of-fold DS1 EC57 SVEB counts,
+    and it is not in an irregular rhythm (:func:`~arritmias.signal.rhythm.irregular_rhythm` above ``af_gate``; 0:
+    no gate, as in stages saved before it)."""
 
     trees: tuple[Tree, ...]
     baseline: float
     threshold: float
     features: tuple[str, ...] = FEATURES
+    af_gate: float = 0.0
 
     def prob(self, x: np.ndarray) -> np.ndarray:
         """P(S) (n,) float32 for rhythm features ``x`` (n, len(features))."""
@@ -74,13 +77,41 @@ class SupraStage:
 
     def to_dict(self) -> dict:
         return {"features": list(self.features), "baseline": self.baseline, "threshold": self.threshold,
-                "trees": [t.to_dict() for t in self.trees]}
+                "af_gate": self.af_gate, "trees": [t.to_dict() for t in self.trees]}
 
     @classmethod
     def from_dict(cls, d: dict) -> SupraStage:
         if tuple(d["features"]) != FEATURES:  # a model whose features this code does not compute is refused
             raise ValueError(f"S stage features {d['features']} are not this code's {list(FEATURES)}")
-        return cls(tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]), float(d["threshold"]))
+        return cls(tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]), float(d["threshold"]),
+                   af_gate=float(d.get("af_gate", 0.0)))
 
     def replace_threshold(self, threshold: float) -> SupraStage:
-        return SupraStage(self.trees, self.baseline, float(threshold), self.features)
+        return replace(self, threshold=float(threshold))
+
+
+def stage_inputs(rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray,
+                 af_gate: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the stage is asked about in one recording's detections, in time order: their rhythm features (n, 6)
+    float32 (rows of detections judged not beats are 0: such a detection does not end an RR interval, so it is
+    taken out before the rhythm is read) and ``asked`` (n,) bool: beats, not V, not in an irregular rhythm
+    (``af_gate``, 0: none). ``rr`` (n, 3) the detections' RR features, ``not_beat`` / ``is_v`` (n,) bool."""
+    beat = ~np.asarray(not_beat, bool)
+    is_v = np.asarray(is_v, bool)
+    x = np.zeros((len(beat), len(FEATURES)), np.float32)
+    asked = beat & ~is_v
+    if beat.any():
+        times = beat_times(rr)[beat]
+        x[beat] = rhythm_features(times)
+        asked[beat] &= ~irregular_rhythm(times, is_v[beat], af_gate)
+    return x, asked
+
+
+def supra_probability(stage: SupraStage, rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray) -> np.ndarray:
+    """P(S) (n,) float32 of one recording's detections (arguments as :func:`stage_inputs`); NaN where the stage is
+    not asked (not a beat, V, or in an irregular rhythm)."""
+    x, asked = stage_inputs(rr, not_beat, is_v, stage.af_gate)
+    p_s = np.full(len(asked), np.nan, np.float32)
+    if asked.any():
+        p_s[asked] = stage.prob(x[asked])
+    return p_s

@@ -17,6 +17,12 @@ sinus node (usually less than fully compensatory), is the last clue. Six numbers
 ``vs_recent``       log(RR before / median of the ``RECENT_BEATS`` RRs before)
 ==================  ======================================================================================
 
+One more reading is not a feature but a gate, :func:`irregular_rhythm`: in atrial fibrillation or flutter with
+variable conduction no beat is called an atrial premature beat (there is no regular atrial rhythm for it to come
+early in), so the S answer is not given there. DS1 has AF in two patients only: learned from them, the
+irregularity feature did not carry to other patients, while a plain rule on it, chosen on DS1's rhythm annotations,
+does what a cardiologist does.
+
 The times must be those of *beats*: a detection judged not a beat (a T wave, a noise spike) would otherwise make
 the next beat look premature, so the Detector drops them first. The features look ``IRREGULAR_HALF`` beats
 ahead (the rhythm around a beat): a stream gets a beat's S answer that many beats later.
@@ -32,6 +38,10 @@ USUAL_BEATS = 64
 RECENT_BEATS = 8  # the last few seconds: the rhythm the beat interrupts
 IRREGULAR_HALF = 16  # ~25 s of beats around the beat: one episode of atrial fibrillation, not the whole day
 RR_CLIP_S = (0.2, 3.0)  # 20-300 bpm; outside is a missed or extra detection, clipped so one error cannot dominate
+# The gate of irregular_rhythm, on DS1's rhythm annotations (AFIB/AFL, records 201 and 203) with its reference
+# beats: above 0.15 it holds 93 % of the beats in AF and 1.0 % of the others (0.12: 99 / 1.2 %, 0.2: 69 / 0.9 %).
+# Learning the stage outside the gate, DS1 patient-wise out-of-fold SVEB F1 0.61 -> 0.65, false S in AF 61 -> 8.
+AF_IRREGULARITY = 0.15
 FEATURES = ("prematurity", "next_vs_usual", "next_vs_prev", "irregularity", "abruptness", "vs_recent")
 
 
@@ -61,6 +71,34 @@ def rhythm_features(times_s: np.ndarray) -> np.ndarray:
     out[:, 4] = np.log(prev / np.concatenate([prev[:1], prev[:-1]]))
     out[:, 5] = np.log(prev / _median_before(prev, RECENT_BEATS))
     return out
+
+
+def irregular_rhythm(times_s: np.ndarray, ventricular: np.ndarray,
+                     threshold: float = AF_IRREGULARITY) -> np.ndarray:
+    r"""(n,) bool: the beats at ``times_s`` (n,) seconds, in time order, that lie in an irregular rhythm (atrial
+    fibrillation or flutter with variable conduction) given which are ``ventricular`` (n,) bool.
+
+    The irregularity of a beat is the median of \|log(RR after / RR before)\| over the ``IRREGULAR_HALF`` beats on
+    each side, counting only the steps that neither are nor neighbour a ventricular beat: PVC bigeminy alternates
+    short and long RRs without being AF, and the sinus rhythm between the PVCs is what tells. A window with no such
+    step (a run of bigeminy) is not called irregular. Above ``threshold`` (0 turns the gate off) the beat is in an
+    irregular rhythm. The same window as the ``irregularity`` feature, so a stream decides it as late."""
+    times_s = np.asarray(times_s, np.float64)
+    ventricular = np.asarray(ventricular, bool)
+    n = len(times_s)
+    if n < 3 or threshold <= 0:
+        return np.zeros(n, bool)
+    rr = np.clip(np.diff(times_s), *RR_CLIP_S)
+    step = np.abs(np.log(np.concatenate([rr, rr[-1:]]) / np.concatenate([rr[:1], rr])))
+    near_v = ventricular | np.r_[False, ventricular[:-1]] | np.r_[ventricular[1:], False]
+    step = np.pad(np.where(near_v, np.nan, step), IRREGULAR_HALF, constant_values=np.nan)
+    windows = sliding_window_view(step, 2 * IRREGULAR_HALF + 1)
+    counted = (~np.isnan(windows)).sum(axis=1)
+    # nanmedian of the windows that have a step; the others are regular by definition (no warning for all-NaN rows)
+    irregularity = np.zeros(n)
+    has = counted > 0
+    irregularity[has] = np.nanmedian(windows[has], axis=1)
+    return irregularity > threshold
 
 
 def beat_times(rr: np.ndarray) -> np.ndarray:

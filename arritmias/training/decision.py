@@ -10,7 +10,7 @@ patient (:mod:`arritmias.training.crossval`), in detected mode where it matters:
    ablation without families, logged beside it);
 3. which RuleGuard rules stay, on the recording path's decisions;
 4. the S answer's second stage (:mod:`arritmias.model.supra`), on the beats steps 1-3 leave neither V nor not a
-   beat: its P(S) out of fold over DS1 patients (:mod:`arritmias.training.supra`), the threshold on EC57's gross
+   beat, outside irregular rhythms (``supra_af_gate``): its P(S) out of fold over DS1 patients (:mod:`arritmias.training.supra`), the threshold on EC57's gross
    SVEB Se and +P (targets ``target_prec_s`` / ``target_rec_s``, else the best F1), then the stage fitted on them all.
 """
 
@@ -31,8 +31,8 @@ from arritmias.training.evaluation import (average_precision, binary_metrics, ch
                                            mcnemar_greater, pick_operating_point)
 from arritmias.model.preprocess import NOT_BEAT_INDEX, V_INDEX
 from arritmias.model.ruleguard import RuleGuard
-from arritmias.model.supra import SupraStage
-from arritmias.signal.rhythm import FEATURES, beat_times, rhythm_features
+from arritmias.model.supra import SupraStage, stage_inputs
+from arritmias.signal.rhythm import FEATURES
 from arritmias.training import supra as supra_fit
 
 RULE_KEEP_P = 0.05  # a rule's fixes must outnumber its breakages beyond chance (one-sided sign test)
@@ -199,15 +199,16 @@ def choose_supra(cfg: TrainConfig, probe: Detector, det: BeatSet, probs: np.ndar
     """Step 4 of the module docstring: ``probe`` (the chosen rule, no S stage) decides V and not a beat on ``det``
     from its out-of-fold ``probs`` (n, 3), recording by recording; ``matched`` / ``rows`` per record as in step 2.
     Returns the stage (None when DS1 gives no S beat to learn from) and its cross-validated figures
-    ``cv_ec57_detected_sveb_se`` / ``_ppv``, ``cv_pr_auc_S`` and ``threshold_s``."""
+    ``cv_ec57_detected_sveb_se`` / ``_ppv``, ``cv_pr_auc_S``, ``cv_irregular_rhythm_fraction`` (of the non-V beats,
+    in an irregular rhythm, so never S) and ``threshold_s``."""
     n = len(det)
-    is_v, keep, x = np.zeros(n, bool), np.zeros(n, bool), np.zeros((n, len(FEATURES)), np.float32)
+    is_v, keep, asked = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    x = np.zeros((n, len(FEATURES)), np.float32)
     for r in rows:
         d = probe.decide_recording(det.windows[r], det.rr[r], det.context.select(r), probs[r])
         is_v[r], keep[r] = d.is_v, ~d.not_beat
-        x[r[keep[r]]] = rhythm_features(beat_times(det.rr[r])[keep[r]])
-    asked = keep & ~is_v  # what the stage will be asked about
-    learn = asked & (det.aami != "X")  # ... and learns from where the reference has a beat
+        x[r], asked[r] = stage_inputs(det.rr[r], d.not_beat, d.is_v, cfg.supra_af_gate)
+    learn = asked & (det.aami != "X")  # the stage learns where it is asked and the reference has a beat
     y = det.aami == "S"
     if y[learn].sum() == 0 or y[learn].all():
         return None, {}
@@ -215,5 +216,8 @@ def choose_supra(cfg: TrainConfig, probe: Detector, det: BeatSet, probs: np.ndar
     p_s[asked] = supra_fit.out_of_fold(cfg, x[asked], y[asked], det.record[asked], learn[asked])
     point = _supra_point(cfg, matched, rows, p_s, keep, is_v)
     stage = supra_fit.fit_stage(cfg, x[learn], y[learn], point["threshold_s_recording"])
+    # PR-AUC over every real beat left non-V, the gated ones included (P(S) 0): S beats the gate hides count as missed
+    scored = keep & ~is_v & (det.aami != "X")
     return stage, {"cv_ec57_detected_sveb_se": point["sveb_se"], "cv_ec57_detected_sveb_ppv": point["sveb_ppv"],
-                   "cv_pr_auc_S": average_precision(y[learn], p_s[learn]), "threshold_s": stage.threshold}
+                   "cv_pr_auc_S": average_precision(y[scored], np.nan_to_num(p_s[scored])),
+                   "cv_irregular_rhythm_fraction": float(np.mean(~asked[scored])), "threshold_s": stage.threshold}

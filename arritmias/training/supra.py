@@ -1,6 +1,7 @@
 """Fitting the S answer's second stage (:mod:`arritmias.model.supra`) on DS1 beats, and its out-of-fold P(S).
 
-Rows are the beats the V network leaves to it (judged beats, not V); the label is the reference's S. The folds are
+Rows are the beats the V network leaves to it (judged beats, not V, not in an irregular rhythm: the stage is never
+asked there, so it does not learn there); the label is the reference's S. The folds are
 whole patients (:func:`arritmias.training.crossval.assign_folds`, dealt by S count so each fold gets S-rich
 patients), so the out-of-fold P(S) on which the threshold is chosen never saw the patient's own beats.
 """
@@ -29,7 +30,8 @@ def fit_stage(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, threshold: float =
         trees.append(Tree(np.where(nodes["is_leaf"], -1, nodes["feature_idx"]).astype(np.int64),
                           nodes["num_threshold"].astype(np.float64), nodes["left"].astype(np.int64),
                           nodes["right"].astype(np.int64), nodes["value"].astype(np.float64)))
-    return SupraStage(tuple(trees), float(np.ravel(model._baseline_prediction)[0]), threshold)
+    return SupraStage(tuple(trees), float(np.ravel(model._baseline_prediction)[0]), threshold,
+                      af_gate=cfg.supra_af_gate)
 
 
 def out_of_fold(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, record: np.ndarray,
@@ -44,5 +46,5 @@ def out_of_fold(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, record: np.ndarr
         held = np.isin(record, fold)
         train = ~held & learn
         if held.any() and 0 < y[train].sum() < train.sum():  # a fold set without S (a shrunk run) answers 0
-            out[held] = fit_stage(cfg, x[~held], y[~held]).prob(x[held])
+            out[held] = fit_stage(cfg, x[train], y[train]).prob(x[held])
     return out
