@@ -40,7 +40,7 @@ def out_of_fold(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, record: np.ndarr
     patients (``record`` (n,) names each row's)."""
     learn = np.ones(len(x), bool) if learn is None else np.asarray(learn, bool)
     names = tuple(dict.fromkeys(record.tolist()))
-    counts = {r: int(np.sum(y[record == r])) for r in names}
+    counts = {r: int(np.sum(y[(record == r) & learn])) for r in names}  # folds dealt by the S beats learnt from
     out = np.zeros(len(x), np.float32)
     for fold in assign_folds(names, counts, min(cfg.cv_folds, len(names))):
         held = np.isin(record, fold)

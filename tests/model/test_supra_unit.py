@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from arritmias.config import TrainConfig
 from arritmias.model.detector import Detector
 from arritmias.model.rule import Decisions, Rule
 from arritmias.model.supra import SupraStage, Tree
-from arritmias.signal.rhythm import FEATURES, beat_times, rhythm_features
+from arritmias.signal.rhythm import FEATURES, beat_times, irregular_rhythm, rhythm_features
 from arritmias.training.supra import fit_stage, out_of_fold
 
 
@@ -39,6 +41,28 @@ def test_rhythm_features_say_premature_abrupt_and_irregular():
     slowing = rhythm_features(np.concatenate([[0.0], np.cumsum(np.linspace(0.6, 1.0, 199))]))
     assert np.abs(slowing[:, 4]).max() < 0.01
     assert rhythm_features(np.array([1.0])).shape == (1, len(FEATURES))
+
+
+def test_irregular_rhythm_is_atrial_fibrillation_not_ectopy():
+    """AF is irregular everywhere; sinus rhythm with isolated premature beats is not; PVC bigeminy alternates short
+    and long RRs but the steps beside a V beat do not count; the gate is off at 0."""
+    rng = np.random.default_rng(1)
+    n = 300
+    sinus = _sinus(n, premature=(60, 120, 180, 240))
+    af = np.concatenate([[0.0], np.cumsum(rng.uniform(0.4, 1.2, n - 1))])
+    no_v = np.zeros(n, bool)
+    assert not irregular_rhythm(sinus, no_v).any()
+    assert irregular_rhythm(af, no_v)[20:-20].all()
+    bigeminy = np.concatenate([[0.0], np.cumsum(np.tile([0.5, 1.1], n // 2)[: n - 1])])
+    every_other = np.arange(n) % 2 == 1
+    assert irregular_rhythm(bigeminy, no_v).all()  # read as if every beat were supraventricular: irregular
+    assert not irregular_rhythm(bigeminy, every_other).any()
+    # Sinus, then AF from beat 150: the gate closes within the window's half (16 beats) of the change.
+    mixed = np.concatenate([sinus[:150], sinus[149] + np.cumsum(rng.uniform(0.4, 1.2, n - 150))])
+    gate = irregular_rhythm(mixed, no_v)
+    assert not gate[:130].any() and gate[170:].all()
+    assert not irregular_rhythm(af, no_v, threshold=0).any()
+    assert irregular_rhythm(af[:2], no_v[:2]).shape == (2,)
 
 
 def test_beat_times_undo_the_rr_features():
@@ -90,6 +114,13 @@ def test_out_of_fold_never_sees_the_patient_and_separates_premature_beats():
     # A patient whose fold set holds no S beat to learn from answers 0 rather than a made-up P(S).
     none = out_of_fold(cfg, x, y & (rec == "p0"), rec)
     assert np.all(none[rec == "p0"] == 0)
+    # Rows outside ``learn`` (false detections, beats in AF) are answered but never learnt from: adding them with
+    # contradictory labels changes nothing.
+    extra = np.arange(len(x)) % 7 == 0
+    learn = ~extra
+    flipped = np.where(extra, ~y, y)
+    np.testing.assert_array_equal(out_of_fold(cfg, x, flipped, rec, learn)[learn],
+                                  out_of_fold(cfg, x[learn], y[learn], rec[learn]))
 
 
 def _premature_stage() -> SupraStage:
@@ -117,6 +148,25 @@ def test_detector_s_answer_skips_detections_that_are_not_beats_and_never_overrid
     assert np.flatnonzero(out.is_s).tolist() == [81]  # beat 80; beat 100 stays V; beat 61 is not premature
     assert np.isnan(out.prob_s[not_beat]).all() and out.prob_s[62] == pytest.approx(0.1)
     assert out.classes()[81] == "S" and out.labels()[81] == "N" and out.classes()[101] == "V"
+
+
+def test_no_s_answer_inside_atrial_fibrillation():
+    """A stage with a gate never says S (and gives no P(S)) in an irregular rhythm; a stage saved before the gate
+    (no ``af_gate`` in its JSON) has none and answers as it did."""
+    rng = np.random.default_rng(2)
+    sinus = _sinus(150, premature=(80,))
+    times = np.concatenate([sinus, sinus[-1] + np.cumsum(rng.uniform(0.3, 1.0, 150))])
+    n = len(times)
+    rr = np.column_stack([np.r_[0.8, np.diff(times)], np.r_[np.diff(times), 0.8], np.ones(n)])
+    d = Decisions(np.zeros(n), np.zeros(n, bool), np.zeros(n, bool), np.ones(n, bool), None, np.zeros(n),
+                  np.zeros(n, bool))
+    gated = replace(_premature_stage(), af_gate=0.15)
+    out = Detector(None, Rule(0.5, 0.5, 0.5, 0.5), 360, 360.0, supra=gated).supra_answer(d, rr)
+    assert out.is_s[80] and not out.is_s[170:].any() and np.isnan(out.prob_s[170:]).all()
+    old = {k: v for k, v in gated.to_dict().items() if k != "af_gate"}
+    assert SupraStage.from_dict(old).af_gate == 0 and SupraStage.from_dict(gated.to_dict()).af_gate == 0.15
+    ungated = Detector(None, Rule(0.5, 0.5, 0.5, 0.5), 360, 360.0, supra=SupraStage.from_dict(old)).supra_answer(d, rr)
+    assert ungated.is_s[170:].sum() > 20  # what the gate removes: early beats of AF called S
 
 
 def test_registry_page_names_the_s_answer_only_for_a_model_trained_with_it():
