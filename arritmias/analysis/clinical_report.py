@@ -177,6 +177,9 @@ def _summary_rows(a: Analysis) -> list[list]:
     if "sve_count" in s:
         rows += [["Extrasístoles supraventriculares (ESV)", s["sve_count"]],
                  ["Carga de ESV", f"{num(s['sve_burden_percent'], 2)} % de los latidos legibles"]]
+        if s.get("irregular_rhythm_beats"):
+            rows.append(["Ritmo irregular (compatible con fibrilación o flúter auricular)",
+                         f"{num(s['irregular_rhythm_percent'], 2)} % de los latidos legibles: ahí no se cuentan ESV"])
     if s.get("beats_unreadable_not_classified") or s.get("seconds_unreadable"):
         rows.append(["Tramos ilegibles", f"{hms(s['seconds_unreadable'])} ({s['beats_unreadable_not_classified']} "
                                          "latidos no clasificados, marcados Q)"])

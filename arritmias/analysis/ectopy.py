@@ -18,7 +18,8 @@ def summarize_decisions(decisions: Decisions, samples: np.ndarray, fs: float, du
     beat = ~decisions.not_beat if decisions.not_beat is not None else np.ones(len(samples), bool)
     unreadable = None if decisions.unreadable is None else decisions.unreadable[beat]
     is_s = None if decisions.is_s is None else decisions.supra()[beat]
-    return summarize(decisions.is_v[beat], samples[beat], fs, duration_s, unreadable, is_s) | {
+    irregular = None if decisions.irregular is None else decisions.irregular[beat]
+    return summarize(decisions.is_v[beat], samples[beat], fs, duration_s, unreadable, is_s, irregular) | {
         "detections_not_beats": int((~beat).sum())}
 
 
@@ -52,10 +53,13 @@ def _pattern_episodes(is_v: np.ndarray, period: int, min_cycles: int = 3) -> lis
 
 
 def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: float,
-              unreadable: np.ndarray | None = None, is_s: np.ndarray | None = None) -> dict:
+              unreadable: np.ndarray | None = None, is_s: np.ndarray | None = None,
+              irregular: np.ndarray | None = None) -> dict:
     """Beats, PVC count and burden (overall and per hour), couplets, bigeminy/trigeminy episodes, runs of >= 3 PVCs
     with times (s from the start of the recording); with ``is_s`` (n,) bool, the same for supraventricular
-    ectopic beats (``sve_count``, ``sve_burden_percent``, ``sve_couplets``, ``svt_runs``, and per hour).
+    ectopic beats (``sve_count``, ``sve_burden_percent``, ``sve_couplets``, ``svt_runs``, and per hour), and with
+    ``irregular`` (n,) bool the readable beats in an irregular rhythm, where no SVE is counted
+    (``irregular_rhythm_beats``, ``irregular_rhythm_percent``: a report must not read "0 SVEs" there as "none").
 
     Beats in ``unreadable`` (n,) bool stretches are counted in ``beats`` but are never ectopic and do not count in
     the burdens' denominator (the share of ectopic beats among the beats that could be read).
@@ -91,6 +95,11 @@ def summarize(is_v: np.ndarray, samples: np.ndarray, fs: float, duration_s: floa
             "sve_couplet_episodes": [span(s, length) for s, length in runs_s if length == 2],
             "svt_runs": [span(s, length) for s, length in runs_s if length >= 3],
         })
+        if irregular is not None:
+            legible = np.ones(n, bool) if unreadable is None else ~np.asarray(unreadable, bool)
+            gated = int(np.sum(np.asarray(irregular, bool) & legible))
+            out.update({"irregular_rhythm_beats": gated,
+                        "irregular_rhythm_percent": round(100.0 * gated / max(readable, 1), 2)})
     out["per_hour"] = _per_hour(is_v, t, duration_s, unreadable, is_s)
     return out
 

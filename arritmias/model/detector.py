@@ -199,13 +199,13 @@ class Detector:
         """``decisions`` of one recording's detections with P(S) and the S answer of ``stage`` (default: this
         Detector's) added: P(S) of the beats neither V nor in an irregular rhythm, from their rhythm
         (:func:`arritmias.model.supra.supra_probability`; NaN for the others), S where it reaches the stage's
-        threshold. ``rr`` (n, 3) the detections' RR features."""
+        threshold, and which beats lie in an irregular rhythm. ``rr`` (n, 3) the detections' RR features."""
         from dataclasses import replace
 
         stage = self.supra if stage is None else stage
-        p_s = supra_probability(stage, rr, decisions.not_beat, decisions.is_v)
+        p_s, irregular = supra_probability(stage, rr, decisions.not_beat, decisions.is_v)
         is_s = ~decisions.is_v & (np.nan_to_num(p_s) >= stage.threshold)
-        return replace(decisions, prob_s=p_s, is_s=is_s)
+        return replace(decisions, prob_s=p_s, is_s=is_s, irregular=irregular)
 
     def spec(self) -> dict:
         return {"format": SPEC_FORMAT, "rule": self.rule.to_dict(), "win": self.win, "fs": self.fs,

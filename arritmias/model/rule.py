@@ -22,8 +22,9 @@ class Decisions:
     """Per-beat output, each of shape (n,): P(V) the decision used (after family evidence for a recording),
     P(not a beat), the V decision, whether the detection is judged not a beat, whether RuleGuard changed the V
     decision, whether the beat was judged with its record context, whether it lies in an unreadable stretch
-    (None: none does), and P(S) (NaN for a detection judged not a beat) and the S decision (both None: beats
-    judged one by one, or a model without the S answer)."""
+    (None: none does), and P(S) (NaN where the S stage is not asked: not a beat, V, or in an irregular rhythm), the
+    S decision and whether the beat lies in an irregular rhythm (atrial fibrillation: no S answer there) (all three
+    None: beats judged one by one, or a model without the S answer)."""
 
     prob: np.ndarray
     is_v: np.ndarray
@@ -34,6 +35,7 @@ class Decisions:
     not_beat: np.ndarray | None = None
     prob_s: np.ndarray | None = None
     is_s: np.ndarray | None = None
+    irregular: np.ndarray | None = None
 
     def supra(self) -> np.ndarray:
         """(n,) bool: the beats called supraventricular ectopic (never also V, never unclassified)."""

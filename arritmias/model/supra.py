@@ -91,27 +91,29 @@ class SupraStage:
 
 
 def stage_inputs(rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray,
-                 af_gate: float) -> tuple[np.ndarray, np.ndarray]:
+                 af_gate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the stage is asked about in one recording's detections, in time order: their rhythm features (n, 6)
     float32 (rows of detections judged not beats are 0: such a detection does not end an RR interval, so it is
-    taken out before the rhythm is read) and ``asked`` (n,) bool: beats, not V, not in an irregular rhythm
-    (``af_gate``, 0: none). ``rr`` (n, 3) the detections' RR features, ``not_beat`` / ``is_v`` (n,) bool."""
+    taken out before the rhythm is read), ``asked`` (n,) bool: beats, not V, not in an irregular rhythm, and
+    ``irregular`` (n,) bool: the beats in an irregular rhythm (``af_gate``, 0: none). ``rr`` (n, 3) the detections'
+    RR features, ``not_beat`` / ``is_v`` (n,) bool."""
     beat = ~np.asarray(not_beat, bool)
     is_v = np.asarray(is_v, bool)
     x = np.zeros((len(beat), len(FEATURES)), np.float32)
-    asked = beat & ~is_v
+    irregular = np.zeros(len(beat), bool)
     if beat.any():
         times = beat_times(rr)[beat]
         x[beat] = rhythm_features(times)
-        asked[beat] &= ~irregular_rhythm(times, is_v[beat], af_gate)
-    return x, asked
+        irregular[beat] = irregular_rhythm(times, is_v[beat], af_gate)
+    return x, beat & ~is_v & ~irregular, irregular
 
 
-def supra_probability(stage: SupraStage, rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray) -> np.ndarray:
-    """P(S) (n,) float32 of one recording's detections (arguments as :func:`stage_inputs`); NaN where the stage is
-    not asked (not a beat, V, or in an irregular rhythm)."""
-    x, asked = stage_inputs(rr, not_beat, is_v, stage.af_gate)
+def supra_probability(stage: SupraStage, rr: np.ndarray, not_beat: np.ndarray,
+                      is_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(S) (n,) float32 of one recording's detections (arguments as :func:`stage_inputs`), NaN where the stage is
+    not asked (not a beat, V, or in an irregular rhythm), and which beats lie in an irregular rhythm (n,) bool."""
+    x, asked, irregular = stage_inputs(rr, not_beat, is_v, stage.af_gate)
     p_s = np.full(len(asked), np.nan, np.float32)
     if asked.any():
         p_s[asked] = stage.prob(x[asked])
-    return p_s
+    return p_s, irregular

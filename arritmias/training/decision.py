@@ -207,7 +207,7 @@ def choose_supra(cfg: TrainConfig, probe: Detector, det: BeatSet, probs: np.ndar
     for r in rows:
         d = probe.decide_recording(det.windows[r], det.rr[r], det.context.select(r), probs[r])
         is_v[r], keep[r] = d.is_v, ~d.not_beat
-        x[r], asked[r] = stage_inputs(det.rr[r], d.not_beat, d.is_v, cfg.supra_af_gate)
+        x[r], asked[r], _ = stage_inputs(det.rr[r], d.not_beat, d.is_v, cfg.supra_af_gate)
     learn = asked & (det.aami != "X")  # the stage learns where it is asked and the reference has a beat
     y = det.aami == "S"
     if y[learn].sum() == 0 or y[learn].all():

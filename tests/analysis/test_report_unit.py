@@ -104,3 +104,27 @@ def test_supraventricular_ectopy_is_counted_apart_from_ventricular():
     assert s["couplets"] == 0 and s["runs_of_3_or_more"] == []  # the SVEs are no PVCs
     without = summarize(is_v, samples, FS, 20.0)
     assert "sve_count" not in without and "svt_runs" not in without and "sve_count" not in without["per_hour"][0]
+
+
+def test_beats_in_an_irregular_rhythm_are_reported_as_not_counted_for_sves():
+    """In atrial fibrillation the S answer is not given; the summary and the page say how much of the recording
+    that was, so "0 SVEs" is not read as "no SVEs"; a model without the gate (or the S answer) adds nothing."""
+    signal, r, _ = synthetic_ecg(120, FS, seed=4)
+    n = len(r)
+    is_v, is_s = np.zeros(n, bool), np.zeros(n, bool)
+    is_s[10] = True
+    irregular = np.zeros(n, bool)
+    irregular[n // 2:] = True
+    unreadable = np.zeros(n, bool)
+    unreadable[-4:] = True  # unreadable beats count in neither the gated beats nor the denominator
+    s = summarize(is_v, r, FS, len(signal) / FS, unreadable, is_s, irregular)
+    gated = n - n // 2 - 4
+    assert s["irregular_rhythm_beats"] == gated
+    assert s["irregular_rhythm_percent"] == round(100 * gated / (n - 4), 2)
+    assert "irregular_rhythm_beats" not in summarize(is_v, r, FS, len(signal) / FS, unreadable, is_s)
+    assert "irregular_rhythm_beats" not in summarize(is_v, r, FS, len(signal) / FS, unreadable, None, irregular)
+    a = _analysis(is_v, r, signal)
+    page = render_html(Analysis(a.name, FS, FS, r, a.decisions, signal, a.summary | s))
+    pct = f"{100 * gated / (n - 4):.2f}".replace(".", ",")
+    assert f"Ritmo irregular (compatible con fibrilación o flúter auricular)</th><td>{pct} %" in page
+    assert "ahí no se cuentan ESV" not in render_html(a)
