@@ -10,8 +10,9 @@ patient (:mod:`arritmias.training.crossval`), in detected mode where it matters:
    ablation without families, logged beside it);
 3. which RuleGuard rules stay, on the recording path's decisions;
 4. the S answer's second stage (:mod:`arritmias.model.supra`), on the beats steps 1-3 leave neither V nor not a
-   beat, outside irregular rhythms (``supra_af_gate``): its P(S) out of fold over DS1 patients (:mod:`arritmias.training.supra`), the threshold on EC57's gross
-   SVEB Se and +P (targets ``target_prec_s`` / ``target_rec_s``, else the best F1), then the stage fitted on them all.
+   beat, outside irregular rhythms (``supra_af_gate``): its P(S) out of fold over DS1 patients
+   (:mod:`arritmias.training.supra`), the threshold on EC57's gross SVEB Se and +P (targets ``target_prec_s`` /
+   ``target_rec_s``, else the best F1), then the stage fitted on them all.
 """
 
 from __future__ import annotations
