@@ -38,8 +38,9 @@ def write_annotations(a: Analysis, folder: Path) -> Path:
 
 def beats_table(a: Analysis):
     """One row per detection: record, beat index, sample (input rate), time_s, prob_v, prob_not_beat, prob_s (NaN
-    for a model without the S answer), label (N, V, or Q: not a beat or unreadable), class (the label with S told apart), not_beat (the detection judged not a beat), ruleguard_changed — a pandas
-    DataFrame."""
+    for a model without the S answer, and where its S stage is not asked: not a beat, V, or in an irregular
+    rhythm), label (N, V, or Q: not a beat or unreadable), class (the label with S told apart), not_beat (the
+    detection judged not a beat), ruleguard_changed — a pandas DataFrame."""
     import pandas as pd
 
     return pd.DataFrame({
