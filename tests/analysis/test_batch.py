@@ -50,8 +50,12 @@ def ray_cluster():
     """A real one-node Ray cluster started with `ray start --head`, as an operator would; yields its address."""
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = free_port()
+    # Every port the head binds is picked free: the defaults (52365 for the dashboard agent, ...) can still be held
+    # by the previous run's Ray shutting down, and then the head starts without its agent and the job fails.
+    agent_ports = [f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                          "metrics-export-port", "runtime-env-agent-port")]
     subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats"], check=True, capture_output=True, timeout=180)
+                    "--disable-usage-stats", *agent_ports], check=True, capture_output=True, timeout=180)
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -127,7 +131,7 @@ def test_batch_on_local_ray_matches_analyze_survives_corruption_and_resumes(trai
         proc = run_cli("batch-score", str(archive), "--model-uri", uri, "--out", str(out), "--tracking-uri", store,
                        "--address", address)
     assert proc.returncode == 1, proc.stderr[-2000:]  # 101 is still corrupt
-    assert "1 recordings scored" in proc.stdout and "2 already done, 1 failed" in proc.stdout
+    assert "1 recordings scored" in proc.stdout and "2 already done, 1 failed" in proc.stdout, proc.stderr[-3000:]
     assert "101" in proc.stderr and "Traceback" not in proc.stderr
     assert (out / "233_summary.json").is_file() and not (out / ".233.leftover").exists()
     assert (out / "100.pvc").stat().st_mtime_ns == kept
