@@ -51,6 +51,13 @@ def _median_before(values: np.ndarray, k: int) -> np.ndarray:
     return np.median(sliding_window_view(padded, k)[:-1], axis=1)
 
 
+def _rr_around(times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The RR before and after each of ``times_s`` (n >= 2,) s, clipped to ``RR_CLIP_S``; the first and last beats
+    borrow their one neighbouring RR."""
+    rr = np.clip(np.diff(times_s), *RR_CLIP_S)
+    return np.concatenate([rr[:1], rr]), np.concatenate([rr, rr[-1:]])
+
+
 def rhythm_features(times_s: np.ndarray) -> np.ndarray:
     """The :data:`FEATURES` (n, 6) float32 of beats at ``times_s`` (n,) seconds, increasing, every beat of one
     recording in time order. The first beat borrows its one neighbouring RR as both (as the RR features do)."""
@@ -59,8 +66,7 @@ def rhythm_features(times_s: np.ndarray) -> np.ndarray:
     out = np.zeros((n, len(FEATURES)), np.float32)
     if n < 2:
         return out
-    rr = np.clip(np.diff(times_s), *RR_CLIP_S)
-    prev, nxt = np.concatenate([rr[:1], rr]), np.concatenate([rr, rr[-1:]])
+    prev, nxt = _rr_around(times_s)
     usual = _median_before(prev, USUAL_BEATS)
     step = np.log(nxt / prev)
     padded = np.pad(np.abs(step), IRREGULAR_HALF, mode="edge")
@@ -88,8 +94,8 @@ def irregular_rhythm(times_s: np.ndarray, ventricular: np.ndarray,
     n = len(times_s)
     if n < 3 or threshold <= 0:
         return np.zeros(n, bool)
-    rr = np.clip(np.diff(times_s), *RR_CLIP_S)
-    step = np.abs(np.log(np.concatenate([rr, rr[-1:]]) / np.concatenate([rr[:1], rr])))
+    prev, nxt = _rr_around(times_s)
+    step = np.abs(np.log(nxt / prev))
     near_v = ventricular | np.r_[False, ventricular[:-1]] | np.r_[ventricular[1:], False]
     step = np.pad(np.where(near_v, np.nan, step), IRREGULAR_HALF, constant_values=np.nan)
     windows = sliding_window_view(step, 2 * IRREGULAR_HALF + 1)
