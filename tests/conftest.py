@@ -92,6 +92,38 @@ def copy_records(src: Path, dst: Path, names: list[str]) -> Path:
     return dst
 
 
+# Records of MIT-BIH written as another recorder would: leads named as on a 12-lead machine (lead I stored first),
+# 257 Hz like St Petersburg INCART, format 16. "II" carries MLII, "I" the record's other lead.
+ANOTHER_DB_FS = 257.0
+ANOTHER_DB_RECORDS = {"I100": "100", "I119": "119"}
+
+
+@pytest.fixture(scope="session")
+def another_db(mitdb, tmp_path_factory) -> Path:
+    """A WFDB database of another recorder (:data:`ANOTHER_DB_RECORDS`, the first 12 minutes of each, annotations
+    moved to 257 Hz), with a RECORDS listing."""
+    import numpy as np
+    import wfdb
+
+    from arritmias.data.records import resample
+
+    folder = tmp_path_factory.mktemp("another_db")
+    for name, source in ANOTHER_DB_RECORDS.items():
+        rec = wfdb.rdrecord(str(mitdb / source), sampto=int(12 * 60 * 360))
+        mlii = rec.sig_name.index("MLII")
+        leads = [resample(rec.p_signal[:, 1 - mlii], 360.0, ANOTHER_DB_FS),
+                 resample(rec.p_signal[:, mlii], 360.0, ANOTHER_DB_FS)]
+        wfdb.wrsamp(name, fs=ANOTHER_DB_FS, units=["mV", "mV"], sig_name=["I", "II"], p_signal=np.column_stack(leads),
+                    fmt=["16", "16"], write_dir=str(folder))
+        ann = wfdb.rdann(str(mitdb / source), "atr", sampto=int(12 * 60 * 360))
+        samples = np.round(ann.sample * (ANOTHER_DB_FS / 360.0)).astype(np.int64)
+        keep = samples < len(leads[0])
+        wfdb.wrann(name, "atr", samples[keep], np.asarray(ann.symbol)[keep].tolist(),
+                   aux_note=np.asarray(ann.aux_note)[keep].tolist(), write_dir=str(folder))
+    (folder / "RECORDS").write_text("".join(f"{n}\n" for n in ANOTHER_DB_RECORDS))
+    return folder
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300,
             input: str | None = None) -> subprocess.CompletedProcess:
     """Run ``arritmias ARGS`` in a fresh interpreter, as a user would; returns the completed process."""

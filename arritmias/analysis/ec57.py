@@ -23,8 +23,11 @@ def nst_record(record: str, snr_db: int) -> str:
 
 
 def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "reference",
-             include_start: bool = False, ann_dir: Path | None = None, progress: bool = True) -> Ec57Result:
-    """Score ``detector`` on ``records`` in ``mode`` ("reference" or "detected"); optionally write annotations.
+             include_start: bool = False, ann_dir: Path | None = None, progress: bool = True,
+             deriv_idx: int = 0) -> Ec57Result:
+    """Score ``detector`` on ``records`` in ``mode`` ("reference" or "detected") on lead ``deriv_idx`` of each (stable
+    order: MLII, else lead II, first; see :func:`arritmias.data.records.lead_order`), read at the model's rate
+    whatever the database's; optionally write annotations.
 
     ``reference`` classifies the beats at the reference positions (classification alone: a beat judged not a
     beat stays a non-V beat); ``detected`` runs the whole analysis (QRS detection, windowing, classification)
@@ -43,7 +46,7 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
     start = 0.0 if include_start else EXCLUDE_FIRST_S
     counts = {}
     for name in progress_bar(records, enabled=progress, desc=f"EC57 ({mode})", unit="rec"):
-        rec = read_recording(data_dir, name, fs=detector.fs)
+        rec = read_recording(data_dir, name, deriv_idx, fs=detector.fs)
         ref = reference_beats(rec)
         if mode == "reference":
             inputs = beat_inputs(rec.signal, ref.samples, rec.fs, detector.win)

@@ -61,7 +61,11 @@ def add_parsers(sub) -> None:
                                           "QRS Se/+P; writes JSON and each record's annotation file for bxb.",
                               epilog=EPILOG_DATA)
     evaluate.add_argument("--model-uri", default=MODEL_URI_DEFAULT, help=f"model (default: {MODEL_URI_DEFAULT})")
-    evaluate.add_argument("--records", default="DS2", help="records: DS2 (default), DS1, or names like 100,119")
+    evaluate.add_argument("--records", default="DS2", help="records: DS2 (default), DS1, names like 100,119, or "
+                          "'all' (every record in the data folder: another annotated WFDB database, e.g. INCART)")
+    evaluate.add_argument("--deriv-idx", type=int, default=0,
+                          help="lead: 0 (default) is MLII, else lead II, else the record's first; 1, 2, ... the "
+                               "others in file order")
     evaluate.add_argument("--mode", choices=("reference", "detected", "both"), default="both",
                           help="classify at the reference beats, end to end with own QRS detection, or both "
                                "(default)")
@@ -129,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from arritmias.data.beats import parse_records
     from arritmias.model.detector import Detector
     from arritmias.analysis.ec57 import evaluate, format_table
-    from arritmias.data.records import require_records
+    from arritmias.data.records import lead_name, list_records, require_records
 
     runs.use_tracking(args.tracking_uri, "read", args.model_uri)
     data_dir = resolve_data_dir(args.data_dir)
@@ -137,13 +141,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     modes = ("detected", "reference") if args.mode == "both" else (args.mode,)
     if args.noise_stress:
         return _noise_stress(args, data_dir, out, modes)
-    records = parse_records(args.records)
+    records = tuple(list_records(data_dir)) if args.records.strip().lower() == "all" else parse_records(args.records)
     require_records(data_dir, records)
+    leads = {name: lead_name(data_dir, name, args.deriv_idx) for name in records}
     detector = Detector.from_model_uri(args.model_uri)
     for mode in modes:
-        result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode)
-        path = write_text_atomic(out / f"ec57_{mode}.json", json.dumps(result.to_dict(), indent=2))
+        result = evaluate(detector, data_dir, records, mode, args.include_first_5min, out / mode,
+                          deriv_idx=args.deriv_idx)
+        path = write_text_atomic(out / f"ec57_{mode}.json",
+                                 json.dumps({**result.to_dict(), "leads": leads}, indent=2))
         print(format_table(result))
+        print(f"  lead: {', '.join(sorted(set(leads.values())))} (--deriv-idx {args.deriv_idx})")
         print(f"  written: {path} and one {out / mode}/<record>.pvc annotation file per record\n")
     return 0
 

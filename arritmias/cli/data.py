@@ -21,12 +21,19 @@ def add_parsers(sub) -> None:
 
     fetch = data_sub.add_parser(
         "fetch", help="download MIT-BIH from PhysioNet and verify it",
-        description="Download the MIT-BIH Arrhythmia Database (PhysioNet mitdb 1.0.0) with wfdb into the data "
-                    "folder, write RECORDS and SHA256SUMS, then verify every record. Files land only when every "
-                    "download succeeded. $ARRITMIAS_PHYSIONET_URL points at a mirror.", epilog=EPILOG_DATA)
+        description="Download the MIT-BIH Arrhythmia Database (PhysioNet mitdb 1.0.0), or another annotated ECG "
+                    "database (--database), with wfdb into the data folder, write RECORDS and SHA256SUMS (MIT-BIH's "
+                    "published sums; another database's, of the files received), then verify every record. Files "
+                    "land only when every download succeeded. $ARRITMIAS_PHYSIONET_URL points at a mirror.",
+        epilog=EPILOG_DATA)
     add_data_dir(fetch)
     fetch.add_argument("--records", metavar="LIST", help="records to fetch: DS1, DS2, or names like 100,119 "
-                       "(default: all 48)")
+                       "(default: all of the database)")
+    fetch.add_argument("--database", default="mitdb", metavar="NAME",
+                       help="PhysioNet database (default: mitdb, MIT-BIH Arrhythmia). Another annotated ECG "
+                            "database judges the model on a recorder it never saw: incartdb (St Petersburg INCART, "
+                            "12 leads at 257 Hz) or svdb (MIT-BIH Supraventricular, 128 Hz); fetch it into its own "
+                            "folder, then `arritmias evaluate --data-dir DIR --records all`")
     fetch.set_defaults(func=cmd_data_fetch)
 
     verify = data_sub.add_parser(
@@ -81,13 +88,15 @@ def _fail_on_bad(checks, message: str) -> None:
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from arritmias.data.beats import parse_records
-    from arritmias.data.integrity import fetch
+    from arritmias.data.integrity import MITDB, fetch
 
     data_dir = resolve_data_dir(args.data_dir)
     records = list(parse_records(args.records)) if args.records else None
-    print(f"downloading MIT-BIH {'records ' + ' '.join(records) if records else '(48 records, ~100 MB)'} "
+    what = "MIT-BIH" if args.database == MITDB else args.database
+    size = "(48 records, ~100 MB)" if args.database == MITDB else "(every record)"
+    print(f"downloading {what} {'records ' + ' '.join(records) if records else size} "
           f"from PhysioNet into {data_dir} ...", file=sys.stderr)
-    checks = fetch(data_dir, records)
+    checks = fetch(data_dir, records, database=args.database)
     print(format_verify_table(checks))
     _fail_on_bad(checks, "downloaded records failed verification")
     return 0
@@ -104,7 +113,7 @@ def ensure_records(data_dir: Path) -> None:
     answer = input(f"No MIT-BIH records in '{data_dir}'. Download them from PhysioNet now (~100 MB)? [y/N] ")
     if answer.strip().lower() not in ("y", "yes", "s", "si", "sí"):
         raise ArritmiasError(no_records_message(data_dir))
-    from arritmias.data.integrity import fetch
+    from arritmias.data.integrity import MITDB, fetch
 
     bad = [c.record for c in fetch(data_dir) if not c.ok]
     if bad:

@@ -25,6 +25,7 @@ from arritmias.data.records import list_records, no_records_message
 _BITS_PER_SAMPLE = {"212": 12, "16": 16, "80": 8, "61": 16, "310": 10, "311": 10}
 SUMS_FILE = "SHA256SUMS"
 PHYSIONET_URL_ENV = "ARRITMIAS_PHYSIONET_URL"
+MITDB = "mitdb"  # PhysioNet's name of the MIT-BIH Arrhythmia Database, the one the model is trained on
 
 
 @dataclass
@@ -108,7 +109,8 @@ def check_record(data_dir: Path, name: str, sums: dict[str, str]) -> RecordCheck
         rec = wfdb.rdrecord(str(path), physical=False)
         sums16 = (rec.d_signal.astype(np.int64).sum(axis=0) + 32768) % 65536 - 32768
         for sig, got, want in zip(header.sig_name, sums16, header.checksum):
-            if int(got) != int(want):
+            # The sum is 16 bits; headers write it signed (PhysioNet's) or unsigned (wfdb-python's wrsamp): both.
+            if (int(got) - int(want)) % 65536:
                 check.problems.append(f"{name}.dat: checksum of signal {sig} is {got}, header says {want}")
     try:
         ann = wfdb.rdann(str(path), "atr")
@@ -131,48 +133,57 @@ def verify(data_dir: Path, progress: bool = True) -> list[RecordCheck]:
                                                                   unit="rec")]
 
 
-def _download(dest: Path, records: list[str] | None) -> None:
-    """Every file of MIT-BIH ``records`` (default: all) into ``dest`` (header, signal file, ``atr``), each once.
+def _download(dest: Path, records: list[str] | None, database: str = MITDB) -> None:
+    """Every file of ``database``'s ``records`` (default: all) into ``dest`` (header, signal file, ``atr``), each once.
 
     Not ``wfdb.dl_database``: it lists a record's signal file once per signal (``100.dat`` twice for record 100's
     two leads) and downloads its list with two threads; when both fetch the same file, one finds the other's
     partial file and appends the remainder to it, leaving a ``.dat`` twice its size (seen in CI; verify caught it).
     """
-    names = list(records) if records else wfdb.get_record_list("mitdb")
-    wfdb.dl_files("mitdb", str(dest), [f"{n}.hea" for n in names], keep_subdirs=False)
+    names = list(records) if records else wfdb.get_record_list(database)
+    wfdb.dl_files(database, str(dest), [f"{n}.hea" for n in names], keep_subdirs=False)
     files = set()
     for name in names:
         files.update(wfdb.rdheader(str(dest / name)).file_name or [])
         files.add(f"{name}.atr")
-    wfdb.dl_files("mitdb", str(dest), sorted(files), keep_subdirs=False)
+    wfdb.dl_files(database, str(dest), sorted(files), keep_subdirs=False)
 
 
-def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = True) -> list[RecordCheck]:
-    """Download MIT-BIH (``records``, default all 48) from PhysioNet into ``data_dir`` with wfdb, then verify.
+def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = True,
+          database: str = MITDB) -> list[RecordCheck]:
+    """Download ``database`` (PhysioNet's name; default MIT-BIH) ``records`` (default all) into ``data_dir`` with
+    wfdb, then verify. Another annotated ECG database (``incartdb``, ``svdb``) is how the detector is judged on a
+    recorder it never saw (``arritmias evaluate --records all``).
 
     Files are downloaded into a temporary folder beside ``data_dir`` and moved in only once every download
-    succeeded, so an interrupted fetch leaves ``data_dir`` as it was. ``$ARRITMIAS_PHYSIONET_URL`` replaces
-    PhysioNet's address (a mirror, or a local server in tests). Raises DataError on any network failure.
+    succeeded, so an interrupted fetch leaves ``data_dir`` as it was. MIT-BIH's files are checked against the
+    SHA-256 sums PhysioNet published (bundled); another database's sums are those of the files received, so a
+    later ``data verify`` proves they did not change. ``$ARRITMIAS_PHYSIONET_URL`` replaces PhysioNet's address
+    (a mirror, or a local server in tests). Raises DataError on any network failure.
     """
     base = os.environ.get(PHYSIONET_URL_ENV, "").rstrip("/")
     if base:
         wfdb.io.download.PN_CONTENT_URL = f"{base}/content/"
         wfdb.set_db_index_url(f"{base}/files/")
+    label = "MIT-BIH" if database == MITDB else database
     data_dir.mkdir(parents=True, exist_ok=True)
     with staging_folder(data_dir.parent, f"{data_dir.name}.fetch") as tmp:
         try:
             # wfdb prints a line per file; the CLI shows its own progress instead.
             with contextlib.redirect_stdout(io.StringIO()):
-                _download(tmp, records)
+                _download(tmp, records, database)
         except Exception as exc:
             where = base or "https://physionet.org"
             raise DataError(
-                f"could not download MIT-BIH from {where} ({type(exc).__name__}); if you have a local copy, "
+                f"could not download {label} from {where} ({type(exc).__name__}); if you have a local copy, "
                 f"point at it with --data-dir DIR or ARRITMIAS_DATA_DIR=DIR"
             ) from exc
         names = records or sorted(p.stem for p in tmp.glob("*.hea"))
         (tmp / "RECORDS").write_text("".join(f"{n}\n" for n in names))
-        wanted = {f: d for f, d in parse_sums(bundled_sums()).items() if f.split(".")[0] in names}
+        if database == MITDB:
+            wanted = {f: d for f, d in parse_sums(bundled_sums()).items() if f.split(".")[0] in names}
+        else:
+            wanted = {p.name: _sha256(p) for p in tmp.iterdir() if p.name != "RECORDS"}
         (tmp / SUMS_FILE).write_text("".join(f"{d}  {f}\n" for f, d in sorted(wanted.items())))
         for item in tmp.iterdir():  # whole files only: a failed download above leaves data_dir as it was
             os.replace(item, data_dir / item.name)

@@ -20,6 +20,10 @@ DEFAULT_DATA_DIR = Path("mit-bih")
 DATA_DIR_ENV = "ARRITMIAS_DATA_DIR"
 # MLII is the lead every MIT-BIH analysis (and this model) is built on; it is index 0 of the stable order.
 PRIMARY_LEAD = "MLII"
+# Without MLII, standard limb lead II comes first: MLII is lead II with the electrodes moved to the torso, so the
+# two share the axis (and the shapes of P, QRS and T) the model learnt. A 12-lead recorder (St Petersburg INCART,
+# PTB-XL) stores lead I first; read there by default, PVCs and P waves would point another way.
+NEAREST_LEADS = (PRIMARY_LEAD, "II")
 
 
 def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
@@ -58,16 +62,20 @@ def require_records(data_dir: Path, records: list[str] | tuple[str, ...]) -> Non
 
 
 def lead_order(sig_names: list[str]) -> list[int]:
-    """Channel indices in the stable lead order: MLII first, then the others in file order.
+    """Channel indices in the stable lead order: MLII first, else lead II (:data:`NEAREST_LEADS`; names compared
+    without case or spaces), then the others in file order.
 
-    ``deriv_idx`` indexes this order, so ``deriv_idx=0`` is MLII even in record 114, whose file stores V5 first.
-    Records without MLII (the paced 102 and 104) keep their file order.
+    ``deriv_idx`` indexes this order, so ``deriv_idx=0`` is MLII even in record 114, whose file stores V5 first, and
+    lead II in a 12-lead record. Records with neither (MIT-BIH's paced 102 and 104) keep their file order.
     """
     idx = list(range(len(sig_names)))
-    if PRIMARY_LEAD in sig_names:
-        first = sig_names.index(PRIMARY_LEAD)
-        idx.remove(first)
-        idx.insert(0, first)
+    names = [str(n).replace(" ", "").upper() for n in sig_names]
+    for lead in NEAREST_LEADS:
+        if lead in names:
+            first = names.index(lead)
+            idx.remove(first)
+            idx.insert(0, first)
+            break
     return idx
 
 
@@ -78,6 +86,14 @@ def record_leads(data_dir: Path, name: str) -> tuple[str, ...]:
     except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
         raise DataError(f"record {name}: header '{data_dir / name}.hea' unreadable ({exc})") from exc
     return tuple(names[i] for i in lead_order(names))
+
+
+def lead_name(data_dir: Path, name: str, deriv_idx: int = 0) -> str:
+    """The name of lead ``deriv_idx`` (stable order) of record ``name``; DataError when the record lacks it."""
+    leads = record_leads(data_dir, name)
+    if not 0 <= deriv_idx < len(leads):
+        raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(leads)} lead(s)")
+    return leads[deriv_idx]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from arritmias.data.integrity import verify
-from tests.conftest import copy_records, free_port, run_cli
+from tests.conftest import ANOTHER_DB_RECORDS, copy_records, free_port, run_cli
 
 RECORDS = ["100", "119"]
 
@@ -101,14 +101,16 @@ def mirror_requests() -> list[str]:
 
 
 @pytest.fixture()
-def physionet_mirror(mitdb, tmp_path, mirror_requests):
-    """A loopback HTTP server laid out like PhysioNet (``content/mitdb/`` and ``files/mitdb/1.0.0/``)."""
+def physionet_mirror(mitdb, another_db, tmp_path, mirror_requests):
+    """A loopback HTTP server laid out like PhysioNet (``content/DB/`` and ``files/DB/1.0.0/``) serving mitdb's
+    records 100 and 119 and, as ``incartdb``, the 257 Hz records of another recorder (``another_db``)."""
     root = tmp_path / "mirror"
-    files = copy_records(mitdb, root / "files" / "mitdb" / "1.0.0", RECORDS)
-    (files / "ANNOTATORS").write_text("atr\treference beat, rhythm, and signal quality annotations\n")
-    (root / "content" / "mitdb" / "1.0.0").mkdir(parents=True)
-    (root / "content" / "mitdb" / "index.html").write_text("<p>Version: 1.0.0</p>\n")
-    (root / "content" / "mitdb" / "1.0.0" / "index.html").write_text("<p>mitdb</p>\n")
+    for db, src, names in (("mitdb", mitdb, RECORDS), ("incartdb", another_db, list(ANOTHER_DB_RECORDS))):
+        files = copy_records(src, root / "files" / db / "1.0.0", names)
+        (files / "ANNOTATORS").write_text("atr\treference beat, rhythm, and signal quality annotations\n")
+        (root / "content" / db / "1.0.0").mkdir(parents=True)
+        (root / "content" / db / "index.html").write_text("<p>Version: 1.0.0</p>\n")
+        (root / "content" / db / "1.0.0" / "index.html").write_text(f"<p>{db}</p>\n")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -141,6 +143,25 @@ def test_fetch_downloads_with_wfdb_and_verifies(physionet_mirror, mirror_request
     # appended to the other's partial file, a .dat twice its size (a race: this catches it every time).
     data_files = [p for p in mirror_requests if p.startswith("/files/mitdb/1.0.0/")]
     assert sorted(set(data_files)) == sorted(data_files) and any(p.endswith("100.dat") for p in data_files)
+
+
+def test_fetch_another_database_records_its_sums(physionet_mirror, tmp_path):
+    """`--database incartdb` fetches every record it lists, with sums of what arrived, which verify then holds to."""
+    dest = tmp_path / "incart"
+    proc = run_cli("data", "fetch", "--database", "incartdb", "--data-dir", str(dest),
+                   env={"ARRITMIAS_PHYSIONET_URL": physionet_mirror})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "downloading incartdb (every record)" in proc.stderr and "2/2 ok" in proc.stdout
+    assert (dest / "RECORDS").read_text().split() == list(ANOTHER_DB_RECORDS)
+    sums = (dest / "SHA256SUMS").read_text().splitlines()
+    assert sorted(line.split()[1] for line in sums) == sorted(f"{r}.{e}" for r in ANOTHER_DB_RECORDS
+                                                               for e in ("atr", "dat", "hea"))
+    dat = dest / "I119.dat"
+    raw = bytearray(dat.read_bytes())
+    raw[5_000] ^= 0x01
+    dat.write_bytes(bytes(raw))
+    proc = run_cli("data", "verify", "--data-dir", str(dest))
+    _assert_one_line_error(proc, "record I119: I119.dat: SHA-256 differs")
 
 
 def test_fetch_unreachable_is_one_line_and_writes_nothing(tmp_path):
