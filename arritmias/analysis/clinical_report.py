@@ -18,6 +18,7 @@ import io
 import numpy as np
 
 from arritmias.analysis.recording import Analysis
+from arritmias.data.records import nearest_lead
 
 STRIP_S = 10.0  # seconds per strip: 250 mm of paper at 25 mm/s
 PAPER_MM_PER_S, PAPER_MM_PER_MV = 25.0, 10.0
@@ -238,8 +239,13 @@ def lead_note_es(s: dict) -> str:
         return ""
     if leads:
         options = ", ".join(f"{i} = {name}" for i, name in enumerate(leads))
+        if nearest_lead(s.get("lead")):
+            return (f"Atención: analizado en la derivación {s['lead']}; el registro no tiene MLII, la derivación con "
+                    f"la que se entrenó el modelo (la II comparte su eje). Otra derivación: --deriv-idx ({options}).")
         return (f"Atención: analizado en la derivación {s['lead']}; el registro no tiene MLII, la derivación con la "
-                f"que se entrenó el modelo. Otra derivación: --deriv-idx ({options}).")
+                "que se entrenó el modelo, ni la II. En otras derivaciones el modelo pasa por alto la mayoría de las "
+                "extrasístoles ventriculares y llama EV a algunos latidos normales: no se fíe de estos recuentos. "
+                f"Otra derivación: --deriv-idx ({options}).")
     return (f"Atención: la columna «{s['lead']}» se analizó como la derivación MLII del modelo; otra columna: "
             "--column NOMBRE.")
 

@@ -19,8 +19,10 @@ from arritmias.model.detector import Decisions, Detector
 from arritmias.errors import DataError
 from arritmias.util.jit import njit
 from arritmias.signal.qrs import detect_qrs
+from arritmias.signal.mains import remove_mains
 from arritmias.data.lead_csv import read_lead_csv
-from arritmias.data.records import PRIMARY_LEAD, check_fs, read_recording, record_leads, resample, to_millivolts
+from arritmias.data.records import (PRIMARY_LEAD, check_fs, nearest_lead, read_recording, record_leads, resample,
+                                    to_millivolts)
 
 MIN_SECONDS = 10.0  # fewer than ~10 beats give no RR context and no meaningful burden
 FLAT_MV = 0.02  # a lead whose spread is below 20 uV carries no ECG (lead off, disconnected)
@@ -76,15 +78,19 @@ def read_signal(path: str | Path, fs: float | None = None, column: str | None = 
 
 
 def lead_choice(summary: dict) -> str | None:
-    """A line for a recording analysed on a lead other than MLII (the model's): which lead, and how to choose
-    another; None when the lead is MLII."""
+    """A line for a recording analysed on a lead other than MLII (the model's): which lead, what it means for the
+    answers, and how to choose another; None when the lead is MLII."""
     lead, leads = summary.get("lead"), summary.get("leads_in_record") or []
     if lead == PRIMARY_LEAD:
         return None
     if leads:
         options = ", ".join(f"{i} = {name}" for i, name in enumerate(leads))
-        return (f"analysed on lead {lead}: the record has no {PRIMARY_LEAD}, the lead the model was trained on; "
-                f"choose another with --deriv-idx ({options})")
+        if nearest_lead(lead):
+            return (f"analysed on lead {lead}: the record has no {PRIMARY_LEAD}, the lead the model was trained on; "
+                    f"lead II shares its axis; choose another with --deriv-idx ({options})")
+        return (f"analysed on lead {lead}: the record has neither {PRIMARY_LEAD}, the lead the model was trained on, "
+                "nor lead II; on other leads it misses most PVCs and calls some normal beats PVCs "
+                f"(docs/benchmarks.md): do not rely on these counts; choose another with --deriv-idx ({options})")
     return f"analysed on column '{lead}' as the model's {PRIMARY_LEAD} lead; choose another with --column NAME"
 
 
@@ -234,16 +240,19 @@ class FoundBeats:
 
 
 def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True) -> FoundBeats:
-    """Check ``sig``, resample it to ``fs`` Hz, detect its QRS complexes, cut ``win``-sample windows and mark the
+    """Check ``sig``, remove its mains interference, resample it to ``fs`` Hz, detect its QRS complexes, cut ``win``-sample windows and mark the
     beats that lie in unreadable stretches. With ``require_ecg_shape``, a lead whose beats share no consistent
     shape is refused (classifying it would be a confident answer about noise); drift monitoring turns it off,
     because such a lead is exactly what it must measure and report."""
     invented = ~np.isfinite(sig.values)
-    x = check_signal(sig)
-    x = resample(x, sig.fs, fs)
+    checked = check_signal(sig)
+    x = resample(checked, sig.fs, fs)
     if len(x) != len(invented):  # the repaired samples' marks follow the lead to the model's rate
         invented = invented[np.minimum((np.arange(len(x)) * sig.fs / fs).astype(np.int64), len(invented) - 1)]
-    bad = unreadable_samples(x, fs, invented)
+    bad = unreadable_samples(x, fs, invented)  # on the lead as recorded: a lead off is flat there, a rail a rail
+    # The lead the model reads, as read_recording reads one: mains removed at the recording's rate, then resampled
+    # (a second resampling only for a recording at another rate: at the model's it returns its input).
+    x = resample(remove_mains(checked, sig.fs), sig.fs, fs)
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "

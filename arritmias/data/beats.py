@@ -16,6 +16,7 @@ from arritmias.data import cache
 from arritmias.data import decoys
 from arritmias.signal import qrs
 from arritmias.signal.context import Context, centre, record_context
+from arritmias.signal.mains import remove_mains
 from arritmias.util.progress import progress as progress_bar
 from arritmias.data.records import Recording, read_recording, require_records
 
@@ -47,7 +48,8 @@ POSITIONS = ("reference", "detected")
 # RR features carried by every beat and by every served request, in this order.
 RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_ratio")
 # Bump when the arrays built here change for the same inputs: it is part of every cache key.
-DATASET_VERSION = 3  # 3: detected positions, "not a beat" and decoys; 2: record context (template, rr_usual)
+# 4: leads without mains (50/60 Hz); 3: detected positions, "not a beat" and decoys; 2: record context
+DATASET_VERSION = 4
 ARRAY_FIELDS = ("windows", "rr", "aami", "symbol", "record", "sample", "template", "rr_usual")
 
 
@@ -223,7 +225,8 @@ def for_recording(signal: np.ndarray, r_samples: np.ndarray, fs: float = 360.0, 
     Parameters
     ----------
     signal : ndarray, shape (m,)
-        One lead in mV at ``fs`` Hz (the model's rate: 360 Hz for the models trained here).
+        One lead in mV at ``fs`` Hz (the model's rate: 360 Hz for the models trained here), as recorded: its
+        mains interference is removed here, as for every lead the model reads.
     r_samples : ndarray, shape (n,), int
         R-peak positions in samples, increasing (from annotations or a QRS detector).
 
@@ -232,7 +235,7 @@ def for_recording(signal: np.ndarray, r_samples: np.ndarray, fs: float = 360.0, 
     One dict per beat whose window lies inside the signal: ``sig`` (win numbers, mV), ``rr`` (3 numbers),
     ``ctx_sig`` (the usual beat, win numbers, mV) and ``ctx_rr`` (the usual RR, s).
     """
-    inputs = beat_inputs(np.asarray(signal, np.float32), np.asarray(r_samples, np.int64), fs, win)
+    inputs = beat_inputs(remove_mains(signal, fs), np.asarray(r_samples, np.int64), fs, win)
     return [{"sig": w.tolist(), "rr": r.tolist(), "ctx_sig": t.tolist(), "ctx_rr": float(u)}
             for w, r, t, u in zip(inputs.windows, inputs.rr, inputs.context.template, inputs.context.rr_usual)]
 

@@ -15,6 +15,7 @@ import numpy as np
 import wfdb
 
 from arritmias.errors import DataError
+from arritmias.signal.mains import remove_mains
 
 DEFAULT_DATA_DIR = Path("mit-bih")
 DATA_DIR_ENV = "ARRITMIAS_DATA_DIR"
@@ -59,6 +60,11 @@ def require_records(data_dir: Path, records: list[str] | tuple[str, ...]) -> Non
     for name in records:
         if not (data_dir / f"{name}.hea").is_file():
             raise DataError(f"record {name}: '{data_dir / (name + '.hea')}' not found in the data folder")
+
+
+def nearest_lead(name: str | None) -> bool:
+    """Whether lead ``name`` is one of :data:`NEAREST_LEADS` (MLII or lead II), written any way."""
+    return str(name or "").replace(" ", "").upper() in NEAREST_LEADS
 
 
 def lead_order(sig_names: list[str]) -> list[int]:
@@ -217,8 +223,9 @@ def _check_signal_file(data_dir: Path, name: str, header, channel: int) -> None:
 def read_recording(
     data_dir: Path, name: str, deriv_idx: int = 0, fs: float | None = 360.0, annotator: str | None = "atr"
 ) -> Recording:
-    """Read lead ``deriv_idx`` (stable order, 0 = MLII) of record ``name`` and its annotations, at ``fs`` Hz
-    (``fs=None``: the record's own rate).
+    """Read lead ``deriv_idx`` (stable order, 0 = MLII) of record ``name`` and its annotations as the model reads
+    it: mains interference removed (:func:`arritmias.signal.mains.remove_mains`) and resampled to ``fs`` Hz; with
+    ``fs=None``, as stored (the record's own rate, nothing removed: what an analysis starts from).
 
     Raises :class:`DataError` with the record's name for a missing or unreadable header, signal file or
     annotation file, or a ``deriv_idx`` the record does not have.
@@ -250,7 +257,10 @@ def read_recording(
             raise DataError(f"record {name}: annotation file '{path}.{annotator}' unreadable ({exc})") from exc
         samples, symbols = np.asarray(ann.sample, np.int64), np.asarray(ann.symbol)
     fs_in = float(header.fs)
-    fs = fs_in if fs is None else fs
+    if fs is None:  # the lead as stored
+        fs = fs_in
+    else:  # the lead as the model reads it: without mains, at its rate
+        signal = remove_mains(signal, fs_in)
     if round(fs_in) != round(fs):
         signal = resample(signal, fs_in, fs)
         samples = np.round(samples * (fs / fs_in)).astype(np.int64)

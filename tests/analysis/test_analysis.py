@@ -194,8 +194,9 @@ def test_a_record_without_mlii_names_its_lead_and_how_to_choose(trained, store, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "v5v2 (lead V5):" in proc.stdout
     assert "--deriv-idx (0 = V5, 1 = V2)" in proc.stdout
+    assert "do not rely on these counts" in proc.stdout  # V5 is neither MLII nor lead II: measured unreliable
     html = next(out.glob("v5v2*.html")).read_text(encoding="utf-8")
-    assert "V5" in html and "--deriv-idx" in html
+    assert "V5" in html and "--deriv-idx" in html and "no se fíe de estos recuentos" in html
 
 
 def test_analyze_csv_in_microvolts_or_spanish_locale(trained, store, mitdb, tmp_path):

@@ -12,6 +12,7 @@ from arritmias.data import cache
 from arritmias.data.beats import AAMI_CLASSES, DS1, DS2, build_beats
 from arritmias.errors import DataError
 from arritmias.data.records import read_recording
+from arritmias.signal.mains import remove_mains
 from tests.conftest import copy_records
 
 # Beat counts per AAMI class from the MIT-BIH directory's record descriptions (MIT-BIH Arrhythmia Database
@@ -47,10 +48,13 @@ def test_ds1_ds2_v_totals(mitdb, cache_dir):
 
 
 def test_record_114_mlii_chosen_by_name(mitdb):
-    rec = read_recording(mitdb, "114", deriv_idx=0)
+    rec = read_recording(mitdb, "114", deriv_idx=0, fs=None)  # as stored
     assert rec.lead == "MLII"
     raw = wfdb.rdrecord(str(mitdb / "114"))
-    np.testing.assert_allclose(rec.signal[:1000], raw.p_signal[:1000, raw.sig_name.index("MLII")], atol=1e-6)
+    mlii = raw.p_signal[:, raw.sig_name.index("MLII")]
+    np.testing.assert_allclose(rec.signal[:1000], mlii[:1000], atol=1e-6)
+    # as the model reads it: the same lead without mains
+    np.testing.assert_allclose(read_recording(mitdb, "114").signal, remove_mains(mlii, 360.0), atol=1e-5)
     assert read_recording(mitdb, "114", deriv_idx=1).lead == "V5"
     with pytest.raises(DataError, match="114.*deriv_idx=2"):
         read_recording(mitdb, "114", deriv_idx=2)

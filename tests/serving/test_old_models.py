@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from arritmias.data import build_beats
+from arritmias.data.beats import beats_from_recording
+from arritmias.data.records import read_recording
 from tests.conftest import ROOT, run_cli
 
 OLD_MODEL = ROOT / "tests" / "fixtures" / "model_before_layout"
@@ -21,9 +22,11 @@ def expected():
 
 
 @pytest.fixture(scope="module")
-def beats(mitdb, cache_dir, expected):
-    b = build_beats(mitdb, (expected["record"],), cache_dir=cache_dir, progress=False)
-    return b.select(np.arange(*expected["beats"]))
+def beats(mitdb, expected):
+    """The beats the expected answers were given for, cut as that code cut them: from the lead as stored (the
+    code since removes mains first, which moves P(V) by ~1e-3; the point here is the same inputs, same answers)."""
+    rec = read_recording(mitdb, expected["record"], fs=None)
+    return beats_from_recording(rec, 360).select(np.arange(*expected["beats"]))
 
 
 def _check(labels, prob_v, expected):
