@@ -92,6 +92,21 @@ def candidate(c: dict | None) -> str | None:
                                                         c["mean"]["cv_ec57_detected_veb_f1"], c["mean"]["cv_pr_auc"])
 
 
+def recorder(condition: str) -> Callable[[dict], str | None]:
+    """One condition of bench_recorder: gross VEB Se / +P · QRS Se / +P, end to end."""
+    def read(d):
+        c = get(d, "conditions", condition)
+        if c is None:
+            return None
+        return (f"{100 * c['veb_se']:.1f} / {100 * c['veb_ppv']:.1f} % · "
+                f"{100 * c['qrs_se']:.2f} / {100 * c['qrs_ppv']:.2f} %")
+    return read
+
+
+RECORDER_CONDITIONS = ("as recorded (360 Hz, MLII)", "128 Hz", "250 Hz", "257 Hz (INCART)", "500 Hz",
+                       "half the amplitude", "twice the amplitude", "Holter band 0.5-40 Hz", "50 Hz mains, 0.1 mV",
+                       "60 Hz mains, 0.1 mV", "the other lead (V1 mostly)")
+
 SECTIONS = (
     Section("training", "Quality end to end: DS2 (other patients), 3 seeds, nothing chosen on DS2",
             "python benchmarks/bench_training.py", (
@@ -192,6 +207,15 @@ SECTIONS = (
         Figure("plain Keras predict on the same network, inputs prepared", "slower than the DataFrame path",
                num("one_core", "keras_predict_prepared_inputs", unit=" beats/s")),
     )),
+    Section("recorder", "DS2 as another recorder stores it (one default model, seed 42; lead II stored after lead I)",
+            "python benchmarks/bench_recorder.py --model-uri URI", tuple(
+                Figure(f"{c}: EC57 gross VEB Se / +P · QRS Se / +P, end to end",
+                       "≈ as recorded" if i else "", recorder(c))
+                for i, c in enumerate(RECORDER_CONDITIONS))),
+    Section("recorder_before_mains", "The same, with the code before leads were read without mains (commit 77e5a5a)",
+            "python benchmarks/bench_recorder.py --model-uri URI (at that commit)", tuple(
+                Figure(f"{c}: EC57 gross VEB Se / +P · QRS Se / +P, end to end", "", recorder(c))
+                for c in RECORDER_CONDITIONS)),
     Section("qrs", "QRS detection on DS1's 22 records", "python benchmarks/bench_qrs.py", (
         Figure("our detector: Se / +P", "≥ 99.7 / 99.7 %",
                lambda d: both(num("candidates", "ours", "qrs_se", fmt="{:.2f} %"),
