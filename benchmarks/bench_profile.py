@@ -49,6 +49,7 @@ sys.exit(main(sys.argv[1:]))
 # with a timer for one profile, so the profile runs analyze_signal itself rather than a copy of its steps.
 STAGES = {
     "check": ("arritmias.analysis.recording", "check_signal"), "resample": ("arritmias.analysis.recording", "resample"),
+    "mains": ("arritmias.analysis.recording", "remove_mains"),
     "unreadable": ("arritmias.analysis.recording", "unreadable_samples"), "qrs": ("arritmias.analysis.recording", "detect_qrs"),
     "rr": ("arritmias.data.beats", "rr_features"), "windows": ("arritmias.data.beats", "window_at"),
     "context": ("arritmias.data.beats", "record_context"), "consistency": ("arritmias.analysis.recording", "template_correlation"),

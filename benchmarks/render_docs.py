@@ -81,7 +81,7 @@ def stages_us(d: dict) -> str | None:
     if "stages_us_per_beat" not in d:
         return None
     return " / ".join(f"{get(d, 'stages_us_per_beat', k, default=0):.1f}"
-                      for k in ("network", "qrs", "context", "families", "writing")) + " µs"
+                      for k in ("network", "qrs", "context", "families", "mains", "writing")) + " µs"
 
 
 def candidate(c: dict | None) -> str | None:
@@ -178,14 +178,14 @@ SECTIONS = (
                 Figure("… beats per second, whole process", "≥ 2× OSEA's",
                        num("analyze_process_beats_per_s", unit=" beats/s")),
                 Figure("… peak resident memory", "≤ 1 GB", num("analyze_peak_rss_mb", unit=" MB")),
-                Figure("in process, per beat: network / QRS / context / families / writing", "", stages_us),
+                Figure("in process, per beat: network / QRS / context / families / mains / writing", "", stages_us),
             )),
     Section("profile_before", "The same 24-hour `analyze` with the code before issue 26's work (commit 7a87a31)",
             "python benchmarks/bench_profile.py (at that commit)", (
                 Figure("`arritmias analyze`, process start to files written", "",
                        num("analyze_process_s", fmt="{:.1f}", unit=" s")),
                 Figure("… peak resident memory", "", num("analyze_peak_rss_mb", unit=" MB")),
-                Figure("in process, per beat: network / QRS / context / families / writing", "", stages_us),
+                Figure("in process, per beat: network / QRS / context / families / mains / writing", "", stages_us),
             )),
     Section("batch", "An archive through `batch-score` on Ray (96 recordings of 30 min)",
             "python benchmarks/bench_batch.py", (

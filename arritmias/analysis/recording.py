@@ -220,7 +220,8 @@ class Analysis:
 
 @dataclass(frozen=True)
 class FoundBeats:
-    """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs``, R peaks ``samples`` (k,)
+    """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs`` (as recorded: the model's
+    inputs are cut from it without mains, :func:`find_beats`), R peaks ``samples`` (k,)
     at ``fs``, model inputs ``windows`` (k, win), ``rr`` (k, 3) and their record ``context``, and how many peaks
     sat too near the edges."""
 
@@ -252,7 +253,9 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
     bad = unreadable_samples(x, fs, invented)  # on the lead as recorded: a lead off is flat there, a rail a rail
     # The lead the model reads, as read_recording reads one: mains removed at the recording's rate, then resampled
     # (a second resampling only for a recording at another rate: at the model's it returns its input).
+    lead = x  # kept for the report's strips: the lead as recorded (a day's is ~125 MB: not kept twice)
     x = resample(remove_mains(checked, sig.fs), sig.fs, fs)
+    del checked
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
         raise DataError(f"{sig.name}: only {len(peaks)} QRS complexes found in {len(x) / fs:.0f} s; "
@@ -267,7 +270,7 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
     samples = peaks[inputs.kept]
     half = int(round(QRS_HALF_S * fs))
     unreadable = touches(bad, samples - half, samples + half + 1)
-    return FoundBeats(x, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
+    return FoundBeats(lead, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
                       unreadable, round(float(bad.sum()) / fs, 1))
 
 
