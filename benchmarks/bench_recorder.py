@@ -35,22 +35,25 @@ from benchmarks.common import write_results  # noqa: E402
 KEYS = ("veb_se", "veb_ppv", "qrs_se", "qrs_ppv", "sveb_se", "sveb_ppv")
 
 
-def rewrite(data_dir: Path, name: str, dest: Path, fs: float = 360.0, change=None) -> None:
-    """Record ``name`` of ``data_dir`` as another recorder at ``fs`` Hz stores it: two leads, "I" (the record's
-    other lead) first and "II" (its MLII, through ``change(mv, fs)`` when given), 16-bit, its annotations moved to
-    ``fs``."""
-    rec = wfdb.rdrecord(str(data_dir / name))
+def rewrite(data_dir: Path, name: str, dest: Path, fs: float = 360.0, change=None, seconds: float | None = None,
+            as_name: str | None = None) -> None:
+    """Record ``name`` of ``data_dir`` (its first ``seconds``, default all) as another recorder at ``fs`` Hz
+    stores it, as ``as_name`` (default ``name``) in ``dest``: two leads, "I" (the record's other lead) first and
+    "II" (its MLII, through ``change(mv, fs)`` when given), 16-bit, its annotations moved to ``fs``."""
+    path = str(data_dir / name)
+    rec = wfdb.rdrecord(path, sampto=None if seconds is None else int(seconds * wfdb.rdheader(path).fs))
     mlii = rec.sig_name.index("MLII")
     lead_ii = resample(rec.p_signal[:, mlii], rec.fs, fs)
     if change is not None:
         lead_ii = change(lead_ii, fs)
     leads = [resample(rec.p_signal[:, 1 - mlii], rec.fs, fs), lead_ii]
-    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=["I", "II"], p_signal=np.column_stack(leads),
+    out = as_name or name
+    wfdb.wrsamp(out, fs=fs, units=["mV", "mV"], sig_name=["I", "II"], p_signal=np.column_stack(leads),
                 fmt=["16", "16"], write_dir=str(dest))
-    ann = wfdb.rdann(str(data_dir / name), "atr")
+    ann = wfdb.rdann(path, "atr", sampto=rec.sig_len)
     samples = np.round(ann.sample * (fs / rec.fs)).astype(np.int64)
     keep = samples < len(leads[0])
-    wfdb.wrann(name, "atr", samples[keep], np.asarray(ann.symbol)[keep].tolist(),
+    wfdb.wrann(out, "atr", samples[keep], np.asarray(ann.symbol)[keep].tolist(),
                aux_note=np.asarray(ann.aux_note)[keep].tolist(), write_dir=str(dest))
 
 

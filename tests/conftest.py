@@ -101,25 +101,12 @@ ANOTHER_DB_RECORDS = {"I100": "100", "I119": "119"}
 @pytest.fixture(scope="session")
 def another_db(mitdb, tmp_path_factory) -> Path:
     """A WFDB database of another recorder (:data:`ANOTHER_DB_RECORDS`, the first 12 minutes of each, annotations
-    moved to 257 Hz), with a RECORDS listing."""
-    import numpy as np
-    import wfdb
-
-    from arritmias.data.records import resample
+    moved to 257 Hz: ``bench_recorder.rewrite``), with a RECORDS listing."""
+    from benchmarks.bench_recorder import rewrite
 
     folder = tmp_path_factory.mktemp("another_db")
     for name, source in ANOTHER_DB_RECORDS.items():
-        rec = wfdb.rdrecord(str(mitdb / source), sampto=int(12 * 60 * 360))
-        mlii = rec.sig_name.index("MLII")
-        leads = [resample(rec.p_signal[:, 1 - mlii], 360.0, ANOTHER_DB_FS),
-                 resample(rec.p_signal[:, mlii], 360.0, ANOTHER_DB_FS)]
-        wfdb.wrsamp(name, fs=ANOTHER_DB_FS, units=["mV", "mV"], sig_name=["I", "II"], p_signal=np.column_stack(leads),
-                    fmt=["16", "16"], write_dir=str(folder))
-        ann = wfdb.rdann(str(mitdb / source), "atr", sampto=int(12 * 60 * 360))
-        samples = np.round(ann.sample * (ANOTHER_DB_FS / 360.0)).astype(np.int64)
-        keep = samples < len(leads[0])
-        wfdb.wrann(name, "atr", samples[keep], np.asarray(ann.symbol)[keep].tolist(),
-                   aux_note=np.asarray(ann.aux_note)[keep].tolist(), write_dir=str(folder))
+        rewrite(mitdb, source, folder, ANOTHER_DB_FS, seconds=12 * 60, as_name=name)
     (folder / "RECORDS").write_text("".join(f"{n}\n" for n in ANOTHER_DB_RECORDS))
     return folder
 

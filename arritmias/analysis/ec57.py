@@ -56,7 +56,8 @@ def evaluate(detector, data_dir: Path, records: tuple[str, ...], mode: str = "re
         else:
             raw = read_recording(data_dir, name, deriv_idx, fs=None, annotator=None)  # as `analyze` reads it
             try:
-                analysis = analyze_signal(Signal(name, raw.signal, raw.fs, raw.lead, str(data_dir / name)), detector)
+                analysis = analyze_signal(Signal(name, raw.signal, raw.fs, raw.lead, str(data_dir / name),
+                                                 owned=True), detector)
             except DataError:  # analysis refuses the recording (e.g. all noise): no beat reported, every one missed
                 none = np.zeros(0, np.int64)
                 counts[name] = record_counts(ref.samples, ref.aami, none, none.astype("<U1"), rec.fs, start,

@@ -48,7 +48,9 @@ QRS_HALF_S = 0.15  # a beat is unreadable when its QRS region (+-150 ms around R
 @dataclass(frozen=True)
 class Signal:
     """One lead to analyse: ``values`` (n,) float mV at ``fs`` Hz, from ``source``; ``leads``: every lead of a
-    WFDB record in ``--deriv-idx`` order (empty for a CSV)."""
+    WFDB record in ``--deriv-idx`` order (empty for a CSV). ``owned``: the values belong to this Signal alone (as
+    :func:`read_signal` makes them), so the analysis removes mains from them in place instead of keeping a second
+    copy of the lead (125 MB a day); leave it False for an array you keep using."""
 
     name: str
     values: np.ndarray
@@ -56,6 +58,7 @@ class Signal:
     lead: str
     source: str
     leads: tuple[str, ...] = ()
+    owned: bool = False
 
 
 def read_signal(path: str | Path, fs: float | None = None, column: str | None = None, deriv_idx: int = 0,
@@ -69,12 +72,12 @@ def read_signal(path: str | Path, fs: float | None = None, column: str | None = 
         fs = check_fs(fs, f"'{path}' (--fs)")
         lead = read_lead_csv(path, column, decimal)
         values = to_millivolts(lead.values, units, f"'{path}' (--units)")
-        return Signal(path.stem, values, float(fs), lead.name or PRIMARY_LEAD, str(path))
+        return Signal(path.stem, values, float(fs), lead.name or PRIMARY_LEAD, str(path), owned=True)
     base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
     if not base.with_suffix(".hea").is_file():
         raise DataError(f"'{path}': no WFDB header '{base.with_suffix('.hea')}' and not a .csv file")
     rec = read_recording(base.parent, base.name, deriv_idx, fs=None, annotator=None)
-    return Signal(base.name, rec.signal, rec.fs, rec.lead, str(base), record_leads(base.parent, base.name))
+    return Signal(base.name, rec.signal, rec.fs, rec.lead, str(base), record_leads(base.parent, base.name), True)
 
 
 def lead_choice(summary: dict) -> str | None:
@@ -220,8 +223,8 @@ class Analysis:
 
 @dataclass(frozen=True)
 class FoundBeats:
-    """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs`` (as recorded: the model's
-    inputs are cut from it without mains, :func:`find_beats`), R peaks ``samples`` (k,)
+    """The beats of one lead ready to classify: ``signal`` (m,) mV resampled to ``fs`` without mains (the lead
+    the model's inputs were cut from), R peaks ``samples`` (k,)
     at ``fs``, model inputs ``windows`` (k, win), ``rr`` (k, 3) and their record ``context``, and how many peaks
     sat too near the edges."""
 
@@ -241,10 +244,11 @@ class FoundBeats:
 
 
 def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True) -> FoundBeats:
-    """Check ``sig``, remove its mains interference, resample it to ``fs`` Hz, detect its QRS complexes, cut ``win``-sample windows and mark the
-    beats that lie in unreadable stretches. With ``require_ecg_shape``, a lead whose beats share no consistent
-    shape is refused (classifying it would be a confident answer about noise); drift monitoring turns it off,
-    because such a lead is exactly what it must measure and report."""
+    """Check ``sig``, mark its unreadable stretches, remove its mains interference, resample it to ``fs`` Hz,
+    detect its QRS complexes, cut ``win``-sample windows and mark the beats that lie in unreadable stretches.
+    With ``require_ecg_shape``, a lead whose beats share no consistent shape is refused (classifying it would be a
+    confident answer about noise); drift monitoring turns it off, because such a lead is exactly what it must
+    measure and report."""
     invented = ~np.isfinite(sig.values)
     checked = check_signal(sig)
     x = resample(checked, sig.fs, fs)
@@ -253,8 +257,8 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
     bad = unreadable_samples(x, fs, invented)  # on the lead as recorded: a lead off is flat there, a rail a rail
     # The lead the model reads, as read_recording reads one: mains removed at the recording's rate, then resampled
     # (a second resampling only for a recording at another rate: at the model's it returns its input).
-    lead = x  # kept for the report's strips: the lead as recorded (a day's is ~125 MB: not kept twice)
-    x = resample(remove_mains(checked, sig.fs), sig.fs, fs)
+    own = sig.owned or checked is not sig.values  # a repaired copy is the analysis's own too
+    x = resample(remove_mains(checked, sig.fs, in_place=own), sig.fs, fs)
     del checked
     peaks = detect_qrs(x, fs)
     if len(peaks) < 3:
@@ -270,7 +274,7 @@ def find_beats(sig: Signal, fs: float, win: int, require_ecg_shape: bool = True)
     samples = peaks[inputs.kept]
     half = int(round(QRS_HALF_S * fs))
     unreadable = touches(bad, samples - half, samples + half + 1)
-    return FoundBeats(lead, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
+    return FoundBeats(x, fs, samples, inputs.windows, inputs.rr, inputs.context, int((~inputs.kept).sum()),
                       unreadable, round(float(bad.sum()) / fs, 1))
 
 

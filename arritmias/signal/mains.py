@@ -9,8 +9,8 @@ the model a hum it never learnt to ignore. On DS1 (the default model, seed 42, e
 points of VEB sensitivity and 60 Hz 2.9; with this filter both recover to the clean figure, and the clean figure
 moves by less than 0.2 points. It is what every ECG recorder's "50/60 Hz filter" does: two narrow zero-phase
 notches (quality factor 30: -3 dB over ~1.7 Hz), which leave the QRS (most of its energy below 40 Hz) as it was.
-Its cost in a 24-hour ``analyze`` (``benchmarks/bench_profile.py``): 0.8 s of 25, and 120 MB of peak memory, since
-the lead as recorded stays beside it (lead-off and rail marks are read there, and the report draws it).
+Its cost in a 24-hour ``analyze`` (``benchmarks/bench_profile.py``): under a second of 25. It runs a block at a
+time and, on a lead the analysis owns, over the lead itself: a day is 125 MB, not to be kept twice.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ BLOCK_SAMPLES = 1 << 18  # ~12 minutes at 360 Hz
 MARGIN_S = 5.0
 
 
-def remove_mains(signal: np.ndarray, fs: float) -> np.ndarray:
+def remove_mains(signal: np.ndarray, fs: float, in_place: bool = False) -> np.ndarray:
     """``signal`` (m,) mV at ``fs`` Hz without its 50 and 60 Hz components, float32 (m,): a cascade of two notches
     run forwards and backwards (no phase shift: R peaks stay where they are). Frequencies at or above Nyquist are
     skipped; a lead too short to filter (under ~0.1 s) is returned unchanged. Samples that are not numbers stay
-    so, and do not spread: the filter runs over them linearly bridged, then they are put back."""
+    so, and do not spread: the filter runs over them linearly bridged, then they are put back. ``in_place``
+    writes the result over ``signal`` when it is float32 (a day's lead is 125 MB: not kept twice)."""
     from scipy.signal import iirnotch, tf2sos
 
     x = np.asarray(signal, np.float32)
@@ -39,26 +40,32 @@ def remove_mains(signal: np.ndarray, fs: float) -> np.ndarray:
     finite = np.isfinite(x)
     if sos is None or finite.sum() <= 3 * (2 * len(sos) + 1):  # sosfiltfilt's edge padding needs this many
         return x
+    out = x if in_place and x is signal else np.empty_like(x)
     if finite.all():
-        return _filtfilt_blocks(sos, x, int(MARGIN_S * fs))
+        return _filtfilt_blocks(sos, x, int(MARGIN_S * fs), out)
     idx = np.arange(len(x))
+    gaps = ~finite
     bridged = np.interp(idx, idx[finite], x[finite]).astype(np.float32)
-    out = _filtfilt_blocks(sos, bridged, int(MARGIN_S * fs))
-    out[~finite] = x[~finite]
+    kept = x[gaps]  # what the gaps held (NaN, inf), put back after filtering
+    _filtfilt_blocks(sos, bridged, int(MARGIN_S * fs), out)
+    out[gaps] = kept
     return out
 
 
-def _filtfilt_blocks(sos: np.ndarray, x: np.ndarray, margin: int) -> np.ndarray:
-    """``sosfiltfilt(sos, x)`` as float32 (m,), computed ``BLOCK_SAMPLES`` at a time, each block filtered with
-    ``margin`` samples of its neighbours on both sides and those then dropped."""
+def _filtfilt_blocks(sos: np.ndarray, x: np.ndarray, margin: int, out: np.ndarray) -> np.ndarray:
+    """``sosfiltfilt(sos, x)`` written into ``out`` (m,) float32 (which may be ``x`` itself), computed
+    ``BLOCK_SAMPLES`` at a time, each block filtered with ``margin`` samples of its neighbours on both sides and
+    those then dropped."""
     from scipy.signal import sosfiltfilt
 
     n = len(x)
     if n <= BLOCK_SAMPLES + 2 * margin:
-        return sosfiltfilt(sos, x).astype(np.float32)
-    out = np.empty(n, np.float32)
+        out[:] = sosfiltfilt(sos, x)
+        return out
+    before = x[:0].copy()  # the input just before the block, as it was (out may already hold the last block there)
     for start in range(0, n, BLOCK_SAMPLES):
-        stop = min(start + BLOCK_SAMPLES, n)
-        lo, hi = max(0, start - margin), min(n, stop + margin)
-        out[start:stop] = sosfiltfilt(sos, x[lo:hi])[start - lo: stop - lo]
+        stop, left = min(start + BLOCK_SAMPLES, n), len(before)
+        y = sosfiltfilt(sos, np.concatenate([before, x[start:min(n, stop + margin)]]))
+        before = x[max(start, stop - margin):stop].copy()  # kept before the block is written over it
+        out[start:stop] = y[left:left + stop - start]
     return out

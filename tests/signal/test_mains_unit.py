@@ -38,6 +38,10 @@ def test_a_day_is_filtered_in_blocks_without_a_seam():
     assert len(x) > 3 * mains.BLOCK_SAMPLES
     whole = sosfiltfilt(np.vstack([tf2sos(*iirnotch(f, mains.NOTCH_Q, fs)) for f in mains.MAINS_HZ]), x)
     assert np.max(np.abs(remove_mains(x, fs) - whole)) < 1e-5
+    copy = x.copy()
+    assert remove_mains(copy, fs, in_place=True) is copy  # over the lead itself, the same answer
+    assert np.max(np.abs(copy - whole)) < 1e-5
+    assert np.array_equal(remove_mains(x.astype(np.float64), fs, in_place=True), remove_mains(x, fs))
 
 
 def test_not_a_number_samples_stay_put_and_do_not_spread():
@@ -46,6 +50,8 @@ def test_not_a_number_samples_stay_put_and_do_not_spread():
     x[3000:3100] = np.nan
     out = remove_mains(x, fs)
     assert np.isnan(out[3000:3100]).all() and np.isfinite(np.delete(out, np.s_[3000:3100])).all()
+    assert np.isnan(x[3000:3100]).all() and np.isfinite(x[:3000]).all()  # the input untouched
+    assert np.array_equal(remove_mains(x, fs, in_place=True), out, equal_nan=True) and np.isnan(x[3050])
 
 
 def test_short_or_slow_leads_are_left_as_they_are():
