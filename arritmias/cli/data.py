@@ -88,11 +88,11 @@ def _fail_on_bad(checks, message: str) -> None:
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from arritmias.data.beats import parse_records
-    from arritmias.data.integrity import MITDB, fetch
+    from arritmias.data.integrity import MITDB, database_label, fetch
 
     data_dir = resolve_data_dir(args.data_dir)
     records = list(parse_records(args.records)) if args.records else None
-    what = "MIT-BIH" if args.database == MITDB else args.database
+    what = database_label(args.database)
     size = "(48 records, ~100 MB)" if args.database == MITDB else "(every record)"
     print(f"downloading {what} {'records ' + ' '.join(records) if records else size} "
           f"from PhysioNet into {data_dir} ...", file=sys.stderr)
@@ -113,7 +113,7 @@ def ensure_records(data_dir: Path) -> None:
     answer = input(f"No MIT-BIH records in '{data_dir}'. Download them from PhysioNet now (~100 MB)? [y/N] ")
     if answer.strip().lower() not in ("y", "yes", "s", "si", "sí"):
         raise ArritmiasError(no_records_message(data_dir))
-    from arritmias.data.integrity import MITDB, fetch
+    from arritmias.data.integrity import fetch
 
     bad = [c.record for c in fetch(data_dir) if not c.ok]
     if bad:

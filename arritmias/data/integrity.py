@@ -28,6 +28,11 @@ PHYSIONET_URL_ENV = "ARRITMIAS_PHYSIONET_URL"
 MITDB = "mitdb"  # PhysioNet's name of the MIT-BIH Arrhythmia Database, the one the model is trained on
 
 
+def database_label(database: str) -> str:
+    """How messages name PhysioNet's ``database``: "MIT-BIH" for ``mitdb``, else its PhysioNet name."""
+    return "MIT-BIH" if database == MITDB else database
+
+
 @dataclass
 class RecordCheck:
     """What ``verify`` found for one record: AAMI beat counts and a list of one-line problems."""
@@ -165,7 +170,7 @@ def fetch(data_dir: Path, records: list[str] | None = None, progress: bool = Tru
     if base:
         wfdb.io.download.PN_CONTENT_URL = f"{base}/content/"
         wfdb.set_db_index_url(f"{base}/files/")
-    label = "MIT-BIH" if database == MITDB else database
+    label = database_label(database)
     data_dir.mkdir(parents=True, exist_ok=True)
     with staging_folder(data_dir.parent, f"{data_dir.name}.fetch") as tmp:
         try:

@@ -64,7 +64,12 @@ def require_records(data_dir: Path, records: list[str] | tuple[str, ...]) -> Non
 
 def nearest_lead(name: str | None) -> bool:
     """Whether lead ``name`` is one of :data:`NEAREST_LEADS` (MLII or lead II), written any way."""
-    return str(name or "").replace(" ", "").upper() in NEAREST_LEADS
+    return _lead_key(name) in NEAREST_LEADS
+
+
+def _lead_key(name: str | None) -> str:
+    """A lead name compared without case or spaces: "ECG II" and "ii" are lead II."""
+    return str(name or "").replace(" ", "").upper()
 
 
 def lead_order(sig_names: list[str]) -> list[int]:
@@ -75,7 +80,7 @@ def lead_order(sig_names: list[str]) -> list[int]:
     lead II in a 12-lead record. Records with neither (MIT-BIH's paced 102 and 104) keep their file order.
     """
     idx = list(range(len(sig_names)))
-    names = [str(n).replace(" ", "").upper() for n in sig_names]
+    names = [_lead_key(n) for n in sig_names]
     for lead in NEAREST_LEADS:
         if lead in names:
             first = names.index(lead)
