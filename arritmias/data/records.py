@@ -92,19 +92,30 @@ def lead_order(sig_names: list[str]) -> list[int]:
 
 def record_leads(data_dir: Path, name: str) -> tuple[str, ...]:
     """The lead names of record ``name`` in ``deriv_idx`` order (MLII first)."""
-    try:
-        names = list(wfdb.rdheader(str(data_dir / name)).sig_name or [])
-    except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
-        raise DataError(f"record {name}: header '{data_dir / name}.hea' unreadable ({exc})") from exc
+    names = list(_header(data_dir, name).sig_name or [])
     return tuple(names[i] for i in lead_order(names))
 
 
 def lead_name(data_dir: Path, name: str, deriv_idx: int = 0) -> str:
     """The name of lead ``deriv_idx`` (stable order) of record ``name``; DataError when the record lacks it."""
-    leads = record_leads(data_dir, name)
-    if not 0 <= deriv_idx < len(leads):
-        raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(leads)} lead(s)")
-    return leads[deriv_idx]
+    names = list(_header(data_dir, name).sig_name or [])
+    return names[_channel(names, name, deriv_idx)]
+
+
+def _header(data_dir: Path, name: str):
+    """The wfdb header of record ``name``; DataError naming the file when it is missing or unreadable."""
+    try:
+        return wfdb.rdheader(str(data_dir / name))
+    except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
+        raise DataError(f"record {name}: header '{data_dir / name}.hea' unreadable ({exc})") from exc
+
+
+def _channel(sig_names: list[str], name: str, deriv_idx: int) -> int:
+    """The file channel of lead ``deriv_idx`` (stable order) of record ``name``; DataError when it lacks it."""
+    order = lead_order(sig_names)
+    if not 0 <= deriv_idx < len(order):
+        raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(order)} lead(s)")
+    return order[deriv_idx]
 
 
 @dataclass(frozen=True)
@@ -236,16 +247,10 @@ def read_recording(
     annotation file, or a ``deriv_idx`` the record does not have.
     """
     path = str(data_dir / name)
-    try:
-        header = wfdb.rdheader(path)
-    except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError for many header faults
-        raise DataError(f"record {name}: header '{path}.hea' unreadable ({exc})") from exc
+    header = _header(data_dir, name)
     written = header_fs_field(path)
     check_fs(written if written is not None else header.fs, f"record {name} ({path}.hea)")
-    order = lead_order(list(header.sig_name or []))
-    if not 0 <= deriv_idx < len(order):
-        raise DataError(f"record {name}: deriv_idx={deriv_idx} but the record has {len(order)} lead(s)")
-    channel = order[deriv_idx]
+    channel = _channel(list(header.sig_name or []), name, deriv_idx)
     _check_signal_file(data_dir, name, header, channel)
     try:
         rec = wfdb.rdrecord(path, channels=[channel], physical=True, return_res=32)
