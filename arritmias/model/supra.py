@@ -65,8 +65,13 @@ class SupraStage:
     features: tuple[str, ...] = FEATURES
     af_gate: float = 0.0
 
+    def own_columns(self, x: np.ndarray) -> np.ndarray:
+        """The columns of ``features`` (n, len(features)) from every rhythm feature ``x`` (n, len(FEATURES)): a
+        stage saved before a feature was added reads the ones it learnt from."""
+        return np.asarray(x)[:, [FEATURES.index(f) for f in self.features]]
+
     def prob(self, x: np.ndarray) -> np.ndarray:
-        """P(S) (n,) float32 for rhythm features ``x`` (n, len(features))."""
+        """P(S) (n,) float32 for rhythm features ``x`` (n, len(features)), the stage's own columns."""
         x = np.asarray(x, np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise ValueError(f"rhythm features must have shape (n, {len(self.features)}), got {x.shape}")
@@ -81,9 +86,14 @@ class SupraStage:
 
     @classmethod
     def from_dict(cls, d: dict) -> SupraStage:
-        if tuple(d["features"]) != FEATURES:  # a model whose features this code does not compute is refused
-            raise ValueError(f"S stage features {d['features']} are not this code's {list(FEATURES)}")
-        return cls(tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]), float(d["threshold"]),
+        features = tuple(d["features"])
+        trees = tuple(Tree.from_dict(t) for t in d["trees"])
+        read = max((int(t.feature.max(initial=-1)) for t in trees), default=-1)
+        if not features or not set(features) <= set(FEATURES) or read >= len(features):
+            # features this code does not compute, or trees reading columns the stage does not name: refused
+            raise ValueError(f"S stage features {list(features)} are not among this code's {list(FEATURES)} or do "
+                             f"not match its trees")
+        return cls(trees, float(d["baseline"]), float(d["threshold"]), features=features,
                    af_gate=float(d.get("af_gate", 0.0)))
 
     def replace_threshold(self, threshold: float) -> SupraStage:
@@ -92,7 +102,7 @@ class SupraStage:
 
 def stage_inputs(rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray,
                  af_gate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the stage is asked about in one recording's detections, in time order: their rhythm features (n, 6)
+    """What the stage is asked about in one recording's detections, in time order: their rhythm features (n, len(FEATURES))
     float32 (rows of detections judged not beats are 0: such a detection does not end an RR interval, so it is
     taken out before the rhythm is read), ``asked`` (n,) bool: beats, not V, not in an irregular rhythm, and
     ``irregular`` (n,) bool: the beats in an irregular rhythm (``af_gate``, 0: none). ``rr`` (n, 3) the detections'
@@ -115,5 +125,5 @@ def supra_probability(stage: SupraStage, rr: np.ndarray, not_beat: np.ndarray,
     x, asked, irregular = stage_inputs(rr, not_beat, is_v, stage.af_gate)
     p_s = np.full(len(asked), np.nan, np.float32)
     if asked.any():
-        p_s[asked] = stage.prob(x[asked])
+        p_s[asked] = stage.prob(stage.own_columns(x[asked]))
     return p_s, irregular

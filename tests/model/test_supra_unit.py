@@ -43,6 +43,42 @@ def test_rhythm_features_say_premature_abrupt_and_irregular():
     assert rhythm_features(np.array([1.0])).shape == (1, len(FEATURES))
 
 
+def test_prematurity_is_also_read_against_the_patients_own_spread():
+    """The same beat, 10 % early, is unusual in a steady rhythm and ordinary in a breathing one (sinus arrhythmia:
+    RR swinging +-15 % every 4 beats); a perfectly steady rhythm does not divide by zero."""
+    n = 400
+    steady = _sinus(n, premature=(200,), early=0.9)
+    swing = 0.8 * (1 + 0.15 * np.sin(2 * np.pi * np.arange(1, n) / 4.0))  # the RR before beat 200 is 0.8 s
+    breathing = np.concatenate([[0.0], np.cumsum(swing)])
+    breathing[200:] -= 0.1 * 0.8  # beat 200 comes 10 % of an RR early, then the rhythm goes on
+    z = FEATURES.index("prematurity_z")
+    x_steady, x_breathing = rhythm_features(steady), rhythm_features(breathing)
+    assert x_steady[200, 0] == pytest.approx(np.log(0.9), abs=1e-6)
+    assert x_breathing[200, 0] == pytest.approx(np.log(0.9), abs=1e-6)  # as early against the usual RR (median)
+    assert x_steady[200, z] < -8  # 0.105 against a spread of 0 (floored at 0.01)
+    assert -1.5 < x_breathing[200, z] < 0
+    assert np.isfinite(rhythm_features(_sinus(100))).all()
+
+
+def test_a_stage_saved_before_a_feature_was_added_answers_from_its_own_columns():
+    """A stage fitted on the first six features (what stages saved before ``prematurity_z`` hold) loads and gives
+    the P(S) it was fitted to give; a stage whose trees read columns it does not name is refused."""
+    from arritmias.model.supra import supra_probability
+
+    x, y, _ = _training_rows()
+    cfg = TrainConfig(supra_trees=20, supra_leaves=7)
+    six = replace(fit_stage(cfg, x[:, :6], y), features=FEATURES[:6])
+    old = SupraStage.from_dict(six.to_dict())
+    assert old.features == FEATURES[:6]
+    times = _sinus(300, premature=(100, 200))
+    rr = np.column_stack([np.r_[0.8, np.diff(times)], np.r_[np.diff(times), 0.8], np.ones(300)])
+    p_s, _ = supra_probability(old, rr, np.zeros(300, bool), np.zeros(300, bool))
+    np.testing.assert_array_equal(p_s, six.prob(rhythm_features(times)[:, :6]))
+    assert p_s[100] > 0.5 and p_s[50] < 0.5
+    with pytest.raises(ValueError, match="features"):
+        SupraStage.from_dict({**fit_stage(cfg, x, y).to_dict(), "features": list(FEATURES[:6])})
+
+
 def test_irregular_rhythm_is_atrial_fibrillation_not_ectopy():
     """AF is irregular everywhere; sinus rhythm with isolated premature beats is not; PVC bigeminy alternates short
     and long RRs but the steps beside a V beat do not count; the gate is off at 0."""
