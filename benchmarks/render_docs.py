@@ -139,7 +139,8 @@ SECTIONS = (
                 Figure("a whole training (cross-validation, final fit, DS2, noise stress), data cached", "≤ 1,200 s",
                        num("mean", "wall_s", unit=" s")),
             )),
-    Section("supra", "The S answer (supraventricular ectopic beats, `--supra`, off by default): DS2, nothing chosen on DS2",
+    Section("supra", "The S answer (supraventricular ectopic beats, `--supra`, off by default): DS2, nothing chosen on DS2"
+            " (3 trainings, measured with the six rhythm features; the seventh is measured on one network below)",
             "python benchmarks/bench_supra.py", (
                 Figure("DS2 end to end: EC57 gross SVEB Se / +P (supraventricular, class S)", "≥ 80 / 80 %",
                        both(pct("mean", "test_ec57_detected_sveb_se"), pct("mean", "test_ec57_detected_sveb_ppv")), headline=True),
@@ -161,6 +162,22 @@ SECTIONS = (
                 Figure("DS2 record 232 alone (about 3 in 4 of DS2's S beats): SVEB Se / +P", "",
                        both(pct("mean", "test_232_sveb_se"), pct("mean", "test_232_sveb_ppv"))),
             )),
+    *(Section(results, f"The S stage on one trained network (seed 42), DS1 gated by its own answers: {what}",
+              "python benchmarks/bench_supra.py --model-uri URI --seeds 42" + at, (
+                  Figure("DS1 (pooled out of fold): SVEB Se / +P, P(S) PR-AUC", "",
+                         both(both(pct("mean", "cv_ec57_detected_sveb_se"), pct("mean", "cv_ec57_detected_sveb_ppv")),
+                              num("mean", "cv_pr_auc_S", fmt="{:.3f}"), sep=", ")),
+                  Figure("DS2 end to end: EC57 gross SVEB Se / +P", "",
+                         both(pct("mean", "test_ec57_detected_sveb_se"), pct("mean", "test_ec57_detected_sveb_ppv"))),
+                  Figure("DS2 end to end: average SVEB Se / +P over the records", "",
+                         both(pct("mean", "test_ec57_detected_avg_sveb_se"),
+                              pct("mean", "test_ec57_detected_avg_sveb_ppv"))),
+                  Figure("DS2 at the reference beats: EC57 gross SVEB Se / +P", "",
+                         both(pct("mean", "test_ec57_reference_sveb_se"), pct("mean", "test_ec57_reference_sveb_ppv"))),
+              ))
+      for results, what, at in (
+          ("supra_stage_seed42", "seven rhythm features (the patient's own spread of prematurity added)", ""),
+          ("supra_stage_seed42_six_features", "the six rhythm features before it", " (at commit 0d5ef02)"))),
     Section("network_size", "The network's size against cross-validated quality (DS1 only, 3 seeds)",
             "python benchmarks/bench_network_size.py", (
                 *(Figure(f"{name}: multiply-adds a beat, network beats/s on one thread, cross-validated VEB F1 / "
