@@ -120,16 +120,17 @@ def _channel(sig_names: list[str], name: str, deriv_idx: int) -> int:
 
 @dataclass(frozen=True)
 class Recording:
-    """One lead of a record, at the model's sampling rate.
+    """One lead of a record, at the model's sampling rate or as stored.
 
     Attributes
     ----------
     name : str
         Record name, e.g. ``"100"``.
     signal : ndarray, shape (n_samples,), float32
-        The lead in millivolts, as wfdb reads it (no filtering), at ``fs`` Hz.
+        The lead in millivolts at ``fs`` Hz: without mains interference when read at the model's rate, as wfdb
+        reads it when read as stored (:func:`read_recording`).
     fs : float
-        Sampling rate in Hz after resampling.
+        Sampling rate in Hz (the model's, or the record's own when read as stored).
     lead : str
         Lead name from the header (``"MLII"``, ``"V1"``, ...).
     ann_samples : ndarray, shape (n_ann,), int64

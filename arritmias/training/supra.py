@@ -16,8 +16,8 @@ from arritmias.training.crossval import assign_folds
 
 
 def fit_stage(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> SupraStage:
-    """Gradient-boosted trees on rhythm features ``x`` (n, len(FEATURES)) for ``y`` (n,) bool S, classes balanced (S is ~2 % of
-    DS1's beats), exported to a :class:`SupraStage` that answers exactly as the fitted model."""
+    """Gradient-boosted trees on rhythm features ``x`` (n, len(FEATURES)) for ``y`` (n,) bool S, classes balanced
+    (S is ~2 % of DS1's beats), exported to a :class:`SupraStage` that answers exactly as the fitted model."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(max_iter=cfg.supra_trees, learning_rate=0.05,
