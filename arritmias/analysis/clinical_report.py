@@ -26,6 +26,10 @@ LEAD_IN_S = 2.0  # a strip starts this long before its episode, so the beats bef
 MAX_EPISODE_ROWS = 200  # the folded table of all episodes lists at most this many per kind
 RESEARCH_ONLY = ("Solo para uso en investigación. No es un dispositivo médico: no sustituye la lectura del "
                  "trazado por un profesional ni debe usarse para decisiones clínicas.")
+# What the page says above an SVE count: arritmias.analysis.recording.SUPRA_CAUTION, in Spanish.
+SUPRA_CAUTION_ES = ("Recuento de ESV experimental (modelo entrenado con --supra): en pacientes que el modelo no vio, "
+                    "la mayoría de las ESV que informa no lo son y pasa por alto muchas de las reales "
+                    "(docs/benchmarks.md). Confirme cada ESV en el trazado.")
 
 # (summary key, name in the tables, name in a strip title)
 V_PATTERNS = (("couplet_episodes", "Parejas (2 EV seguidas)", "Primera pareja de EV"),
@@ -279,6 +283,7 @@ def render_html(a: Analysis) -> str:
 <title>Informe de {"extrasístoles" if supra else "EV"} — registro {name}</title><style>{CSS}</style></head><body>
 <h1>Informe de extrasístoles {"ventriculares y supraventriculares" if supra else "ventriculares"} — registro {name}</h1>
 <p class="warn"><strong>{html.escape(RESEARCH_ONLY)}</strong></p>
+{f'<p class="warn">{html.escape(SUPRA_CAUTION_ES)}</p>' if supra else ""}
 <h2>Resumen</h2><table class="kv">{kv}</table>
 <h2>Carga por hora</h2>{hours}
 <h2>Patrones</h2>{_patterns(a)}

@@ -97,6 +97,18 @@ def lead_choice(summary: dict) -> str | None:
     return f"analysed on column '{lead}' as the model's {PRIMARY_LEAD} lead; choose another with --column NAME"
 
 
+# Said with every SVE count while the S answer is off by default (`--supra`): its measured figures on patients the
+# model never saw are far from their targets (docs/benchmarks.md). A count a clinician might act on carries it.
+SUPRA_CAUTION = ("the SVE count is experimental (a model trained with --supra): on patients it never saw, most SVEs "
+                 "it reports are not SVEs and it misses many real ones (docs/benchmarks.md); confirm each on the trace")
+
+
+def supra_caution(summary: dict) -> str | None:
+    """The line said beside a recording's SVE count (:data:`SUPRA_CAUTION`); None for a model without the S
+    answer."""
+    return SUPRA_CAUTION if "sve_count" in summary else None
+
+
 def unreadable_samples(x: np.ndarray, fs: float, invented: np.ndarray | None = None) -> np.ndarray:
     """Bool mask (m,) of the samples of lead ``x`` (mV at ``fs`` Hz) that carry no ECG: see ``RAIL_RUN_S`` above.
 

@@ -84,7 +84,7 @@ def add_parsers(sub) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from arritmias.tracking import runs
-    from arritmias.analysis.recording import analyze_signal, lead_choice, read_signal
+    from arritmias.analysis.recording import analyze_signal, lead_choice, read_signal, supra_caution
     from arritmias.model.detector import Detector
     from arritmias.data.records import record_paths
     from arritmias.analysis.report import provenance, write_outputs
@@ -100,15 +100,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     analysis = analyze_signal(signal, detector, provenance(detector, args.model_uri))
     paths = write_outputs(analysis, Path(args.out))
     s = analysis.summary
-    note = lead_choice(s)
     print(f"{s['record']} (lead {s['lead']}): {s['beats']} beats, {s['pvc_count']} PVCs ({s['pvc_burden_percent']} %), "
           f"{s['couplets']} couplets, {len(s['runs_of_3_or_more'])} runs of >= 3, "
           f"{len(s['bigeminy_episodes'])} bigeminy and {len(s['trigeminy_episodes'])} trigeminy episodes")
     if "sve_count" in s:
         print(f"  {s['sve_count']} SVEs ({s['sve_burden_percent']} %), {s['sve_couplets']} SVE couplets, "
               f"{len(s['svt_runs'])} SVT runs (>= 3 SVEs)")
-    if note:
-        print(f"  note: {note}")
+    for note in (supra_caution(s), lead_choice(s)):
+        if note:
+            print(f"  note: {note}")
     for kind, path in paths.items():
         print(f"  {kind}: {path}")
     return 0

@@ -113,6 +113,7 @@ def test_analyze_real_record_and_250hz_csv(trained, store, mitdb, tmp_path):
     assert '<html lang="es">' in page and "Solo para uso en investigación" in page
     assert f"{summary['pvc_count']}</td>" in page and "Tiras de ECG" in page
     assert "Extrasístoles supraventriculares (ESV)" in page and f"{summary['sve_count']}</td>" in page
+    assert "Recuento de ESV experimental" in page and "the SVE count is experimental" in proc.stdout
     assert "stderr" not in proc.stderr and "Add type hints" not in proc.stderr and "oneDNN" not in proc.stderr
 
     # The same lead as a 250 Hz CSV: resampled to 360 Hz, annotations written at 250 Hz.

@@ -8,20 +8,23 @@ import re
 import numpy as np
 
 from arritmias.analysis.ectopy import summarize
-from arritmias.analysis.recording import Analysis
-from arritmias.analysis.clinical_report import RESEARCH_ONLY, choose_strips, hms, render_html
+from arritmias.analysis.recording import SUPRA_CAUTION, Analysis, supra_caution
+from arritmias.analysis.clinical_report import RESEARCH_ONLY, SUPRA_CAUTION_ES, choose_strips, hms, render_html
 from arritmias.model.detector import Decisions
 from tests.conftest import synthetic_ecg
 
 FS = 360.0
 
 
-def _analysis(is_v: np.ndarray, samples: np.ndarray, signal: np.ndarray, unreadable=None) -> Analysis:
+def _analysis(is_v: np.ndarray, samples: np.ndarray, signal: np.ndarray, unreadable=None, is_s=None) -> Analysis:
+    """An analysis of ``signal`` with these decisions; ``is_s`` (n,) bool: a model with the S answer."""
     n = len(samples)
-    decisions = Decisions(np.where(is_v, 0.9, 0.1).astype(np.float32), is_v, np.zeros(n, bool), np.ones(n, bool))
+    s_answer = {} if is_s is None else {"prob_s": np.where(is_s, 0.9, 0.1).astype(np.float32), "is_s": is_s}
+    decisions = Decisions(np.where(is_v, 0.9, 0.1).astype(np.float32), is_v, np.zeros(n, bool), np.ones(n, bool),
+                          **s_answer)
     if unreadable is not None:
         decisions = decisions.excluding(unreadable)
-    summary = summarize(decisions.is_v, samples, FS, len(signal) / FS, unreadable) | {
+    summary = summarize(decisions.is_v, samples, FS, len(signal) / FS, unreadable, decisions.is_s) | {
         "record": "sint", "lead": "MLII", "source": "synthetic", "fs_in_hz": FS,
         "beats_at_edges_not_classified": 0, "seconds_unreadable": 0.0,
         "beats_unreadable_not_classified": int(np.sum(unreadable)) if unreadable is not None else 0,
@@ -128,3 +131,17 @@ def test_beats_in_an_irregular_rhythm_are_reported_as_not_counted_for_sves():
     pct = f"{100 * gated / (n - 4):.2f}".replace(".", ",")
     assert f"Ritmo irregular (compatible con fibrilación o flúter auricular)</th><td>{pct} %" in page
     assert "ahí no se cuentan ESV" not in render_html(a)
+
+
+def test_an_sve_count_comes_with_its_caution_and_a_pvc_count_alone_does_not():
+    """The S answer is experimental (off by default, far from its targets on new patients): the page and the
+    console say so wherever an SVE count is given, and only there."""
+    signal, r, _ = synthetic_ecg(60, FS, seed=6)
+    is_v, is_s = np.zeros(len(r), bool), np.zeros(len(r), bool)
+    is_s[[20, 35]] = True
+    with_s = _analysis(is_v, r, signal, is_s=is_s)
+    page = render_html(with_s)
+    assert "Extrasístoles supraventriculares (ESV)" in page and SUPRA_CAUTION_ES in page
+    assert supra_caution(with_s.summary) == SUPRA_CAUTION
+    without = _analysis(is_v, r, signal)
+    assert SUPRA_CAUTION_ES not in render_html(without) and supra_caution(without.summary) is None
