@@ -66,7 +66,8 @@ class CVResult:
 
 class _HeldOutScores:
     """One fold's ``after_epoch``: the held-out patients' probabilities after every epoch (detected beats with and
-    without context, reference beats with context) and the fold's ``val_*`` figures."""
+    without context) and the fold's ``val_*`` figures; its reference beats are predicted at the chosen epoch only
+    (:meth:`reference_probs`), from the weights kept after every epoch."""
 
     def __init__(self, cfg, detected: BeatSet, reference: BeatSet):
         self.cfg, self.detected, self.reference = cfg, detected, reference
@@ -74,22 +75,32 @@ class _HeldOutScores:
         self.detector = None
         self.probs: list[np.ndarray] = []
         self.probs_no_context: list[np.ndarray] = []
-        self.probs_reference: list[np.ndarray] = []
+        # Nothing reads the reference beats' probabilities but at the epoch chosen after every fold has run, so
+        # each epoch keeps its weights (~150 kB) rather than predicting them (a third of the held-out predictions).
+        self.weights: list[list[np.ndarray]] = []
 
     def __call__(self, model, epoch: int) -> dict[str, float]:
         from arritmias.model.detector import Detector, Rule
 
         if self.detector is None:  # one Detector per fold: its traced graph reads the weights as they train
             self.detector = Detector(model, Rule(0.5, 0.5, 0.5, 0.5), self.cfg.win, self.cfg.fs, self.cfg.use_context)
-        d, r = self.detected, self.reference
+        d = self.detected
         p_nc = self.detector.predict(d.windows, d.rr)
         p = self.detector.predict(d.windows, d.rr, d.context) if self.cfg.use_context else p_nc
         self.probs.append(p)
         self.probs_no_context.append(p_nc)
-        self.probs_reference.append(self.detector.predict(r.windows, r.rr, r.context if self.cfg.use_context else None))
+        self.weights.append(model.get_weights())
         figures = held_out_figures(self.y, p, self.cfg.focal_gamma)
         return {f"val_{k}": v for k, v in figures.items()} | {
             "val_pr_auc_no_context": held_out_figures(self.y, p_nc, self.cfg.focal_gamma)["pr_auc"]}
+
+    def reference_probs(self, epoch: int) -> np.ndarray:
+        """(n, 3) probabilities of the fold's reference beats, with context, as the network was after ``epoch``
+        (1-based); the kept weights are then let go."""
+        self.detector.model.set_weights(self.weights[epoch - 1])
+        self.weights = []
+        r = self.reference
+        return self.detector.predict(r.windows, r.rr, r.context if self.cfg.use_context else None)
 
 
 def cross_validate(cfg, beats: BeatSet, reference: BeatSet, bank, fold_scope=None, on_epoch=None,
@@ -127,5 +138,5 @@ def cross_validate(cfg, beats: BeatSet, reference: BeatSet, bank, fold_scope=Non
     best = int(np.argmax([f["val_pr_auc"] for f in epoch_figures]))
     return CVResult(folds, epoch_figures, best + 1, detected, BeatSet.concat([s.reference for s in scores]),
                     by_epoch[best], by_epoch_nc[best],
-                    np.concatenate([s.probs_reference[best] for s in scores]),
+                    np.concatenate([s.reference_probs(best + 1) for s in scores]),
                     [h[best]["val_pr_auc"] for h in histories], histories)
