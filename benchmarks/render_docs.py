@@ -139,11 +139,11 @@ SECTIONS = (
                 Figure("a whole training (cross-validation, final fit, DS2, noise stress), data cached", "≤ 1,200 s",
                        num("mean", "wall_s", unit=" s")),
             )),
-    Section("supra", "The S answer (supraventricular ectopic beats, `--supra`, off by default): DS2, nothing chosen on DS2"
-            " (3 trainings, measured with the six rhythm features; the seventh is measured on one network below)",
-            "python benchmarks/bench_supra.py", (
+    *(Section(results, "The S answer (supraventricular ectopic beats, `--supra`, off by default): DS2, nothing chosen "
+              f"on DS2, 3 trainings{what}", "python benchmarks/bench_supra.py" + at, (
                 Figure("DS2 end to end: EC57 gross SVEB Se / +P (supraventricular, class S)", "≥ 80 / 80 %",
-                       both(pct("mean", "test_ec57_detected_sveb_se"), pct("mean", "test_ec57_detected_sveb_ppv")), headline=True),
+                       both(pct("mean", "test_ec57_detected_sveb_se"), pct("mean", "test_ec57_detected_sveb_ppv")),
+                       headline=results == "supra"),
                 Figure("DS2 end to end: average SVEB Se / +P over the records", "",
                        both(pct("mean", "test_ec57_detected_avg_sveb_se"), pct("mean", "test_ec57_detected_avg_sveb_ppv"))),
                 Figure("DS2 at the reference beats: EC57 gross SVEB Se / +P", "",
@@ -161,7 +161,11 @@ SECTIONS = (
                        lambda d: ", ".join(map(str, d["seeds"])) if d.get("seeds") else None),
                 Figure("DS2 record 232 alone (about 3 in 4 of DS2's S beats): SVEB Se / +P", "",
                        both(pct("mean", "test_232_sveb_se"), pct("mean", "test_232_sveb_ppv"))),
-            )),
+            ))
+      for results, what, at in (
+          ("supra", "", ""),
+          ("supra_six_features", ": the six rhythm features, before the patient's own spread of prematurity",
+           " (the results of commit 1c9da16)"))),
     *(Section(results, f"The S stage on one trained network (seed 42), DS1 gated by its own answers: {what}",
               "python benchmarks/bench_supra.py --model-uri URI --seeds 42" + at, (
                   Figure("DS1 (pooled out of fold): SVEB Se / +P, P(S) PR-AUC", "",
