@@ -9,7 +9,7 @@ import pytest
 import wfdb
 
 from arritmias.analysis.ectopy import summarize
-from arritmias.analysis.recording import Signal, check_signal, detect_qrs, find_beats, read_signal
+from arritmias.analysis.recording import SUPRA_CAUTION, Signal, check_signal, detect_qrs, find_beats, read_signal
 from arritmias.errors import DataError
 from arritmias.data.records import read_recording
 from tests.conftest import run_cli, synthetic_ecg
@@ -181,7 +181,8 @@ def test_analyze_finds_a_record_by_name_in_the_data_folder(trained, store, mitdb
                    "--out", str(tmp_path), env={"ARRITMIAS_DATA_DIR": str(mitdb)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "119.pvc").is_file() and "119 (lead MLII):" in proc.stdout
-    assert "note:" not in proc.stdout  # MLII is the model's lead: nothing to say
+    # MLII is the model's lead: nothing to say of it; the one note is the SVE count's (the model answers S).
+    assert [line for line in proc.stdout.splitlines() if "note:" in line] == [f"  note: {SUPRA_CAUTION}"]
 
 
 def test_a_record_without_mlii_names_its_lead_and_how_to_choose(trained, store, mitdb, tmp_path):
