@@ -104,9 +104,9 @@ def stage_inputs(rr: np.ndarray, not_beat: np.ndarray, is_v: np.ndarray,
                  af_gate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the stage is asked about in one recording's detections, in time order: their rhythm features
     (n, len(FEATURES)) float32 (rows of detections judged not beats are 0: such a detection does not end an RR
-    interval, so it is taken out before the rhythm is read), ``asked`` (n,) bool: beats, not V, not in an irregular rhythm, and
-    ``irregular`` (n,) bool: the beats in an irregular rhythm (``af_gate``, 0: none). ``rr`` (n, 3) the detections'
-    RR features, ``not_beat`` / ``is_v`` (n,) bool."""
+    interval, so it is taken out before the rhythm is read), ``asked`` (n,) bool: beats, not V, not in an
+    irregular rhythm, and ``irregular`` (n,) bool: the beats in an irregular rhythm (``af_gate``, 0: none). ``rr``
+    (n, 3) the detections' RR features, ``not_beat`` / ``is_v`` (n,) bool."""
     beat = ~np.asarray(not_beat, bool)
     is_v = np.asarray(is_v, bool)
     x = np.zeros((len(beat), len(FEATURES)), np.float32)
